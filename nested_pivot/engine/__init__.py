@@ -1,0 +1,135 @@
+"""The pivot engine: plan a reshape of one node, with no I/O.
+
+:func:`reshape` reads the provider tree and nova's allocations dict, plans
+where every displaced allocation goes, and only then writes the target
+tree and the final allocations back, so that on any error neither changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import MutableMapping
+from typing import Any
+
+from nested_pivot.engine import allocations as allocations_mod
+from nested_pivot.engine import hints as hints_mod
+from nested_pivot.engine import packing
+from nested_pivot.engine.displace import find_displaced
+from nested_pivot.engine.model import find_root
+from nested_pivot.engine.model import read_snapshot
+from nested_pivot.engine.model import TreeLike
+from nested_pivot.engine.plan import Move
+from nested_pivot.engine.plan import ProviderInventory
+from nested_pivot.engine.plan import ReshapePlan
+from nested_pivot.engine.solve import Final
+from nested_pivot.engine.solve import solve
+from nested_pivot.engine.target import apply_layout
+from nested_pivot.engine.target import Target
+from nested_pivot.engine.target import unchanged
+from nested_pivot.layout import Layout
+
+__all__ = ['Move', 'ReshapePlan', 'plan', 'reshape']
+
+
+def reshape(provider_tree: TreeLike,
+            allocations: MutableMapping[str, Any], *,
+            layout: Layout | None = None,
+            hints: Mapping[str, Any] | None = None,
+            nodename: str | None = None,
+            budget: int = packing.DEFAULT_BUDGET) -> ReshapePlan:
+    """Plan the reshape of one node and apply it to the tree and the dict.
+
+    With ``layout`` the tree is first brought to the layout's shape;
+    without it the tree is taken as already in its target shape.
+    ``allocations`` is edited in place to the final state, and only on
+    success.  ``nodename`` names the root when the tree holds several.
+    """
+    result = plan(provider_tree, allocations, layout=layout, hints=hints,
+                  nodename=nodename, budget=budget)
+    # Order matters: the tree first, so that children exist before the
+    # allocations dict refers to them, as nova reads both afterwards.
+    _apply_tree(provider_tree, result)
+    _apply_allocations(allocations, result)
+    return result
+
+
+def plan(provider_tree: TreeLike, allocations: Mapping[str, Any], *,
+         layout: Layout | None = None,
+         hints: Mapping[str, Any] | None = None,
+         nodename: str | None = None,
+         budget: int = packing.DEFAULT_BUDGET) -> ReshapePlan:
+    """Like :func:`reshape`, but change nothing: only return the plan."""
+    if layout is not None and not isinstance(layout, Layout):
+        raise TypeError(f'layout must be a Layout, not {layout!r}')
+    root = find_root(provider_tree, nodename)
+    snapshot = read_snapshot(provider_tree, root)
+    target = (apply_layout(snapshot, layout, provider_tree.exists)
+              if layout is not None else unchanged(snapshot))
+    records = allocations_mod.parse(allocations)
+    displaced = find_displaced(target, records)
+    hinted = hints_mod.resolve(hints, target, records, displaced)
+    moves, final = solve(target, records, displaced, hinted, budget)
+    return _build(target, records, moves, final)
+
+
+def _build(target: Target,
+           records: Mapping[str, allocations_mod.ConsumerRecord],
+           moves: list[Move], final: Final) -> ReshapePlan:
+    touched = {m.source for m in moves} | {m.target for m in moves}
+    listed = [u for u in (*target.after.providers, *target.removed)
+              if u in touched or target.inventory_changed(u)]
+    inventories = {}
+    for uuid in listed:
+        provider = (target.after.providers.get(uuid)
+                    or target.before.providers[uuid])
+        inventory = (provider.inventory if uuid in target.after.providers
+                     else {})
+        inventories[uuid] = ProviderInventory(
+            uuid, provider.name, provider.generation, inventory)
+    return ReshapePlan(
+        node=target.node, root=target.after.root, moves=tuple(moves),
+        allocations={c: _final_record(records[c], a)
+                     for c, a in sorted(final.items())},
+        inventories=inventories,
+        created=tuple(target.after.providers[u] for u in target.created),
+        removed=target.removed,
+        traits={u: p.traits for u, p in target.after.providers.items()
+                if u != target.after.root and target.traits_changed(u)},
+        before=target.before, after=target.after)
+
+
+def _final_record(record: allocations_mod.ConsumerRecord,
+                  final: dict[str, dict[str, int]]
+                  ) -> allocations_mod.ConsumerRecord:
+    return allocations_mod.ConsumerRecord(
+        record.consumer, final, record.project_id, record.user_id,
+        record.consumer_generation, record.consumer_type)
+
+
+def _apply_tree(tree: TreeLike, result: ReshapePlan) -> None:
+    for child in result.created:  # parents first
+        assert child.parent is not None
+        tree.new_child(child.name, child.parent, uuid=child.uuid)
+    for uuid, entry in result.inventories.items():
+        if uuid in result.after.providers:
+            tree.update_inventory(uuid, {rc: inv.as_dict() for rc, inv
+                                         in entry.inventory.items()})
+    for uuid, traits in result.traits.items():
+        tree.update_traits(uuid, traits)
+    removed = set(result.removed)
+    for uuid in result.removed:
+        if result.before.providers[uuid].parent not in removed:
+            tree.remove(uuid)  # takes its descendants along
+
+
+def _apply_allocations(allocations: MutableMapping[str, Any],
+                       result: ReshapePlan) -> None:
+    """Edit nova's dict in place; never drop a consumer or other keys."""
+    for consumer, record in result.allocations.items():
+        entries = allocations[consumer]['allocations']
+        for rp in list(entries):
+            if rp not in record.allocations:
+                del entries[rp]
+        for rp, resources in record.allocations.items():
+            entry = entries.setdefault(rp, {})
+            entry['resources'] = dict(resources)

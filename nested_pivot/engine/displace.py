@@ -1,0 +1,77 @@
+"""Find the allocations that must leave their provider, and where they may
+go."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+
+from nested_pivot import exception
+from nested_pivot.engine.allocations import ConsumerRecord
+from nested_pivot.engine.target import Target
+
+
+@dataclasses.dataclass(frozen=True)
+class Displaced:
+    """``amount`` of ``resource_class`` that ``consumer`` holds on
+    ``source``, which will not offer it; ``candidates`` may take it, in
+    order of preference."""
+
+    consumer: str
+    resource_class: str
+    amount: int
+    source: str
+    candidates: tuple[str, ...]
+
+
+def find_displaced(target: Target, records: Mapping[str, ConsumerRecord]
+                   ) -> list[Displaced]:
+    """Every displaced allocation, in a deterministic order.
+
+    Allocations on providers outside the node's tree stay as they are.
+    """
+    result = []
+    known: dict[tuple[str, str], tuple[str, ...]] = {}
+    for consumer in sorted(records):
+        record = records[consumer]
+        for source, resources in sorted(record.allocations.items()):
+            if source not in target.before.providers:
+                continue
+            for rc, amount in sorted(resources.items()):
+                if not amount or _stays(target, source, rc):
+                    continue
+                if (source, rc) not in known:
+                    known[(source, rc)] = candidates(target, source, rc,
+                                                     record)
+                result.append(Displaced(consumer, rc, amount, source,
+                                        known[(source, rc)]))
+    return result
+
+
+def _stays(target: Target, source: str, rc: str) -> bool:
+    return source in target.after.providers and target.after.offers(
+        source, rc)
+
+
+def candidates(target: Target, source: str, rc: str,
+               record: ConsumerRecord) -> tuple[str, ...]:
+    """Providers that may take ``rc`` leaving ``source``.
+
+    The source's descendants first, then its ancestors, so a pivot moves
+    allocations down the tree and the flat layout moves them back up.  A
+    removed source is seen from its nearest remaining ancestor, which may
+    take the allocation itself.
+    """
+    after = target.after
+    anchor = source
+    own: list[str] = []
+    while anchor not in after.providers:
+        anchor = target.before.providers[anchor].parent or after.root
+        own = [anchor]
+    for group in (own, after.descendants(anchor), after.ancestors(anchor)):
+        found = tuple(u for u in group if after.offers(u, rc))
+        if found:
+            return found
+    raise exception.NoTargetProvider(
+        node=target.node, consumer=record.consumer, resource_class=rc,
+        amount=record.amount(source, rc), source=target.name(source))

@@ -1,0 +1,139 @@
+"""Driver hints: where the hypervisor says a consumer's resources are.
+
+Accepted forms, a child being named by short name, full name or uuid::
+
+    {consumer: child}                     # every moved class to child
+    {consumer: {rc: child}}               # one class to child
+    {consumer: {rc: {child: amount}}}     # one class split across children
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nested_pivot import exception
+from nested_pivot.engine.allocations import ConsumerRecord
+from nested_pivot.engine.displace import Displaced
+from nested_pivot.engine.target import Target
+
+# consumer -> resource class -> target provider uuid -> amount
+Placement = dict[str, dict[str, dict[str, int]]]
+
+
+def resolve(hints: Mapping[str, Any] | None, target: Target,
+            records: Mapping[str, ConsumerRecord],
+            displaced: list[Displaced]) -> Placement:
+    """Validate hints and return the placements they fix.
+
+    Hints for consumers or classes that have nothing to move (already
+    pivoted) are checked but fix nothing, so a rerun stays a no-op.
+    """
+    if hints is None:
+        return {}
+    if not isinstance(hints, Mapping):
+        raise exception.InvalidHint(consumer='*',
+                                    reason='hints must be a mapping')
+    moving: dict[str, dict[str, int]] = {}
+    for d in displaced:
+        per_rc = moving.setdefault(d.consumer, {})
+        per_rc[d.resource_class] = per_rc.get(d.resource_class, 0) + d.amount
+    result: Placement = {}
+    for consumer, hint in hints.items():
+        record = records.get(consumer)
+        if record is None:
+            continue
+        fixed = _resolve_one(target, record, hint, moving.get(consumer, {}))
+        if fixed:
+            result[consumer] = fixed
+    return result
+
+
+def _resolve_one(target: Target, record: ConsumerRecord, hint: Any,
+                 moving: dict[str, int]) -> dict[str, dict[str, int]]:
+    if isinstance(hint, str):
+        return _whole(target, record, hint, moving)
+    if not isinstance(hint, Mapping):
+        raise exception.InvalidHint(
+            consumer=record.consumer,
+            reason=f'expected a child or a mapping, not {hint!r}')
+    held = record.resource_classes(target.before.providers)
+    result = {}
+    for rc, where in hint.items():
+        if rc not in held:
+            raise exception.InvalidHint(
+                consumer=record.consumer,
+                reason=f'the consumer holds no {rc} on node {target.node}')
+        split = _split(target, record, rc, where)
+        if rc in moving:
+            _check_total(record, rc, split, moving[rc])
+            result[rc] = split
+    return result
+
+
+def _whole(target: Target, record: ConsumerRecord, ref: str,
+           moving: dict[str, int]) -> dict[str, dict[str, int]]:
+    child = _child(target, record, ref)
+    offered = set(target.after.providers[child].inventory)
+    held = record.resource_classes(target.before.providers)
+    if not offered & held:
+        raise exception.InvalidHint(
+            consumer=record.consumer,
+            reason=f'{target.name(child)} offers none of the classes the '
+                   f'consumer holds ({", ".join(sorted(held)) or "none"})')
+    return {rc: {child: amount} for rc, amount in moving.items()
+            if rc in offered}
+
+
+def _split(target: Target, record: ConsumerRecord, rc: str,
+           where: Any) -> dict[str, int]:
+    if isinstance(where, str):
+        where = {where: None}
+    if not isinstance(where, Mapping) or not where:
+        raise exception.InvalidHint(
+            consumer=record.consumer,
+            reason=f'{rc}: expected a child or {{child: amount}}')
+    split: dict[str, int] = {}
+    for ref, amount in where.items():
+        child = _child(target, record, ref)
+        if rc not in target.after.providers[child].inventory:
+            raise exception.InvalidHint(
+                consumer=record.consumer,
+                reason=f'{target.name(child)} offers no {rc}')
+        if amount is not None and (not isinstance(amount, int)
+                                   or isinstance(amount, bool)
+                                   or amount < 1):
+            raise exception.InvalidHint(
+                consumer=record.consumer,
+                reason=f'{rc} on {target.name(child)}: amount must be a '
+                       f'positive integer, not {amount!r}')
+        split[child] = split.get(child, 0) + (amount or 0)
+    return split
+
+
+def _check_total(record: ConsumerRecord, rc: str, split: dict[str, int],
+                 moving: int) -> None:
+    if len(split) == 1 and not any(split.values()):
+        split[next(iter(split))] = moving
+        return
+    total = sum(split.values())
+    if total != moving:
+        raise exception.InvalidHint(
+            consumer=record.consumer,
+            reason=f'{rc} amounts add up to {total}, but the consumer '
+                   f'moves {moving}')
+
+
+def _child(target: Target, record: ConsumerRecord, ref: Any) -> str:
+    after = target.after
+    if isinstance(ref, str):
+        if ref in after.providers:
+            return ref
+        for name in (ref, f'{target.node}_{ref}'):
+            for uuid, provider in after.providers.items():
+                if provider.name == name:
+                    return uuid
+    raise exception.InvalidHint(
+        consumer=record.consumer,
+        reason=f'no provider {ref!r} in the target tree of node '
+               f'{target.node}')

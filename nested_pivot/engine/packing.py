@@ -1,0 +1,334 @@
+"""Multi-dimensional bin packing of moved allocations onto providers.
+
+Pure and deterministic.  An :class:`Item` is one consumer's classes that
+must land together on one provider (VCPU with MEMORY_MB on one NUMA cell);
+a bin is a provider with a capacity per resource class.
+
+Items that share no (provider, class) pair are independent, so the problem
+is split into components.  Each component is tried with a few greedy
+strategies, the strongest first; if all fail, a depth-first exact search
+with pruning, symmetry breaking and memoised dead ends decides, within a
+node budget.  A result is only ever returned when it is valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import dataclasses
+
+EXACT_ITEM_LIMIT = 400
+"""Components with more items than this get the greedy strategies only."""
+
+DEFAULT_BUDGET = 200_000
+"""Search nodes per component before the exact search gives up."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """Classes of one consumer that must land together on one of ``bins``
+    (in order of preference)."""
+
+    consumer: str
+    demand: tuple[tuple[str, int], ...]
+    bins: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """A full assignment (item index -> bin), or the best partial one."""
+
+    assignment: dict[int, str]
+    unplaced: tuple[int, ...]
+    room: dict[str, dict[str, float]]
+    exhausted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.unplaced
+
+
+Capacity = Mapping[str, Mapping[str, float]]
+Used = Mapping[str, Mapping[str, int]]
+
+
+def pack(items: Sequence[Item], capacity: Capacity, used: Used,
+         budget: int = DEFAULT_BUDGET) -> Result:
+    """Assign every item to one of its bins without exceeding capacity."""
+    state = _State.start(capacity, used)
+    assignment: dict[int, str] = {}
+    unplaced: list[int] = []
+    exhausted = False
+    for component in _components(items):
+        result = _pack_component(items, component, state, budget)
+        assignment.update(result.assignment)
+        unplaced.extend(result.unplaced)
+        exhausted = exhausted or result.exhausted
+        for index, bin_ in result.assignment.items():
+            state.add(items[index], bin_)
+    return Result(assignment, tuple(sorted(unplaced)), state.room(),
+                  exhausted)
+
+
+class _State:
+    """Used amounts per bin and class, against fixed capacities."""
+
+    def __init__(self, capacity: Capacity, used: dict[str, dict[str, int]]
+                 ) -> None:
+        self.capacity = capacity
+        self.used = used
+
+    @classmethod
+    def start(cls, capacity: Capacity, used: Used) -> _State:
+        return cls(capacity, {b: dict(used.get(b, {})) for b in capacity})
+
+    def copy(self) -> _State:
+        return _State(self.capacity, {b: dict(u) for b, u in
+                                      self.used.items()})
+
+    def fits(self, item: Item, bin_: str) -> bool:
+        cap, used = self.capacity[bin_], self.used[bin_]
+        return all(used.get(rc, 0) + n <= cap.get(rc, 0)
+                   for rc, n in item.demand)
+
+    def add(self, item: Item, bin_: str, sign: int = 1) -> None:
+        used = self.used[bin_]
+        for rc, n in item.demand:
+            used[rc] = used.get(rc, 0) + sign * n
+
+    def slack(self, bin_: str, rc: str) -> float:
+        return self.capacity[bin_].get(rc, 0) - self.used[bin_].get(rc, 0)
+
+    def room(self) -> dict[str, dict[str, float]]:
+        return {b: {rc: self.slack(b, rc) for rc in cap}
+                for b, cap in self.capacity.items()}
+
+
+def _components(items: Sequence[Item]) -> list[list[int]]:
+    """Groups of items linked by a shared (bin, class), in item order."""
+    parent = list(range(len(items)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    # Items with the same bins and classes are linked outright; only one
+    # of each kind needs the (bin, class) pass.
+    kinds: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+    owner: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(items):
+        kind = (item.bins, tuple(rc for rc, _ in item.demand))
+        if kind in kinds:
+            parent[find(index)] = find(kinds[kind])
+            continue
+        kinds[kind] = index
+        for bin_ in item.bins:
+            for rc in kind[1]:
+                first = owner.setdefault((bin_, rc), index)
+                parent[find(index)] = find(first)
+    groups: dict[int, list[int]] = {}
+    for index in range(len(items)):
+        groups.setdefault(find(index), []).append(index)
+    return list(groups.values())
+
+
+def _pack_component(items: Sequence[Item], component: list[int],
+                    state: _State, budget: int) -> Result:
+    scale = _scale(items, component, state)
+    best: Result | None = None
+    for order in _orders(items, component, scale):
+        for choose in (_best_fit, _worst_fit, _first_fit):
+            result = _greedy(items, order, state.copy(), choose, scale)
+            if result.ok:
+                return result
+            if best is None or len(result.unplaced) < len(best.unplaced):
+                best = result
+    assert best is not None
+    if len(component) > EXACT_ITEM_LIMIT:
+        return dataclasses.replace(best, exhausted=True)
+    found, exhausted = _Search(items, _orders(items, component, scale)[0],
+                               state, budget).run()
+    if found is not None:
+        return Result(found, (), {})
+    return dataclasses.replace(best, exhausted=exhausted)
+
+
+def _scale(items: Sequence[Item], component: list[int], state: _State
+           ) -> dict[str, float]:
+    """Total room per class over the component's bins, to compare classes
+    of different units (VCPU against MEMORY_MB)."""
+    bins = {b for i in component for b in items[i].bins}
+    rcs = {rc for i in component for rc, _ in items[i].demand}
+    return {rc: max(1.0, sum(max(0.0, state.slack(b, rc)) for b in bins))
+            for rc in rcs}
+
+
+def _orders(items: Sequence[Item], component: list[int],
+            scale: dict[str, float]) -> list[list[int]]:
+    """Item orders to try, biggest first by several measures."""
+    def size(i: int) -> tuple[float, float, str, int]:
+        shares = [n / scale[rc] for rc, n in items[i].demand]
+        return (-max(shares), -sum(shares), items[i].consumer, i)
+
+    def by_class(rc: str) -> Callable[[int], tuple[int, float, str, int]]:
+        def key(i: int) -> tuple[int, float, str, int]:
+            return (-dict(items[i].demand).get(rc, 0), size(i)[0],
+                    items[i].consumer, i)
+        return key
+
+    orders = [sorted(component, key=size)]
+    if len(scale) > 1:
+        orders.append(sorted(component, key=lambda i: size(i)[1:]))
+        orders.extend(sorted(component, key=by_class(rc))
+                      for rc in sorted(scale))
+    return orders
+
+
+Chooser = Callable[[Item, list[str], _State, dict[str, float]], str]
+
+
+def _best_fit(item: Item, fitting: list[str], state: _State,
+              scale: dict[str, float]) -> str:
+    return min(fitting, key=lambda b: sum(
+        (state.slack(b, rc) - n) / scale[rc] for rc, n in item.demand))
+
+
+def _worst_fit(item: Item, fitting: list[str], state: _State,
+               scale: dict[str, float]) -> str:
+    return max(fitting, key=lambda b: min(
+        (state.slack(b, rc) - n) / scale[rc] for rc, n in item.demand))
+
+
+def _first_fit(item: Item, fitting: list[str], state: _State,
+               scale: dict[str, float]) -> str:
+    return fitting[0]
+
+
+def _greedy(items: Sequence[Item], order: list[int], state: _State,
+            choose: Chooser, scale: dict[str, float]) -> Result:
+    assignment: dict[int, str] = {}
+    unplaced: list[int] = []
+    for index in order:
+        item = items[index]
+        fitting = [b for b in item.bins if state.fits(item, b)]
+        if not fitting:
+            unplaced.append(index)
+            continue
+        bin_ = choose(item, fitting, state, scale)
+        state.add(item, bin_)
+        assignment[index] = bin_
+    return Result(assignment, tuple(sorted(unplaced)), state.room())
+
+
+class _Search:
+    """Exact depth-first search over one component.
+
+    Prunes when the remaining demand of a class exceeds the room left for
+    it, tries interchangeable bins once, places identical items in bin
+    order, and remembers states already proven dead.
+    """
+
+    def __init__(self, items: Sequence[Item], order: list[int],
+                 state: _State, budget: int) -> None:
+        self.items = [items[i] for i in order]
+        self.order = order
+        self.budget = budget
+        self.bins = sorted({b for it in self.items for b in it.bins})
+        self.rcs = sorted({rc for it in self.items for rc, _ in it.demand})
+        self.cap = [[state.capacity[b].get(rc, 0.0) for rc in self.rcs]
+                    for b in self.bins]
+        self.used = [[state.used[b].get(rc, 0) for rc in self.rcs]
+                     for b in self.bins]
+        self.demand = [self._vector(it) for it in self.items]
+        # Ascending bin order: with interchangeable bins tried once and
+        # identical items kept in bin order, this keeps the search exact.
+        self.allowed = [sorted(self.bins.index(b) for b in it.bins)
+                        for it in self.items]
+        self.suffix = self._suffix()
+        self.same_as_previous = [
+            i > 0 and self.items[i].demand == self.items[i - 1].demand
+            and self.items[i].bins == self.items[i - 1].bins
+            for i in range(len(self.items))]
+        self.bin_kind = self._bin_kinds()
+        self.dead: set[tuple[int, int, tuple[tuple[int, ...], ...]]] = set()
+        self.choice = [0] * len(self.items)
+        self.nodes = 0
+
+    def _vector(self, item: Item) -> list[int]:
+        amounts = dict(item.demand)
+        return [amounts.get(rc, 0) for rc in self.rcs]
+
+    def _suffix(self) -> list[list[int]]:
+        suffix = [[0] * len(self.rcs)]
+        for vector in reversed(self.demand):
+            suffix.append([a + b for a, b in zip(vector, suffix[-1],
+                                                 strict=True)])
+        return list(reversed(suffix))
+
+    def _bin_kinds(self) -> list[tuple[object, ...]]:
+        """Bins with the same capacity that every item may use alike are
+        interchangeable."""
+        return [(tuple(self.cap[b]),
+                 tuple(b in allowed for allowed in self.allowed))
+                for b in range(len(self.bins))]
+
+    def run(self) -> tuple[dict[int, str] | None, bool]:
+        """(assignment, False) on success; (None, exhausted) otherwise."""
+        try:
+            found = self._place(0)
+        except _BudgetSpent:
+            return None, True
+        if not found:
+            return None, False
+        return ({self.order[i]: self.bins[b]
+                 for i, b in enumerate(self.choice)}, False)
+
+    def _place(self, i: int) -> bool:
+        if i == len(self.items):
+            return True
+        floor = self.choice[i - 1] if self.same_as_previous[i] else -1
+        key = (i, floor, tuple(map(tuple, self.used)))
+        if key in self.dead or not self._room_left(i):
+            return False
+        self.nodes += 1
+        if self.nodes > self.budget:
+            raise _BudgetSpent()
+        tried: set[tuple[object, ...]] = set()
+        for b in self.allowed[i]:
+            if b < floor:
+                continue
+            kind = (self.bin_kind[b], tuple(self.used[b]))
+            if kind in tried or not self._fits(i, b):
+                continue
+            tried.add(kind)
+            self._add(i, b, 1)
+            self.choice[i] = b
+            if self._place(i + 1):
+                return True
+            self._add(i, b, -1)
+        self.dead.add(key)
+        return False
+
+    def _fits(self, i: int, b: int) -> bool:
+        cap, used = self.cap[b], self.used[b]
+        return all(u + d <= c for c, u, d in zip(cap, used, self.demand[i],
+                                                 strict=True))
+
+    def _add(self, i: int, b: int, sign: int) -> None:
+        used = self.used[b]
+        for r, d in enumerate(self.demand[i]):
+            used[r] += sign * d
+
+    def _room_left(self, i: int) -> bool:
+        for r, need in enumerate(self.suffix[i]):
+            if need and need > sum(max(0.0, self.cap[b][r] - self.used[b][r])
+                                   for b in range(len(self.bins))):
+                return False
+        return True
+
+
+class _BudgetSpent(Exception):
+    pass

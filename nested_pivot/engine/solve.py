@@ -1,0 +1,243 @@
+"""Decide where every displaced allocation goes, and check the result."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+
+from nested_pivot import exception
+from nested_pivot.engine import packing
+from nested_pivot.engine.allocations import ConsumerRecord
+from nested_pivot.engine.displace import Displaced
+from nested_pivot.engine.hints import Placement
+from nested_pivot.engine.plan import Move
+from nested_pivot.engine.target import Target
+
+Usage = dict[str, dict[str, int]]
+Final = dict[str, dict[str, dict[str, int]]]
+
+
+def solve(target: Target, records: Mapping[str, ConsumerRecord],
+          displaced: list[Displaced], hinted: Placement,
+          budget: int = packing.DEFAULT_BUDGET) -> tuple[list[Move], Final]:
+    """The moves and the final allocations of the consumers that move.
+
+    :raises InventoryBelowUsage: allocations that stay exceed new inventory.
+    :raises CannotPivot: the displaced allocations fit no valid placement.
+    """
+    usage = staying_usage(target, records.values())
+    _check_below_usage(target, usage)
+    placed = _place_hinted(target, records, hinted, usage)
+    items = _items(target, records, displaced, hinted)
+    capacity = {u: {rc: inv.capacity for rc, inv in p.inventory.items()}
+                for u, p in target.after.providers.items()}
+    result = packing.pack(items, capacity, usage, budget)
+    if not result.ok:
+        raise _cannot_pivot(target, items, result)
+    for index, bin_ in result.assignment.items():
+        for rc, amount in items[index].demand:
+            _add(placed, items[index].consumer, rc, bin_, amount)
+    moves = _moves(displaced, placed)
+    final = _final(records, moves)
+    _verify(target, records, final)
+    return moves, final
+
+
+def staying_usage(target: Target, records: Iterable[ConsumerRecord]
+                  ) -> Usage:
+    """Usage per provider and class of the allocations that stay."""
+    usage: Usage = {u: {} for u in target.after.providers}
+    for record in records:
+        for rp, resources in record.allocations.items():
+            if rp not in usage:
+                continue
+            offered = target.after.providers[rp].inventory
+            for rc, amount in resources.items():
+                if rc in offered:
+                    usage[rp][rc] = usage[rp].get(rc, 0) + amount
+    return usage
+
+
+def _check_below_usage(target: Target, usage: Usage) -> None:
+    # Placement does not refuse inventory below what stays allocated, so
+    # the engine must.
+    for uuid, provider in target.after.providers.items():
+        if not target.inventory_changed(uuid):
+            continue
+        for rc, inv in sorted(provider.inventory.items()):
+            if usage[uuid].get(rc, 0) > inv.capacity:
+                raise exception.InventoryBelowUsage(
+                    node=target.node, provider=provider.name,
+                    resource_class=rc, capacity=_num(inv.capacity),
+                    used=usage[uuid][rc])
+
+
+def _place_hinted(target: Target, records: Mapping[str, ConsumerRecord],
+                  hinted: Placement, usage: Usage) -> Placement:
+    placed: Placement = {}
+    for consumer, per_rc in sorted(hinted.items()):
+        for rc, split in sorted(per_rc.items()):
+            for uuid, amount in sorted(split.items()):
+                _add(placed, consumer, rc, uuid, amount)
+                usage[uuid][rc] = usage[uuid].get(rc, 0) + amount
+                _check_hint(target, records[consumer], rc, uuid,
+                            usage[uuid][rc])
+    return placed
+
+
+def _check_hint(target: Target, record: ConsumerRecord, rc: str,
+                uuid: str, used: int) -> None:
+    provider = target.after.providers[uuid]
+    inv = provider.inventory[rc]
+    if used > inv.capacity:
+        raise exception.CannotPivot(
+            node=target.node, unplaced=(record.consumer,),
+            reason=f'the hint for consumer {record.consumer} puts {rc} on '
+                   f'{provider.name}, which would then hold {used} of '
+                   f'{_num(inv.capacity)}')
+
+
+def _items(target: Target, records: Mapping[str, ConsumerRecord],
+           displaced: list[Displaced], hinted: Placement
+           ) -> list[packing.Item]:
+    """One item per consumer and candidate set, holding the classes that
+    must land together."""
+    groups: dict[tuple[str, tuple[str, ...]], dict[str, int]] = {}
+    for d in displaced:
+        if d.resource_class in hinted.get(d.consumer, {}):
+            continue
+        demand = groups.setdefault((d.consumer, d.candidates), {})
+        demand[d.resource_class] = (demand.get(d.resource_class, 0)
+                                    + d.amount)
+    items = []
+    admits = _Admits(target)
+    for (consumer, candidates), demand in groups.items():
+        needs = tuple(sorted(demand.items()))
+        bins = tuple(b for b in candidates
+                     if admits(records[consumer], b, needs))
+        items.append(packing.Item(consumer, needs, bins))
+    return items
+
+
+class _Admits:
+    """Whether min_unit, max_unit and step_size allow what a consumer would
+    hold on a provider; cached for consumers new to the provider."""
+
+    def __init__(self, target: Target) -> None:
+        self.providers = target.after.providers
+        self.known: dict[tuple[str, tuple[tuple[str, int], ...]], bool] = {}
+
+    def __call__(self, record: ConsumerRecord, uuid: str,
+                 needs: tuple[tuple[str, int], ...]) -> bool:
+        if uuid in record.allocations:
+            return self._check(record, uuid, needs)
+        key = (uuid, needs)
+        if key not in self.known:
+            self.known[key] = self._check(record, uuid, needs)
+        return self.known[key]
+
+    def _check(self, record: ConsumerRecord, uuid: str,
+               needs: tuple[tuple[str, int], ...]) -> bool:
+        inventory = self.providers[uuid].inventory
+        return all(inventory[rc].admits(record.amount(uuid, rc) + n)
+                   for rc, n in needs)
+
+
+def _add(placed: Placement, consumer: str, rc: str, uuid: str,
+         amount: int) -> None:
+    split = placed.setdefault(consumer, {}).setdefault(rc, {})
+    split[uuid] = split.get(uuid, 0) + amount
+
+
+def _moves(displaced: list[Displaced], placed: Placement) -> list[Move]:
+    """Pair each displaced amount with where it was placed."""
+    moves = []
+    left = {(c, rc): dict(split) for c, per_rc in placed.items()
+            for rc, split in per_rc.items()}
+    for d in displaced:
+        need = d.amount
+        split = left[(d.consumer, d.resource_class)]
+        for uuid in sorted(split):
+            take = min(need, split[uuid])
+            if take:
+                moves.append(Move(d.consumer, d.resource_class, take,
+                                  d.source, uuid))
+                split[uuid] -= take
+                need -= take
+    return sorted(moves)
+
+
+def _final(records: Mapping[str, ConsumerRecord], moves: list[Move]
+           ) -> Final:
+    final: Final = {}
+    for move in moves:
+        if move.consumer not in final:
+            final[move.consumer] = {
+                rp: dict(res) for rp, res in
+                records[move.consumer].allocations.items()}
+        allocs = final[move.consumer]
+        source = allocs[move.source]
+        source[move.resource_class] -= move.amount
+        target = allocs.setdefault(move.target, {})
+        target[move.resource_class] = (
+            target.get(move.resource_class, 0) + move.amount)
+    for allocs in final.values():
+        for rp in list(allocs):
+            allocs[rp] = {rc: n for rc, n in allocs[rp].items() if n}
+            if not allocs[rp]:
+                del allocs[rp]
+    return final
+
+
+def _verify(target: Target, records: Mapping[str, ConsumerRecord],
+            final: Final) -> None:
+    """The plan is valid: a last check of capacity and units, so that an
+    invalid plan is never returned whatever the search did."""
+    after = {**records}
+    after.update({c: ConsumerRecord(c, a) for c, a in final.items()})
+    usage = staying_usage(target, after.values())
+    touched = {rp for allocs in final.values() for rp in allocs}
+    for uuid in touched & set(usage):
+        provider = target.after.providers[uuid]
+        for rc, used in usage[uuid].items():
+            inv = provider.inventory[rc]
+            bad = used > inv.capacity or any(
+                not inv.admits(a[uuid].get(rc, 0))
+                for a in final.values() if a.get(uuid, {}).get(rc))
+            if bad:
+                raise exception.CannotPivot(
+                    node=target.node, unplaced=tuple(sorted(final)),
+                    reason=f'no valid placement found for {rc} on '
+                           f'{provider.name} ({used} of '
+                           f'{_num(inv.capacity)})')
+
+
+def _cannot_pivot(target: Target, items: list[packing.Item],
+                  result: packing.Result) -> exception.CannotPivot:
+    lines = []
+    for index in result.unplaced:
+        item = items[index]
+        needs = ' '.join(f'{rc}={n}' for rc, n in item.demand)
+        if item.bins:
+            free = '; '.join(
+                f'{target.name(b)} ' + ' '.join(
+                    f'{rc}={_num(result.room[b].get(rc, 0))}'
+                    for rc, _ in item.demand)
+                for b in item.bins)
+        else:
+            free = 'no candidate provider admits this amount ' \
+                   '(min_unit, max_unit or step_size)'
+        lines.append(f'consumer {item.consumer} needs {needs} (free: '
+                     f'{free})')
+    unplaced = tuple(sorted({items[i].consumer for i in result.unplaced}))
+    reason = (f'{len(unplaced)} consumer(s) do not fit the target '
+              f'providers: ' + '; '.join(lines))
+    if result.exhausted:
+        reason += ('. The search gave up before proving that no placement '
+                   'exists; hints can place these consumers')
+    return exception.CannotPivot(node=target.node, unplaced=unplaced,
+                                 reason=reason)
+
+
+def _num(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else round(value, 2)

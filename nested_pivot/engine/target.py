@@ -1,0 +1,133 @@
+"""Apply a layout to a snapshot: the tree the node should have."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import dataclasses
+import uuid as uuidlib
+
+from nested_pivot import exception
+from nested_pivot.engine.model import Provider
+from nested_pivot.engine.model import Snapshot
+from nested_pivot.layout import Child
+from nested_pivot.layout import Inventory
+from nested_pivot.layout import Layout
+from nested_pivot.layout import merge_inventories
+
+# Children get uuids derived from the root and their short name, so that
+# planning twice gives the same uuids and a retried pivot finds its own.
+_NAMESPACE = uuidlib.UUID('5a0d3c1e-7b3f-4f55-9d40-6e1ad0c1b7a2')
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The node before and after: what to create, change and remove."""
+
+    before: Snapshot
+    after: Snapshot
+    created: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @property
+    def node(self) -> str:
+        return self.before.root_provider.name
+
+    def name(self, uuid: str) -> str:
+        provider = (self.after.providers.get(uuid)
+                    or self.before.providers[uuid])
+        return provider.name
+
+    def inventory_changed(self, uuid: str) -> bool:
+        old = self.before.providers.get(uuid)
+        new = self.after.providers.get(uuid)
+        return (old is None or new is None
+                or dict(old.inventory) != dict(new.inventory))
+
+    def traits_changed(self, uuid: str) -> bool:
+        old = self.before.providers.get(uuid)
+        new = self.after.providers[uuid]
+        return old is None or old.traits != new.traits
+
+
+def unchanged(snapshot: Snapshot) -> Target:
+    """The tree is already in its target shape."""
+    return Target(before=snapshot, after=snapshot)
+
+
+def child_uuid(root: str, short_name: str) -> str:
+    return str(uuidlib.uuid5(_NAMESPACE, f'{root}/{short_name}'))
+
+
+def apply_layout(snapshot: Snapshot, layout: Layout,
+                 exists: Callable[[str], bool]) -> Target:
+    """The target tree of ``layout`` over ``snapshot``.
+
+    ``exists`` tells whether a provider name is taken anywhere, so that a
+    clash with a provider outside this node is reported up front.
+    """
+    root = snapshot.root_provider
+    by_name = {p.name: p for p in snapshot.providers.values()}
+    uuids: dict[str | None, str] = {None: root.uuid}
+    children = []
+    for child in layout.children:  # parents first
+        provider = _child_provider(snapshot, by_name, child,
+                                   uuids[child.parent], exists)
+        uuids[child.name] = provider.uuid
+        children.append(provider)
+    kept = {p.uuid for p in children}
+    removed = tuple(reversed([u for u in snapshot.providers
+                              if u != root.uuid and u not in kept]))
+    new_root = dataclasses.replace(
+        root, inventory=_root_inventory(snapshot, layout, children))
+    after = Snapshot(root.uuid, {root.uuid: new_root,
+                                 **{p.uuid: p for p in children}})
+    created = tuple(p.uuid for p in children
+                    if p.uuid not in snapshot.providers)
+    return Target(snapshot, after, created, removed)
+
+
+def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
+                    child: Child, parent: str,
+                    exists: Callable[[str], bool]) -> Provider:
+    name = f'{snapshot.root_provider.name}_{child.name}'
+    current = by_name.get(name)
+    if current is None and exists(name):
+        raise exception.InvalidTree(
+            reason=f'provider name {name} is taken by a provider outside '
+                   f'node {snapshot.root_provider.name}')
+    if current is not None and current.parent != parent:
+        raise exception.InvalidLayout(
+            reason=f'child {child.name} exists as {name} under '
+                   f'{snapshot.providers[current.parent or ""].name}; '
+                   'placement cannot move it under a new parent')
+    return Provider(
+        uuid=current.uuid if current else child_uuid(snapshot.root,
+                                                      child.name),
+        name=name, parent=parent,
+        generation=current.generation if current else None,
+        inventory=dict(child.inventory), traits=child.traits)
+
+
+def _root_inventory(snapshot: Snapshot, layout: Layout,
+                    children: list[Provider]) -> dict[str, Inventory]:
+    """The root keeps what no child carries, and regains what leaves the
+    children: its own record if it has one, else their flat sum."""
+    carried = layout.resource_classes
+    root = snapshot.root_provider
+    inventory = {rc: inv for rc, inv in root.inventory.items()
+                 if rc not in carried}
+    after = {p.uuid: p for p in children}
+    returning: dict[str, list[Inventory]] = {}
+    for provider in snapshot.providers.values():
+        if provider.uuid == root.uuid:
+            continue
+        kept = after.get(provider.uuid)
+        for rc, inv in provider.inventory.items():
+            if rc not in carried and (kept is None
+                                      or rc not in kept.inventory):
+                returning.setdefault(rc, []).append(inv)
+    for rc, records in sorted(returning.items()):
+        if rc not in inventory:
+            inventory[rc] = merge_inventories(
+                f'node {root.name} {rc}', records)
+    return inventory

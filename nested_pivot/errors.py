@@ -1,0 +1,17 @@
+"""Error code symbols carried by every nested_pivot exception.
+
+Each code is a fixed string that tools and logs can match on, in the style
+of placement's own ``errors.py``.  There must be exactly one constant per
+string value; never reuse a value for a different condition.
+"""
+
+DEFAULT = 'nested_pivot.undefined_code'
+INVALID_LAYOUT = 'nested_pivot.layout.invalid'
+NO_TARGET_PROVIDER = 'nested_pivot.layout.no_target_provider'
+INVALID_HINT = 'nested_pivot.hint.invalid'
+INVALID_ALLOCATIONS = 'nested_pivot.allocations.invalid'
+INVALID_TREE = 'nested_pivot.tree.invalid'
+CANNOT_PIVOT = 'nested_pivot.cannot_pivot'
+INVENTORY_BELOW_USAGE = 'nested_pivot.cannot_pivot.inventory_below_usage'
+UNSUPPORTED_MICROVERSION = 'nested_pivot.microversion.unsupported'
+MISSING_CONSUMER_TYPE = 'nested_pivot.allocations.missing_consumer_type'

@@ -1,0 +1,281 @@
+"""The declarative target shape of one compute node.
+
+A :class:`Layout` lists the child providers a node should have, each with
+its placement inventory and traits.  Resource classes that any child
+carries leave the root; the root keeps the rest.  ``Layout(children=[])``
+is the flat layout: everything returns to the root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import dataclasses
+import math
+import types
+
+from nested_pivot import exception
+from nested_pivot import names
+
+MAX_INT = 2147483647
+"""Placement's largest integer, and its default ``max_unit``."""
+
+_FIELDS = ('total', 'reserved', 'min_unit', 'max_unit', 'step_size',
+           'allocation_ratio')
+
+
+@dataclasses.dataclass(frozen=True)
+class Inventory:
+    """One placement inventory record; missing keys take placement's
+    defaults."""
+
+    total: int
+    reserved: int = 0
+    min_unit: int = 1
+    max_unit: int = MAX_INT
+    step_size: int = 1
+    allocation_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        problem = self._problem()
+        if problem:
+            raise ValueError(problem)
+
+    def _problem(self) -> str | None:
+        for field in _FIELDS[:-1]:
+            value = getattr(self, field)
+            if not _is_int(value) or not 0 <= value <= MAX_INT:
+                return f'{field} must be an integer in 0..{MAX_INT}, ' \
+                       f'not {value!r}'
+        ratio = self.allocation_ratio
+        if (not isinstance(ratio, (int, float)) or isinstance(ratio, bool)
+                or not math.isfinite(ratio) or ratio <= 0):
+            return f'allocation_ratio must be a positive number, not {ratio!r}'
+        if self.total < 1:
+            return f'total must be at least 1, not {self.total}'
+        if self.reserved > self.total:
+            return f'reserved {self.reserved} exceeds total {self.total}'
+        if not 1 <= self.min_unit <= self.max_unit:
+            return (f'min_unit {self.min_unit} and max_unit {self.max_unit} '
+                    'must satisfy 1 <= min_unit <= max_unit')
+        if self.step_size < 1:
+            return f'step_size must be at least 1, not {self.step_size}'
+        return None
+
+    @classmethod
+    def from_value(cls, value: InventoryLike) -> Inventory:
+        """Build from an Inventory, a total, or a record dict.
+
+        :raises ValueError: naming the field that is wrong.
+        """
+        if isinstance(value, Inventory):
+            return value
+        if _is_int(value):
+            return cls(total=int(value))  # type: ignore[arg-type]
+        if not isinstance(value, Mapping):
+            raise ValueError(f'expected a record or a total, not {value!r}')
+        unknown = sorted(set(value) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f'unknown inventory fields {unknown}')
+        if 'total' not in value:
+            raise ValueError('total is required')
+        return cls(**value)  # type: ignore[arg-type]
+
+    @property
+    def capacity(self) -> float:
+        """What placement lets consumers use, computed as placement does."""
+        return (self.total - self.reserved) * self.allocation_ratio
+
+    def admits(self, amount: int) -> bool:
+        """True if one consumer may hold ``amount`` of this inventory."""
+        return (self.min_unit <= amount <= self.max_unit
+                and amount % self.step_size == 0)
+
+    def as_dict(self) -> dict[str, int | float]:
+        return dataclasses.asdict(self)
+
+
+InventoryLike = Inventory | int | Mapping[str, int | float]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def merge_inventories(where: str, records: Sequence[Inventory]) -> Inventory:
+    """The flat equivalent of several records of one resource class.
+
+    Totals and reserved amounts add up; allocation ratios, min_unit and
+    step_size must agree, since one flat record cannot express several.
+    max_unit adds up too, capped by placement's maximum.
+
+    :raises InvalidLayout: when the records disagree.
+    """
+    first = records[0]
+    for field in ('allocation_ratio', 'min_unit', 'step_size'):
+        values = sorted({getattr(r, field) for r in records})
+        if len(values) > 1:
+            raise exception.InvalidLayout(
+                reason=f'{where}: {field} differs across providers '
+                       f'({", ".join(map(str, values))}); a flat record '
+                       'cannot hold them')
+    return Inventory(
+        total=min(sum(r.total for r in records), MAX_INT),
+        reserved=min(sum(r.reserved for r in records), MAX_INT),
+        min_unit=first.min_unit,
+        max_unit=min(sum(r.max_unit for r in records), MAX_INT),
+        step_size=first.step_size,
+        allocation_ratio=first.allocation_ratio)
+
+
+@dataclasses.dataclass(frozen=True)
+class Child:
+    """One child provider of the node, created as ``<nodename>_<name>``.
+
+    ``parent`` is another child's short name; ``None`` means the root.
+    """
+
+    name: str
+    parent: str | None = None
+    inventory: Mapping[str, Inventory] = dataclasses.field(
+        default_factory=dict)
+    traits: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise exception.InvalidLayout(
+                reason=f'child name must be a non-empty string, '
+                       f'not {self.name!r}')
+        if self.parent is not None and not isinstance(self.parent, str):
+            raise exception.InvalidLayout(
+                reason=f'child {self.name}: parent must be a child name, '
+                       f'not {self.parent!r}')
+        object.__setattr__(self, 'inventory', self._checked_inventory())
+        object.__setattr__(self, 'traits', self._checked_traits())
+
+    def _checked_inventory(self) -> Mapping[str, Inventory]:
+        if not isinstance(self.inventory, Mapping):
+            raise exception.InvalidLayout(
+                reason=f'child {self.name}: inventory must be a mapping of '
+                       'resource class to record')
+        checked = {}
+        for rc, value in sorted(self.inventory.items()):
+            if not names.is_valid_resource_class(rc):
+                raise exception.InvalidLayout(
+                    reason=f'child {self.name}: unknown or malformed '
+                           f'resource class {rc!r}')
+            try:
+                checked[rc] = Inventory.from_value(value)
+            except (TypeError, ValueError) as err:
+                raise exception.InvalidLayout(
+                    reason=f'child {self.name}: {rc}: {err}') from None
+        return types.MappingProxyType(checked)
+
+    def _checked_traits(self) -> frozenset[str]:
+        if isinstance(self.traits, str):
+            raise exception.InvalidLayout(
+                reason=f'child {self.name}: traits must be a list of names')
+        traits = frozenset(self.traits)
+        bad = sorted(str(t) for t in traits if not names.is_valid_trait(t))
+        if bad:
+            raise exception.InvalidLayout(
+                reason=f'child {self.name}: unknown or malformed traits '
+                       f'{", ".join(bad)}')
+        return traits
+
+    def merged(self, other: Child) -> Child:
+        """This child and a same-named one from another layout, as one."""
+        if self.parent != other.parent:
+            raise exception.InvalidLayout(
+                reason=f'child {self.name} has two parents: '
+                       f'{self.parent or "the root"} and '
+                       f'{other.parent or "the root"}')
+        both = sorted(set(self.inventory) & set(other.inventory))
+        if both:
+            raise exception.InvalidLayout(
+                reason=f'child {self.name} gets {", ".join(both)} twice')
+        return Child(self.name, self.parent,
+                     {**self.inventory, **other.inventory},
+                     self.traits | other.traits)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """The target tree of one node: its children, parents first."""
+
+    children: tuple[Child, ...] = ()
+
+    def __post_init__(self) -> None:
+        children = tuple(self.children)
+        bad = [c for c in children if not isinstance(c, Child)]
+        if bad:
+            raise exception.InvalidLayout(
+                reason=f'children must be Child objects, not {bad[0]!r}')
+        _check_unique(children)
+        object.__setattr__(self, 'children', _top_down(children))
+
+    def __add__(self, other: Layout) -> Layout:
+        """Compose two layouts; same-named children are merged."""
+        merged = {c.name: c for c in self.children}
+        for child in other.children:
+            mine = merged.get(child.name)
+            merged[child.name] = mine.merged(child) if mine else child
+        return Layout(tuple(merged.values()))
+
+    @property
+    def is_flat(self) -> bool:
+        return not self.children
+
+    @property
+    def resource_classes(self) -> frozenset[str]:
+        """Every class some child carries; these leave the root."""
+        return frozenset(rc for c in self.children for rc in c.inventory)
+
+    def flat_inventory(self) -> dict[str, Inventory]:
+        """The flat root equivalent of the children's inventory."""
+        by_rc: dict[str, list[Inventory]] = {}
+        for child in self.children:
+            for rc, inv in child.inventory.items():
+                by_rc.setdefault(rc, []).append(inv)
+        return {rc: merge_inventories(f'layout {rc}', recs)
+                for rc, recs in sorted(by_rc.items())}
+
+
+def compose(*layouts: Layout) -> Layout:
+    """All the given layouts as one."""
+    result = Layout()
+    for layout in layouts:
+        result = result + layout
+    return result
+
+
+def _check_unique(children: Iterable[Child]) -> None:
+    seen: set[str] = set()
+    for child in children:
+        if child.name in seen:
+            raise exception.InvalidLayout(
+                reason=f'duplicate child name {child.name!r}')
+        seen.add(child.name)
+
+
+def _top_down(children: tuple[Child, ...]) -> tuple[Child, ...]:
+    """Order children parents first, rejecting unknown parents and cycles."""
+    by_name = {c.name: c for c in children}
+    for child in children:
+        if child.parent is not None and child.parent not in by_name:
+            raise exception.InvalidLayout(
+                reason=f'child {child.name}: parent {child.parent!r} is not '
+                       'a child of this layout')
+    ordered: list[Child] = []
+    placed: set[str | None] = {None}
+    while len(ordered) < len(children):
+        ready = [c for c in children
+                 if c.name not in placed and c.parent in placed]
+        if not ready:
+            stuck = sorted(c.name for c in children if c.name not in placed)
+            raise exception.InvalidLayout(
+                reason=f'children {", ".join(stuck)} form a parent cycle')
+        ordered.extend(ready)
+        placed.update(c.name for c in ready)
+    return tuple(ordered)

@@ -1,0 +1,135 @@
+"""Ready-made layouts for the real cases: NUMA cells, SR-IOV, physical GPUs.
+
+Each builder returns a :class:`~nested_pivot.layout.Layout`; compose them
+with ``+``::
+
+    layout = layouts.numa([cell0, cell1]) + layouts.sriov([pf0, pf1])
+
+A device given a ``numa_node`` is placed under that cell's child
+(``NUMA<n>``).  The builder emits an empty placeholder for the cell so the
+fragment also stands alone; composing with :func:`numa` fills it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import dataclasses
+from typing import Any
+
+import os_traits
+
+from nested_pivot import exception
+from nested_pivot import names
+from nested_pivot.layout import Child
+from nested_pivot.layout import compose
+from nested_pivot.layout import InventoryLike
+from nested_pivot.layout import Layout
+
+__all__ = ['NumaCell', 'PhysicalFunction', 'PhysicalGPU', 'compose', 'numa',
+           'numa_child_name', 'pgpu', 'sriov']
+
+
+@dataclasses.dataclass(frozen=True)
+class NumaCell:
+    """One NUMA cell; ``id`` defaults to the cell's position."""
+
+    vcpu: InventoryLike | None = None
+    pcpu: InventoryLike | None = None
+    memory_mb: InventoryLike | None = None
+    id: int | None = None
+    traits: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PhysicalFunction:
+    """An SR-IOV physical function offering ``vfs`` virtual functions."""
+
+    name: str
+    physnet: str
+    vfs: InventoryLike
+    numa_node: int | None = None
+    traits: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PhysicalGPU:
+    """A physical GPU offering ``vgpus`` (mdev instances).
+
+    nova's libvirt driver names these children after the PCI address, e.g.
+    ``pci_0000_84_00_0``.
+    """
+
+    name: str
+    vgpus: InventoryLike
+    numa_node: int | None = None
+    resource_class: str = 'VGPU'
+    traits: tuple[str, ...] = ()
+
+
+Spec = Mapping[str, Any] | Any
+
+
+def numa_child_name(cell_id: int) -> str:
+    return f'NUMA{cell_id}'
+
+
+def numa(cells: Iterable[NumaCell | Mapping[str, Any]]) -> Layout:
+    """One child per NUMA cell with VCPU, PCPU and MEMORY_MB, trait
+    HW_NUMA_ROOT."""
+    children = []
+    for index, spec in enumerate(cells):
+        cell = _coerce(NumaCell, spec)
+        inventory = {rc: value for rc, value in (
+            ('VCPU', cell.vcpu), ('PCPU', cell.pcpu),
+            ('MEMORY_MB', cell.memory_mb)) if value is not None}
+        cell_id = index if cell.id is None else cell.id
+        children.append(Child(
+            name=numa_child_name(cell_id), inventory=inventory,
+            traits=frozenset((os_traits.HW_NUMA_ROOT, *cell.traits))))
+    return Layout(tuple(children))
+
+
+def sriov(pfs: Iterable[PhysicalFunction | Mapping[str, Any]]) -> Layout:
+    """One child per physical function with SRIOV_NET_VF and its physnet
+    trait, under its NUMA cell when ``numa_node`` is given."""
+    devices = [_coerce(PhysicalFunction, spec) for spec in pfs]
+    return _devices([
+        (pf.name, pf.numa_node, {'SRIOV_NET_VF': pf.vfs},
+         (names.physnet_trait(pf.physnet), *pf.traits)) for pf in devices])
+
+
+def pgpu(gpus: Iterable[PhysicalGPU | Mapping[str, Any]]) -> Layout:
+    """One child per physical GPU with its VGPU inventory."""
+    devices = [_coerce(PhysicalGPU, spec) for spec in gpus]
+    return _devices([
+        (gpu.name, gpu.numa_node, {gpu.resource_class: gpu.vgpus},
+         gpu.traits) for gpu in devices])
+
+
+def _devices(specs: Sequence[tuple[str, int | None, dict[str, InventoryLike],
+                                   Iterable[str]]]) -> Layout:
+    cells = sorted({node for _, node, _, _ in specs if node is not None})
+    placeholders = [Child(name=numa_child_name(n),
+                          traits=frozenset([os_traits.HW_NUMA_ROOT]))
+                    for n in cells]
+    devices = [Child(name=name,
+                     parent=None if node is None else numa_child_name(node),
+                     inventory=inventory,  # type: ignore[arg-type]
+                     traits=frozenset(traits))
+               for name, node, inventory, traits in specs]
+    return Layout(tuple(placeholders + devices))
+
+
+def _coerce(kind: type[Any], spec: Spec) -> Any:
+    if isinstance(spec, kind):
+        return spec
+    if not isinstance(spec, Mapping):
+        raise exception.InvalidLayout(
+            reason=f'expected a {kind.__name__} or a mapping, not {spec!r}')
+    try:
+        return kind(**spec)
+    except TypeError as err:
+        raise exception.InvalidLayout(
+            reason=f'{kind.__name__}: {err}') from None

@@ -1,0 +1,55 @@
+"""Placement microversions that nested_pivot relies on, and helpers to
+compare them."""
+
+from __future__ import annotations
+
+Version = tuple[int, int]
+VersionLike = str | Version
+
+# What each microversion brings that nested_pivot uses.
+NESTED_PROVIDERS: Version = (1, 14)
+CREATE_RETURNS_BODY: Version = (1, 20)
+PROVIDER_ALLOCATIONS_GENERATIONS: Version = (1, 28)
+RESHAPER: Version = (1, 30)
+CONSUMER_TYPE: Version = (1, 38)
+NEWEST_KNOWN: Version = (1, 39)
+
+TABLE: dict[Version, str] = {
+    NESTED_PROVIDERS: 'parent_provider_uuid on providers, ?in_tree=',
+    CREATE_RETURNS_BODY: 'POST /resource_providers returns the provider',
+    PROVIDER_ALLOCATIONS_GENERATIONS:
+        'consumer generations in allocations',
+    RESHAPER: 'POST /reshaper',
+    CONSUMER_TYPE: 'consumer_type required when writing allocations',
+    NEWEST_KNOWN: 'newest microversion this library knows',
+}
+
+
+def parse(version: VersionLike) -> Version:
+    """``'1.30'`` or ``(1, 30)`` as a comparable tuple."""
+    if isinstance(version, tuple):
+        major, minor = version
+    else:
+        text = str(version).strip()
+        major_s, _, minor_s = text.partition('.')
+        if not (major_s.isdigit() and minor_s.isdigit()):
+            raise ValueError(f'not a microversion: {version!r}')
+        major, minor = int(major_s), int(minor_s)
+    return (int(major), int(minor))
+
+
+def text(version: Version) -> str:
+    return f'{version[0]}.{version[1]}'
+
+
+def at_least(version: VersionLike, minimum: Version) -> bool:
+    return parse(version) >= minimum
+
+
+def supports_reshaper(version: VersionLike) -> bool:
+    return RESHAPER <= parse(version) <= NEWEST_KNOWN
+
+
+def choose(server_max: VersionLike) -> Version:
+    """The version to speak: the server's newest, capped at ours."""
+    return min(parse(server_max), NEWEST_KNOWN)

@@ -1,0 +1,37 @@
+"""The microversion table and its helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+from nested_pivot import microversion
+
+
+@pytest.mark.parametrize('value,expected', [
+    ('1.30', (1, 30)), (' 1.9 ', (1, 9)), ((1, 39), (1, 39))])
+def test_parse(value, expected):
+    assert microversion.parse(value) == expected
+
+
+@pytest.mark.parametrize('value', ['latest', '1', '1.x', ''])
+def test_parse_rejects(value):
+    with pytest.raises(ValueError):
+        microversion.parse(value)
+
+
+def test_comparisons_are_numeric_not_textual():
+    assert microversion.at_least('1.100', (1, 39))
+    assert not microversion.at_least('1.9', microversion.RESHAPER)
+
+
+@pytest.mark.parametrize('server,chosen', [
+    ('1.30', (1, 30)), ('1.39', (1, 39)), ('1.45', (1, 39))])
+def test_choose_caps_at_the_newest_known(server, chosen):
+    assert microversion.choose(server) == chosen
+
+
+def test_table_names_every_version_used():
+    """Fails if a version constant is added without saying what it brings."""
+    constants = {v for k, v in vars(microversion).items()
+                 if k.isupper() and isinstance(v, tuple)}
+    assert constants <= set(microversion.TABLE)
