@@ -14,7 +14,9 @@ from nested_pivot.engine import ReshapePlan
 from nested_pivot.layout import Child
 from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
+from nested_pivot.placement import pivot
+from nested_pivot.placement import status
 from nested_pivot.tree import ProviderTree
 
 __all__ = ['Child', 'Inventory', 'Layout', 'Move', 'ProviderTree',
-           'ReshapePlan', 'layouts', 'plan', 'reshape']
+           'ReshapePlan', 'layouts', 'pivot', 'plan', 'reshape', 'status']

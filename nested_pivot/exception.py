@@ -88,3 +88,64 @@ class MissingConsumerType(PivotError):
                'consumers %(consumers)s have none; use a microversion below '
                '1.38 for them.')
     code = errors.MISSING_CONSUMER_TYPE
+
+
+class PlacementError(PivotError):
+    """Placement answered with an error nested_pivot cannot handle.
+
+    ``status`` is the HTTP status, ``error_code`` placement's own code
+    (e.g. ``placement.inventory.inuse``) and ``detail`` its message.
+    """
+
+    msg_fmt = ('Placement refused %(method)s %(url)s: HTTP %(status)s '
+               '%(error_code)s: %(detail)s')
+    code = errors.PLACEMENT_ERROR
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        self.status: int | None = kwargs.get('status')
+        self.error_code: str | None = kwargs.get('error_code')
+        self.detail: str = kwargs.get('detail', '')
+        super().__init__(message, **kwargs)
+
+
+class PlacementTooOld(PlacementError):
+    msg_fmt = ('Placement at %(url)s supports microversions up to '
+               '%(version)s, but pivoting needs %(minimum)s: upgrade '
+               'placement before pivoting.')
+    code = errors.PLACEMENT_TOO_OLD
+
+
+class PlacementUnavailable(PlacementError):
+    msg_fmt = ('Placement at %(url)s is unavailable after %(attempts)d '
+               'attempts: %(detail)s')
+    code = errors.PLACEMENT_UNAVAILABLE
+
+
+class PermissionDenied(PlacementError):
+    msg_fmt = ('Placement refused %(method)s %(url)s (HTTP 403): the '
+               'credentials need the "service" role to pass the policy '
+               '%(policy)s. %(detail)s')
+    code = errors.PERMISSION_DENIED
+
+
+class ReshapeRejected(PlacementError):
+    msg_fmt = ('Placement rejected the reshape of node %(node)s: HTTP '
+               '%(status)s %(error_code)s: %(detail)s')
+    code = errors.RESHAPE_REJECTED
+
+
+class ConcurrentUpdate(PlacementError):
+    msg_fmt = ('Node %(node)s kept changing during the pivot: placement '
+               'reported a concurrent update %(attempts)d times. %(detail)s')
+    code = errors.CONCURRENT_UPDATE
+
+
+class NodeNotFound(PlacementError):
+    msg_fmt = 'No resource provider named or with uuid %(node)s in placement.'
+    code = errors.NODE_NOT_FOUND
+
+
+class ProviderNameClash(PlacementError):
+    msg_fmt = ('Cannot create child %(name)s of node %(node)s: the name is '
+               'taken by provider %(uuid)s, which is not part of the node.')
+    code = errors.PROVIDER_NAME_CLASH

@@ -9,8 +9,9 @@ from __future__ import annotations
 from oslo_config import cfg
 
 from nested_pivot.conf import engine
+from nested_pivot.conf import placement
 
-_MODULES = (engine,)
+_MODULES = (engine, placement)
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
@@ -19,5 +20,10 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
-    """Every option, by group, for the sample config generator."""
-    return [item for module in _MODULES for item in module.list_opts()]
+    """Every option, one entry per group, for the sample config
+    generator."""
+    groups: dict[str, tuple[cfg.OptGroup, list[cfg.Opt]]] = {}
+    for module in _MODULES:
+        for group, opts in module.list_opts():
+            groups.setdefault(group.name, (group, []))[1].extend(opts)
+    return list(groups.values())

@@ -10,12 +10,21 @@ from nested_pivot import conf
 
 
 def test_list_opts_lists_registered_options():
-    groups = {group.name: opts for group, opts in conf.list_opts()}
-    assert 'search_budget' in {o.name for o in groups['nested_pivot']}
+    listed = conf.list_opts()
+    groups = {group.name: {o.dest for o in opts} for group, opts in listed}
+    assert len(groups) == len(listed)
+    assert {'search_budget', 'max_concurrency',
+            'max_retries'} <= groups['nested_pivot']
+    # nova.conf's [placement] credentials, as keystoneauth1 names them.
+    assert {'auth_type', 'endpoint_override', 'region_name',
+            'valid_interfaces', 'cafile'} <= groups['placement']
     config = cfg.ConfigOpts()
     conf.register_opts(config)
     config([])
     assert config.nested_pivot.search_budget == 200000
+    assert config.nested_pivot.max_concurrency == 8
+    assert config.nested_pivot.max_retries == 5
+    assert config.placement.service_type == 'placement'
 
 
 def test_entry_point_is_declared():

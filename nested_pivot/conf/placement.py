@@ -1,0 +1,58 @@
+"""Placement access: keystoneauth options in ``[placement]`` (as nova
+reads them) and the client's own options in ``[nested_pivot]``."""
+
+from __future__ import annotations
+
+from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
+
+from nested_pivot.conf import engine
+
+PLACEMENT_GROUP = cfg.OptGroup(
+    'placement',
+    title='Placement service credentials',
+    help='The credentials and endpoint nested_pivot uses to reach '
+         'Placement: the same options as nova.conf\'s [placement] group, '
+         'so an existing nova.conf works unchanged.')
+
+CLIENT_OPTS: list[cfg.Opt] = [
+    cfg.IntOpt(
+        'max_concurrency',
+        default=8,
+        min=1,
+        help='Placement reads a pivot may have in flight at once (per-'
+             'provider and per-consumer reads). Lower it if Placement or '
+             'its database is small; raise it for hosts with many moving '
+             'instances and a Placement that scales out.'),
+    cfg.IntOpt(
+        'max_retries',
+        default=5,
+        min=0,
+        help='How often a pivot re-reads, re-plans and retries when '
+             'Placement reports a concurrent update (the scheduler claimed '
+             'on the node, an instance was deleted), and how often a '
+             'request is retried on connection errors and 5xx answers. '
+             'Raise it for nodes with heavy scheduling activity.'),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the client options and the keystoneauth options."""
+    conf.register_group(PLACEMENT_GROUP)
+    ks_loading.register_session_conf_options(conf, PLACEMENT_GROUP.name)
+    ks_loading.register_auth_conf_options(conf, PLACEMENT_GROUP.name)
+    ks_loading.register_adapter_conf_options(conf, PLACEMENT_GROUP.name,
+                                             include_deprecated=False)
+    conf.set_default('service_type', 'placement', group='placement')
+    conf.set_default('valid_interfaces', ['internal', 'public'],
+                     group='placement')
+    conf.register_group(engine.GROUP)
+    conf.register_opts(CLIENT_OPTS, group=engine.GROUP)
+
+
+def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
+    ks_opts = (ks_loading.get_session_conf_options()
+               + ks_loading.get_auth_common_conf_options()
+               + ks_loading.get_adapter_conf_options(
+                   include_deprecated=False))
+    return [(engine.GROUP, CLIENT_OPTS), (PLACEMENT_GROUP, ks_opts)]

@@ -1,0 +1,234 @@
+"""The HTTP layer: one keystoneauth1 Adapter, errors wrapped in one place.
+
+Every request goes through :meth:`PlacementClient.request`, which counts
+it, retries connection errors and 5xx answers with jittered backoff, and
+turns keystoneauth's exceptions into nested_pivot's in :func:`_wrapped`.
+Non-2xx answers come back as :class:`Response` for the caller to judge;
+``raise_exc`` is always off, as with ``placement.direct.PlacementDirect``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+import concurrent.futures
+import contextlib
+import dataclasses
+import random
+import threading
+import time
+from typing import Any
+from typing import TypeVar
+
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
+
+from nested_pivot import conf as np_conf
+from nested_pivot import exception
+from nested_pivot import microversion
+
+T = TypeVar('T')
+R = TypeVar('R')
+
+RESHAPE_POLICY = 'placement:reshaper:reshape'
+
+
+@dataclasses.dataclass(frozen=True)
+class Response:
+    """A Placement answer: status, parsed body, and placement's error."""
+
+    method: str
+    url: str
+    status: int
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def error_code(self) -> str | None:
+        error = self._first_error()
+        return error.get('code') if error else None
+
+    @property
+    def detail(self) -> str:
+        error = self._first_error()
+        if error:
+            return str(error.get('detail') or error.get('title') or '')
+        return '' if self.body is None else str(self.body)[:500]
+
+    def _first_error(self) -> dict[str, Any] | None:
+        if isinstance(self.body, dict) and self.body.get('errors'):
+            first = self.body['errors'][0]
+            return first if isinstance(first, dict) else None
+        return None
+
+    def error(self) -> exception.PlacementError:
+        """The exception for this answer."""
+        return exception.PlacementError(
+            method=self.method, url=self.url, status=self.status,
+            error_code=self.error_code or '', detail=self.detail)
+
+
+class _Transient(Exception):
+    """A failure worth retrying: connection error, timeout or 5xx."""
+
+
+class PlacementClient:
+    """Talks to Placement through a keystoneauth1 Adapter.
+
+    ``headers`` are sent with every request (the offline CLI uses them to
+    claim the service role under noauth2).
+    """
+
+    def __init__(self, adapter: Any, *, max_concurrency: int = 8,
+                 max_retries: int = 5, backoff: float = 0.2,
+                 headers: dict[str, str] | None = None) -> None:
+        self.adapter = adapter
+        self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.headers = dict(headers or {})
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._version: microversion.Version | None = None
+
+    @classmethod
+    def from_conf(cls, conf: cfg.ConfigOpts) -> PlacementClient:
+        """A client from nova.conf-style ``[placement]`` credentials."""
+        np_conf.register_opts(conf)
+        with _wrapped('configure', 'placement'):
+            auth = ks_loading.load_auth_from_conf_options(conf, 'placement')
+            session = ks_loading.load_session_from_conf_options(
+                conf, 'placement', auth=auth)
+            adapter = ks_loading.load_adapter_from_conf_options(
+                conf, 'placement', session=session, auth=auth)
+        return cls(adapter,
+                   max_concurrency=conf.nested_pivot.max_concurrency,
+                   max_retries=conf.nested_pivot.max_retries)
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests made so far, retries included."""
+        return self._requests
+
+    # -- versions ----------------------------------------------------------
+    def version(self) -> microversion.Version:
+        """The microversion to speak, discovered once.
+
+        :raises PlacementTooOld: below the reshaper's 1.30.
+        """
+        if self._version is None:
+            resp = self.request('GET', '/', version=None)
+            if not resp.ok:
+                raise resp.error()
+            server_max = _max_version(resp.body)
+            if server_max < microversion.RESHAPER:
+                raise exception.PlacementTooOld(
+                    url=self._endpoint(), version=microversion.text(
+                        server_max),
+                    minimum=microversion.text(microversion.RESHAPER))
+            self._version = microversion.choose(server_max)
+        return self._version
+
+    # -- requests ----------------------------------------------------------
+    def request(self, method: str, url: str, *, json: Any = None,
+                version: microversion.VersionLike | None = '1.30'
+                ) -> Response:
+        """One request, retried on transient failures."""
+        attempt = 0
+        while True:
+            try:
+                return self._once(method, url, json, version)
+            except _Transient as err:
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise exception.PlacementUnavailable(
+                        url=f'{self._endpoint()} ({method} {url})',
+                        attempts=attempt, detail=str(err)) from None
+                self.sleep(attempt)
+
+    def get(self, url: str, version: microversion.VersionLike = '1.30'
+            ) -> Any:
+        """GET a body; any non-2xx answer raises."""
+        resp = self.request('GET', url, version=version)
+        if not resp.ok:
+            raise resp.error()
+        return resp.body
+
+    def sleep(self, attempt: int) -> None:
+        """Jittered exponential backoff before retry ``attempt``."""
+        delay = min(5.0, self.backoff * 2 ** (attempt - 1))
+        time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311
+
+    def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``func`` over ``items`` with at most ``max_concurrency`` in
+        flight; results in input order."""
+        work = list(items)
+        if self.max_concurrency <= 1 or len(work) <= 1:
+            return [func(item) for item in work]
+        workers = min(self.max_concurrency, len(work))
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(func, work))
+
+    def _once(self, method: str, url: str, json: Any,
+              version: microversion.VersionLike | None) -> Response:
+        headers = dict(self.headers)
+        if version is not None:
+            headers['OpenStack-API-Version'] = (
+                'placement ' + microversion.text(microversion.parse(version)))
+        with self._lock:
+            self._requests += 1
+        with _wrapped(method, url):
+            raw = self.adapter.request(url, method, json=json,
+                                       headers=headers, raise_exc=False)
+        resp = Response(method, url, raw.status_code, _body(raw))
+        if resp.status >= 500:
+            raise _Transient(f'HTTP {resp.status}: {resp.detail}')
+        return resp
+
+    def _endpoint(self) -> str:
+        with contextlib.suppress(Exception):
+            return str(self.adapter.get_endpoint())
+        return 'placement'
+
+
+@contextlib.contextmanager
+def _wrapped(method: str, url: str) -> Iterator[None]:
+    """The one place keystoneauth's exceptions become nested_pivot's."""
+    try:
+        yield
+    except (ks_exc.ConnectionError, ks_exc.RequestTimeout) as err:
+        raise _Transient(f'{type(err).__name__}: {err}') from err
+    except ks_exc.Unauthorized as err:
+        raise exception.PlacementError(
+            method=method, url=url, status=401, error_code='',
+            detail=f'authentication failed, check the credentials in '
+                   f'[placement]: {err}') from err
+    except ks_exc.ClientException as err:
+        raise exception.PlacementError(
+            method=method, url=url, status=getattr(err, 'http_status', ''),
+            error_code='', detail=f'{type(err).__name__}: {err}') from err
+
+
+def _body(raw: Any) -> Any:
+    if not raw.content:
+        return None
+    try:
+        return raw.json()
+    except ValueError:
+        return raw.text
+
+
+def _max_version(document: Any) -> microversion.Version:
+    try:
+        versions = document['versions']
+        return max(microversion.parse(v['max_version']) for v in versions)
+    except (KeyError, TypeError, ValueError):
+        raise exception.PlacementError(
+            method='GET', url='/', status=200, error_code='',
+            detail=f'not a placement version document: {document!r}'
+        ) from None

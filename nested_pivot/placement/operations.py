@@ -1,0 +1,127 @@
+"""Pivot one node against Placement, and tell where a node stands.
+
+The engine decides; this module only reads, and writes what the plan
+says.  The node's state is re-read before every attempt, so a retry after a
+conflict plans against what Placement holds now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+import enum
+import logging
+from typing import Any
+
+from nested_pivot import engine
+from nested_pivot import exception
+from nested_pivot.layout import Layout
+from nested_pivot.placement import snapshot as snap
+from nested_pivot.placement import writes
+from nested_pivot.placement.http import PlacementClient
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class PivotResult:
+    """What :func:`pivot` did: the plan, whether it was applied, and the
+    HTTP requests and conflict retries it took."""
+
+    plan: engine.ReshapePlan
+    applied: bool
+    requests: int
+    retries: int
+
+
+class NodeState(str, enum.Enum):
+    FLAT = 'flat'
+    PARTIAL = 'partial'
+    PIVOTED = 'pivoted'
+    NOT_APPLICABLE = 'not_applicable'
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeStatus:
+    """Where a node stands against a layout, and what a pivot would move."""
+
+    node: str
+    uuid: str
+    state: NodeState
+    consumers: int
+    moves: Mapping[str, int]
+    plan: engine.ReshapePlan = dataclasses.field(repr=False)
+
+
+def pivot(client: PlacementClient, node: str, layout: Layout, *,
+          hints: Mapping[str, Any] | None = None,
+          dry_run: bool = False) -> PivotResult:
+    """Read ``node``, plan with the engine, and apply the plan atomically.
+
+    :raises PlacementTooOld, PermissionDenied, ReshapeRejected,
+        PlacementUnavailable, ConcurrentUpdate: from Placement.
+    :raises CannotPivot, InvalidLayout, InvalidHint: from the engine;
+        Placement is left as it was.
+    """
+    start = client.requests
+    client.version()
+    retries = 0
+    while True:
+        state, plan = _read_and_plan(client, node, layout, hints)
+        if plan.is_noop or dry_run:
+            return PivotResult(plan, False, client.requests - start, retries)
+        try:
+            writes.apply(client, state, plan)
+        except writes.Conflict as conflict:
+            retries += 1
+            if retries > client.max_retries:
+                raise exception.ConcurrentUpdate(
+                    method='POST', url='/reshaper', status=409,
+                    node=plan.node, attempts=retries,
+                    detail=str(conflict)) from None
+            LOG.info('Node %s changed during the pivot (%s); re-reading, '
+                     'retry %d of %d', plan.node, conflict, retries,
+                     client.max_retries)
+            client.sleep(retries)
+            continue
+        return PivotResult(plan, True, client.requests - start, retries)
+
+
+def _read_and_plan(client: PlacementClient, node: str, layout: Layout,
+                   hints: Mapping[str, Any] | None
+                   ) -> tuple[snap.NodeSnapshot, engine.ReshapePlan]:
+    state = snap.read_node(client, node)
+    first = engine.plan(state.tree, state.allocations, layout=layout,
+                        hints=hints, nodename=state.root)
+    if not first.consumers:
+        return state, first
+    # Only the consumers that move are read whole: the cost of a pivot
+    # grows with what moves, not with the size of the host.
+    snap.complete(client, state, first.consumers)
+    return state, engine.plan(state.tree, state.allocations, layout=layout,
+                              hints=hints, nodename=state.root)
+
+
+def status(client: PlacementClient, node: str, layout: Layout
+           ) -> NodeStatus:
+    """Classify ``node`` against ``layout`` without changing anything."""
+    state = snap.read_node(client, node)
+    plan = engine.plan(state.tree, state.allocations, layout=layout,
+                       nodename=state.root)
+    return NodeStatus(state.name, state.root, _classify(state, plan, layout),
+                      len(plan.consumers), plan.moved(), plan)
+
+
+def _classify(state: snap.NodeSnapshot, plan: engine.ReshapePlan,
+              layout: Layout) -> NodeState:
+    if plan.is_noop:
+        return NodeState.PIVOTED
+    if state.children:
+        return NodeState.PARTIAL
+    root_classes = set(plan.before.root_provider.inventory)
+    if root_classes & layout.resource_classes:
+        return NodeState.FLAT
+    return NodeState.NOT_APPLICABLE

@@ -1,0 +1,447 @@
+"""Helpers to reach a real Placement for functional tests (never a mock).
+
+Two backends, both giving a keystoneauth1 ``Adapter`` with ``raise_exc=False``
+and no default microversion (pass ``microversion=`` per request):
+
+* ``direct_placement()``: Placement's own ``PlacementDirect`` (in-process WSGI
+  app through wsgi-intercept) over a SQLite file.  Placement configures its
+  database once per process, so every call in one process shares one database.
+* ``http_placement(url)``: a real server, e.g. from ``tools/placement-server``.
+
+``FaultProxy`` is a small real HTTP proxy to put in front of the real server
+to inject faults (errors, dropped connections, an older max microversion) and
+to count requests.
+"""
+
+from __future__ import annotations
+
+import atexit
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+import contextlib
+import http.client
+import http.server
+import json
+import shutil
+import socket
+import tempfile
+import threading
+from typing import Any
+from typing import NamedTuple
+import urllib.parse
+
+from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1 import session as ks_session
+
+#: Headers that make noauth2 treat a request as an admin with the service role.
+ADMIN_SERVICE_HEADERS: dict[str, str] = {
+    'X-Auth-Token': 'admin',
+    'X-Roles': 'admin,service',
+}
+
+_DB_LOCK = threading.Lock()
+_DB_CONF: Any = None
+
+
+def _process_database() -> Any:
+    """Configure Placement's DB layer once per process on a SQLite file.
+
+    Returns the oslo.config ``ConfigOpts`` to hand to ``PlacementDirect``.
+    The database lives in a temp dir removed when the process exits.
+    """
+    global _DB_CONF
+    with _DB_LOCK:
+        if _DB_CONF is not None:
+            return _DB_CONF
+        from oslo_config import cfg
+        from placement import conf as placement_conf
+        from placement import db_api
+        from placement.db.sqlalchemy import migration
+
+        tmpdir = tempfile.mkdtemp(prefix='nested-pivot-direct-')
+        atexit.register(shutil.rmtree, tmpdir, True)
+        conf = cfg.ConfigOpts()
+        placement_conf.register_opts(conf)
+        conf.set_override(
+            'connection',
+            f'sqlite:///{tmpdir}/placement.sqlite',
+            group='placement_database',
+        )
+        conf.set_override('auth_strategy', 'noauth2', group='api')
+        conf([], default_config_files=[], default_config_dirs=[])
+        db_api.configure(conf)
+        migration.upgrade('head')
+        _DB_CONF = conf
+        return conf
+
+
+@contextlib.contextmanager
+def direct_placement() -> Iterator[ks_adapter.Adapter]:
+    """Yield an Adapter onto in-process Placement over the process's DB.
+
+    While active, ``keystoneauth1.session.Session.get_endpoint`` is patched
+    process-wide by PlacementDirect (requests to other hosts are unaffected).
+    """
+    from placement.direct import PlacementDirect
+
+    conf = _process_database()
+    with PlacementDirect(conf, latest_microversion=False) as client:
+        client.session.additional_headers.update(ADMIN_SERVICE_HEADERS)
+        yield client
+
+
+def http_placement(
+    url: str,
+    roles: Sequence[str] = ('admin', 'service'),
+    timeout: float = 60.0,
+) -> ks_adapter.Adapter:
+    """An Adapter onto a real noauth2 Placement server at ``url``.
+
+    ``roles`` is sent as ``X-Roles``; leave out ``service`` to be refused
+    POST /reshaper (403) as an admin-only token would be.
+    """
+    headers = {'X-Auth-Token': 'admin', 'X-Roles': ','.join(roles)}
+    sess = ks_session.Session(
+        auth=None, additional_headers=headers, timeout=timeout
+    )
+    return ks_adapter.Adapter(
+        sess,
+        service_type='placement',
+        endpoint_override=url.rstrip('/'),
+        raise_exc=False,
+    )
+
+
+def _version_tuple(text: str) -> tuple[int, int]:
+    """Parse "1.29" as (1, 29); unparsable sorts lowest (Placement judges)."""
+    major, _, minor = text.strip().partition('.')
+    try:
+        return int(major), int(minor)
+    except ValueError:
+        return (-1, -1)
+
+
+class LoggedRequest(NamedTuple):
+    """A request seen by the proxy; status 0: the connection was dropped."""
+
+    method: str
+    path: str
+    status: int
+
+
+Hook = Callable[[str, str], None]
+Match = Callable[[str, str], bool]
+
+_HOP_BY_HOP = {
+    'connection',
+    'keep-alive',
+    'proxy-authenticate',
+    'proxy-authorization',
+    'te',
+    'trailer',
+    'trailers',
+    'transfer-encoding',
+    'upgrade',
+    'host',
+    'content-length',
+}
+_VERSION_HEADER = 'OpenStack-API-Version'
+_NOT_ACCEPTABLE = (
+    'The resource could not be generated that was acceptable to your'
+    ' browser (content of type application/json. \n\n Invalid'
+    ' microversion: Unacceptable version header: '
+)
+_REASONS = {
+    400: 'Bad Request',
+    404: 'Not Found',
+    406: 'Not Acceptable',
+    409: 'Conflict',
+    500: 'Internal Server Error',
+    502: 'Bad Gateway',
+    503: 'Service Unavailable',
+    504: 'Gateway Timeout',
+}
+
+
+class _Fault:
+    def __init__(
+        self, count: int, kind: str, status: int, match: Match | None
+    ) -> None:
+        self.count = count
+        self.kind = kind  # "fail", "drop" or "drop-after"
+        self.status = status
+        self.match = match
+
+
+class FaultProxy:
+    """A threaded HTTP proxy on 127.0.0.1 in front of a real Placement server.
+
+    Use as ``with FaultProxy(upstream) as proxy:`` and point a client at
+    ``proxy.url``.  Knobs (thread-safe, changeable at any time):
+
+    * ``max_version = "1.29"``: ``GET /`` reports that max_version; a request
+      for a higher microversion gets Placement's 406; ``latest`` is rewritten
+      to it.  ``None`` (default) passes everything through.
+    * ``fail_next(n, status=503)``: answer the next n matching requests with
+      ``status`` and a Placement-style error body, without forwarding.
+    * ``drop_next(n, after_forward=False)``: close the connection without an
+      answer, before forwarding, or after Placement has handled the request
+      (the change is applied but the client never hears so).
+    * ``before_forward = hook(method, path)``: called right before a request
+      is forwarded (e.g. to race a concurrent change); exceptions it raises
+      are kept in ``hook_errors`` and the request is still forwarded.
+    * ``log`` / ``count(method, path_prefix)`` / ``clear_log()``.
+    """
+
+    MAX_LOG = 100_000
+
+    def __init__(self, upstream: str, timeout: float = 60.0) -> None:
+        parsed = urllib.parse.urlsplit(upstream)
+        if parsed.scheme != 'http' or not parsed.hostname:
+            raise ValueError(f'need an http:// upstream URL, got {upstream!r}')
+        self.upstream_host: str = parsed.hostname
+        self.upstream_port: int = parsed.port or 80
+        self.upstream_prefix: str = parsed.path.rstrip('/')
+        self.timeout = timeout
+        self.max_version: str | None = None
+        self.before_forward: Hook | None = None
+        self.hook_errors: list[BaseException] = []
+        self.log: list[LoggedRequest] = []
+        self._faults: list[_Fault] = []
+        self._lock = threading.Lock()
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url: str = ''
+
+    # -- configuration -------------------------------------------------
+    def fail_next(
+        self, n: int, status: int = 503, match: Match | None = None
+    ) -> None:
+        with self._lock:
+            self._faults.append(_Fault(n, 'fail', status, match))
+
+    def drop_next(
+        self, n: int, after_forward: bool = False, match: Match | None = None
+    ) -> None:
+        with self._lock:
+            self._faults.append(
+                _Fault(n, 'drop-after' if after_forward else 'drop', 0, match)
+            )
+
+    def reset(self) -> None:
+        """Forget pending faults, the hook, max_version and the log."""
+        with self._lock:
+            self._faults.clear()
+            self.log.clear()
+            self.hook_errors.clear()
+        self.before_forward = None
+        self.max_version = None
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    def count(self, method: str | None = None, path_prefix: str = '') -> int:
+        with self._lock:
+            return sum(
+                1
+                for r in self.log
+                if (method is None or r.method == method)
+                and r.path.startswith(path_prefix)
+            )
+
+    # -- internals -----------------------------------------------------
+    def _take_fault(self, method: str, path: str) -> _Fault | None:
+        with self._lock:
+            self._faults = [f for f in self._faults if f.count > 0]
+            for fault in self._faults:
+                if fault.match is None or fault.match(method, path):
+                    fault.count -= 1
+                    return fault
+            return None
+
+    def _record(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            if len(self.log) < self.MAX_LOG:
+                self.log.append(LoggedRequest(method, path, status))
+
+    def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
+        method, path = h.command, h.path
+        length = int(h.headers.get('Content-Length') or 0)
+        body = h.rfile.read(length) if length else b''
+        fault = self._take_fault(method, path)
+        if fault is not None and fault.kind == 'fail':
+            self._record(method, path, fault.status)
+            self._reply_error(h, fault.status, 'Injected by FaultProxy.')
+            return
+        if fault is not None and fault.kind == 'drop':
+            self._drop(h, method, path)
+            return
+        headers = {
+            k: v for k, v in h.headers.items() if k.lower() not in _HOP_BY_HOP
+        }
+        max_version = self.max_version
+        if max_version is not None and not self._cap_version(
+            headers, max_version
+        ):
+            self._record(method, path, 406)
+            self._reply_error(
+                h,
+                406,
+                _NOT_ACCEPTABLE + headers.get(_VERSION_HEADER, ''),
+                extra={'max_version': max_version, 'min_version': '1.0'},
+            )
+            return
+        hook = self.before_forward
+        if hook is not None:
+            try:
+                hook(method, path)
+            except Exception as exc:  # reported via hook_errors; still forward
+                with self._lock:
+                    self.hook_errors.append(exc)
+        conn = http.client.HTTPConnection(
+            self.upstream_host, self.upstream_port, timeout=self.timeout
+        )
+        try:
+            conn.request(
+                method,
+                self.upstream_prefix + path,
+                body=body or None,
+                headers=headers,
+            )
+            resp = conn.getresponse()
+            status, resp_headers, data = (
+                resp.status,
+                resp.getheaders(),
+                resp.read(),
+            )
+        except OSError as exc:
+            conn.close()
+            self._record(method, path, 502)
+            self._reply_error(h, 502, f'FaultProxy: upstream failed: {exc}')
+            return
+        conn.close()
+        if (
+            fault is not None
+        ):  # drop-after: Placement handled it, the client never hears
+            self._drop(h, method, path)
+            return
+        if (
+            max_version is not None
+            and method == 'GET'
+            and path.rstrip('/') == ''
+            and status == 200
+        ):
+            doc = json.loads(data)
+            for version in doc.get('versions', []):
+                version['max_version'] = max_version
+            data = json.dumps(doc).encode()
+        self._record(
+            method, path, status
+        )  # before answering: tests read the log next
+        h.send_response(status)
+        for key, value in resp_headers:
+            if key.lower() not in _HOP_BY_HOP:
+                h.send_header(key, value)
+        h.send_header('Content-Length', str(len(data)))
+        h.end_headers()
+        if method != 'HEAD':
+            h.wfile.write(data)
+
+    @staticmethod
+    def _cap_version(headers: dict[str, str], max_version: str) -> bool:
+        """Apply max_version to the request headers.
+
+        Returns False if the request asks for more (the wanted version is
+        then left in ``headers[_VERSION_HEADER]``).
+        """
+        for key in list(headers):
+            if key.lower() != _VERSION_HEADER.lower():
+                continue
+            service, _, wanted = headers.pop(key).strip().partition(' ')
+            wanted = wanted.strip()
+            if service.lower() == 'placement' and wanted.lower() == 'latest':
+                wanted = max_version
+            elif service.lower() == 'placement' and (
+                _version_tuple(wanted) > _version_tuple(max_version)
+            ):
+                headers[_VERSION_HEADER] = wanted
+                return False
+            headers[_VERSION_HEADER] = f'{service} {wanted}'
+        return True
+
+    @staticmethod
+    def _reply_error(
+        h: http.server.BaseHTTPRequestHandler,
+        status: int,
+        detail: str,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        error: dict[str, Any] = {
+            'status': status,
+            'title': _REASONS.get(status, 'Error'),
+            'detail': detail,
+            'request_id': 'req-faultproxy',
+        }
+        error.update(extra or {})
+        data = json.dumps({'errors': [error]}).encode()
+        h.send_response(status)
+        h.send_header('Content-Type', 'application/json')
+        h.send_header('Content-Length', str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+    def _drop(
+        self, h: http.server.BaseHTTPRequestHandler, method: str, path: str
+    ) -> None:
+        self._record(method, path, 0)
+        h.close_connection = True
+        with contextlib.suppress(OSError):
+            h.connection.shutdown(socket.SHUT_RDWR)
+
+    # -- lifecycle -----------------------------------------------------
+    def start(self) -> str:
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+            timeout = proxy.timeout
+
+            def _any(self) -> None:
+                proxy._handle(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(
+            ('127.0.0.1', 0), Handler
+        )
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={'poll_interval': 0.1},
+            name='FaultProxy',
+            daemon=True,
+        )
+        self._thread.start()
+        self.url = f'http://127.0.0.1:{self._server.server_address[1]}'
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> FaultProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

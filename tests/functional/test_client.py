@@ -1,0 +1,66 @@
+"""PlacementClient built from nova.conf-style options, against the real
+server."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+import pytest
+
+import nested_pivot
+from nested_pivot import exception
+from nested_pivot import microversion
+from nested_pivot.placement import PlacementClient
+from tests.functional import seed
+from tests.functional.test_pivot import two_socket_host
+from tests.functional.test_pivot import TWO_SOCKETS
+
+
+def _conf(tmp_path, text: str) -> cfg.ConfigOpts:
+    path = tmp_path / 'nova.conf'
+    path.write_text(text)
+    conf = cfg.ConfigOpts()
+    conf(['--config-file', str(path)], project='nova')
+    return conf
+
+
+def test_from_conf_reads_the_placement_group(http, real_server_url,
+                                             tmp_path):
+    name, root, vms = two_socket_host(http, 2)
+    conf = _conf(tmp_path, f"""
+[placement]
+auth_type = admin_token
+endpoint = {real_server_url}
+token = admin
+
+[nested_pivot]
+max_concurrency = 3
+max_retries = 1
+""")
+    client = PlacementClient.from_conf(conf)
+    assert (client.max_concurrency, client.max_retries) == (3, 1)
+    assert client.version() == microversion.NEWEST_KNOWN
+    assert nested_pivot.status(client, name, TWO_SOCKETS).consumers == 2
+    # An admin token without the service role is refused the reshape, and
+    # the error says which role is missing.
+    with pytest.raises(exception.PermissionDenied, match='service'):
+        nested_pivot.pivot(client, name, TWO_SOCKETS)
+    assert all(
+        set(seed.allocations(http, vm)['allocations']) == {root}
+        for vm in vms
+    )
+
+
+def test_unreachable_placement_is_unavailable(tmp_path):
+    conf = _conf(tmp_path, """
+[placement]
+auth_type = admin_token
+endpoint = http://127.0.0.1:9
+token = admin
+
+[nested_pivot]
+max_retries = 1
+""")
+    client = PlacementClient.from_conf(conf)
+    client.backoff = 0.01
+    with pytest.raises(exception.PlacementUnavailable, match='2 attempts'):
+        client.version()

@@ -1,0 +1,202 @@
+"""Failures between nested_pivot and a real Placement server: an old
+placement, missing roles, 5xx and dropped connections, concurrent writers,
+vanishing consumers.  Faults come from a real proxy or a hook in front of
+the real server, never from a mock."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid as uuidlib
+
+import pytest
+
+import nested_pivot
+from nested_pivot import exception
+from nested_pivot.placement import PlacementClient
+from tests.functional import harness
+from tests.functional import seed
+from tests.functional.test_pivot import two_socket_host
+from tests.functional.test_pivot import TWO_SOCKETS
+
+CLAIM = {'VCPU': 1, 'MEMORY_MB': 256, 'DISK_GB': 1}
+
+
+def _reshapes(method: str, path: str) -> bool:
+    return method == 'POST' and path.endswith('/reshaper')
+
+
+def test_placement_older_than_1_30_is_refused(http, fault_proxy):
+    name, _, _ = two_socket_host(http, 2)
+    fault_proxy.max_version = '1.29'
+    client = PlacementClient(harness.http_placement(fault_proxy.url))
+    with pytest.raises(
+        exception.PlacementTooOld, match='upgrade placement before pivoting'
+    ):
+        nested_pivot.pivot(client, name, TWO_SOCKETS)
+    assert fault_proxy.count('POST') == fault_proxy.count('PUT') == 0
+
+
+def test_token_without_service_role_gets_permission_denied(
+    http, real_server_url
+):
+    name, root, vms = two_socket_host(http, 3)
+    admin_only = harness.http_placement(real_server_url, roles=('admin',))
+    with pytest.raises(
+        exception.PermissionDenied, match='"service" role'
+    ) as err:
+        nested_pivot.pivot(PlacementClient(admin_only), name, TWO_SOCKETS)
+    assert err.value.status == 403
+    # The empty children were created; the allocations did not move, and a
+    # rerun with the right credentials reuses the children.
+    before = seed.totals(http, vms)
+    assert all(root in seed.allocations(http, vm)['allocations'] for vm in vms)
+    result = nested_pivot.pivot(PlacementClient(http), name, TWO_SOCKETS)
+    assert result.plan.created == ()
+    seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
+
+
+def test_5xx_on_the_reshape_is_retried(http, fault_proxy):
+    name, root, vms = two_socket_host(http, 4)
+    before = seed.totals(http, vms)
+    fault_proxy.fail_next(2, status=503, match=_reshapes)
+    client = PlacementClient(
+        harness.http_placement(fault_proxy.url), backoff=0.01
+    )
+    assert nested_pivot.pivot(client, name, TWO_SOCKETS).applied
+    assert fault_proxy.count('POST', '/reshaper') == 3
+    seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
+
+
+def test_placement_unavailable_leaves_only_empty_children(http, fault_proxy):
+    name, root, vms = two_socket_host(http, 4)
+    fault_proxy.fail_next(100, status=502, match=_reshapes)
+    client = PlacementClient(
+        harness.http_placement(fault_proxy.url), backoff=0.01, max_retries=2
+    )
+    with pytest.raises(exception.PlacementUnavailable, match='3 attempts'):
+        nested_pivot.pivot(client, name, TWO_SOCKETS)
+    assert all(
+        set(seed.allocations(http, vm)['allocations']) == {root} for vm in vms
+    )
+    for child in seed.tree(http, root)[1:]:
+        inv = seed.call(
+            http, 'GET', f'/resource_providers/{child["uuid"]}/inventories'
+        )['inventories']
+        assert inv == {}
+
+
+def test_dropped_answer_after_a_successful_reshape(http, fault_proxy):
+    name, root, vms = two_socket_host(http, 4)
+    before = seed.totals(http, vms)
+    fault_proxy.drop_next(1, after_forward=True, match=_reshapes)
+    client = PlacementClient(
+        harness.http_placement(fault_proxy.url), backoff=0.01
+    )
+    result = nested_pivot.pivot(client, name, TWO_SOCKETS)
+    # The retried POST sees stale generations, re-reads, finds nothing left.
+    assert result.retries == 1
+    seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
+
+
+def test_claim_on_the_node_during_the_pivot_is_re_planned(http, fault_proxy):
+    name, root, vms = two_socket_host(http, 5)
+    late = str(uuidlib.uuid4())
+    fired = []
+
+    def claim(method: str, path: str) -> None:
+        if _reshapes(method, path) and not fired:
+            fired.append(path)
+            seed.allocate(http, late, {root: {'VCPU': 2, 'MEMORY_MB': 512}})
+
+    fault_proxy.before_forward = claim
+    client = PlacementClient(
+        harness.http_placement(fault_proxy.url), backoff=0.01
+    )
+    result = nested_pivot.pivot(client, name, TWO_SOCKETS)
+    assert not fault_proxy.hook_errors
+    assert result.retries == 1 and late in result.plan.consumers
+    before = seed.totals(http, [*vms, late])
+    seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
+    assert root not in seed.allocations(http, late)['allocations']
+
+
+def test_consumer_deleted_between_reads_is_dropped(http, fault_proxy):
+    name, root, vms = two_socket_host(http, 4)
+    gone = vms[0]
+
+    def delete(method: str, path: str) -> None:
+        if method == 'GET' and path.endswith(f'/allocations/{gone}'):
+            seed.call(http, 'DELETE', f'/allocations/{gone}')
+
+    fault_proxy.before_forward = delete
+    client = PlacementClient(harness.http_placement(fault_proxy.url))
+    result = nested_pivot.pivot(client, name, TWO_SOCKETS)
+    assert result.applied and gone not in result.plan.consumers
+    assert seed.allocations(http, gone)['allocations'] == {}
+    before = seed.totals(http, vms[1:])
+    seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
+
+
+def test_refusal_carries_placements_code_and_detail(http, fault_proxy):
+    name = seed.unique('fpga')
+    root = seed.flat_node(http, name, {'VCPU': {'total': 4}})
+    rc = 'CUSTOM_' + uuidlib.uuid4().hex.upper()
+    layout = nested_pivot.Layout(
+        [nested_pivot.Child('fpga0', inventory={rc: 1})]
+    )
+
+    def delete_class(method: str, path: str) -> None:
+        if _reshapes(method, path):
+            seed.call(http, 'DELETE', f'/resource_classes/{rc}')
+
+    fault_proxy.before_forward = delete_class
+    client = PlacementClient(harness.http_placement(fault_proxy.url))
+    with pytest.raises(exception.ReshapeRejected, match=rc) as err:
+        nested_pivot.pivot(client, name, layout)
+    assert err.value.status == 400 and err.value.error_code
+    inventories = [
+        seed.call(http, 'GET', f'/resource_providers/{p["uuid"]}/inventories')[
+            'inventories'
+        ]
+        for p in seed.tree(http, root)
+    ]
+    assert [set(i) for i in inventories] == [{'VCPU'}, set()]
+
+
+def test_concurrent_claimer_thread_every_allocation_accounted(http):
+    name, root, vms = two_socket_host(http, 20)
+    stop = threading.Event()
+    claimed: list[str] = []
+
+    def claimer() -> None:
+        # What the scheduler does on a flat node: claim on the root. Once
+        # the pivot lands the root has no VCPU left and claims fail.
+        deadline = time.monotonic() + 20
+        for _ in range(15):
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            consumer = str(uuidlib.uuid4())
+            try:
+                seed.allocate(http, consumer, {root: CLAIM})
+                claimed.append(consumer)
+            except AssertionError:
+                pass
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=claimer)
+    thread.start()
+    try:
+        before = seed.totals(http, vms)
+        result = nested_pivot.pivot(
+            PlacementClient(http, backoff=0.1, max_retries=10),
+            name,
+            TWO_SOCKETS,
+        )
+    finally:
+        stop.set()
+        thread.join()
+    assert result.applied
+    seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
+    assert claimed
+    assert seed.totals(http, claimed) == dict.fromkeys(claimed, CLAIM)
