@@ -149,3 +149,23 @@ class ProviderNameClash(PlacementError):
     msg_fmt = ('Cannot create child %(name)s of node %(node)s: the name is '
                'taken by provider %(uuid)s, which is not part of the node.')
     code = errors.PROVIDER_NAME_CLASH
+
+
+class ReshapeNeeded(PivotError):
+    """Allocations must move: call again with them (nova's contract).
+
+    Raised only when nova is not importable; with nova, the helper raises
+    ``nova.exception.ReshapeNeeded`` so nova's resource tracker catches it.
+    """
+
+    msg_fmt = ('Virt driver indicates that provider inventories need to be '
+               'moved.')
+    code = errors.RESHAPE_NEEDED
+
+
+class ReshapeFailed(PivotError):
+    """The pivot failed at nova-compute start (stand-in for nova's)."""
+
+    msg_fmt = ('Resource provider inventory and allocation data migration '
+               'failed: %(error)s')
+    code = errors.RESHAPE_FAILED

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from nested_pivot.conf import compute
 from nested_pivot.conf import engine
 from nested_pivot.conf import placement
 
-_MODULES = (engine, placement)
+_MODULES = (engine, compute, placement)
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:

@@ -1,0 +1,58 @@
+"""Options of the nova-compute hook, in group ``[nested_pivot]``."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+from nested_pivot.conf import engine
+
+REQUEST_TRAIT = 'CUSTOM_NESTED_PIVOT_REQUESTED'
+"""The trait on a node's root provider that requests its pivot."""
+
+OPTS: list[cfg.Opt] = [
+    cfg.StrOpt(
+        'pivot_mode',
+        default='startup',
+        choices=[
+            ('startup', 'Pivot every node at the first nova-compute start '
+                        'after the upgrade, in place. Use it when every '
+                        'host can take the short extra work at start.'),
+            ('requested', 'Keep reporting the flat equivalent of the '
+                          'layout until an operator requests this node '
+                          'with "nested-pivot request NODE" (a trait on '
+                          'the node\'s root provider); the pivot happens '
+                          'at its next restart. Use it to roll through '
+                          'nodes one at a time.'),
+            ('off', 'Report the flat layout. A node that was pivoted is '
+                    'moved back to flat at the next start. Use it to '
+                    'roll back.'),
+        ],
+        help='When nova-compute moves this host\'s inventory and its '
+             'instances\' allocations from the flat root provider onto '
+             'the nested layout of the virt driver. The decision is taken '
+             'once, at nova-compute start; changes apply at the next '
+             'restart.'),
+    cfg.StrOpt(
+        'on_infeasible',
+        default='stay_flat',
+        choices=[
+            ('stay_flat', 'Keep the node flat and running, log one error '
+                          'that names the instances that do not fit and '
+                          'which to move to make room, and try again at '
+                          'the next start. The safe default.'),
+            ('fail', 'Stop nova-compute start with ReshapeFailed. Use it '
+                     'when a node must not run flat, e.g. in a staged '
+                     'rollout you watch.'),
+        ],
+        help='What nova-compute does when the running instances do not '
+             'fit the children of the nested layout.'),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    engine.register_group(conf, engine.GROUP)
+    conf.register_opts(OPTS, group=engine.GROUP.name)
+
+
+def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
+    return [(engine.GROUP, OPTS)]

@@ -1,0 +1,234 @@
+"""The nova-compute hook: what a virt driver calls from its own
+``update_provider_tree(provider_tree, nodename, allocations=None)``.
+
+Whether a node is reported nested or flat is decided once per node and
+process, at the first call: that is nova-compute's start, the only time
+nova accepts ``ReshapeNeeded``.  A request or a mode change made while the
+compute runs takes effect at its next restart.  Until a call finds the node
+settled (Placement as decided), ``ReshapeNeeded`` may be raised again, as
+often as nova retries its start-up update after a reshape conflict
+(:data:`STARTUP_ATTEMPTS`); after that, never.
+
+Telling a flat node from a pivoted one: the helper reads the root's
+inventory as nova hands it over, which is what Placement holds.  So either
+call it before the driver writes the root's inventory, or, better, pass the
+driver's flat root inventory as ``root_inventory`` and let the helper write
+the root itself.  A driver that never writes the root works too: the root
+then keeps its classes that no child carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import MutableMapping
+import dataclasses
+import threading
+from typing import Any
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from nested_pivot import engine
+from nested_pivot import exception
+from nested_pivot.conf import compute as compute_conf
+from nested_pivot.conf.compute import REQUEST_TRAIT
+from nested_pivot.engine.model import TreeLike
+from nested_pivot.layout import Layout
+
+LOG = logging.getLogger(__name__)
+
+Hints = Mapping[str, Any] | Callable[[list[str]], Mapping[str, Any]]
+
+
+STARTUP_ATTEMPTS = 4
+"""nova's resource tracker tries its start-up update this many times."""
+
+
+@dataclasses.dataclass
+class _Decision:
+    """What was decided for a node at start, and how the start went."""
+
+    nested: bool
+    reason: str
+    reshapes_asked: int = 0
+    settled: bool = False
+    warned: bool = False
+
+
+_DECISIONS: dict[str, _Decision] = {}
+_LOCK = threading.Lock()
+
+
+def update_provider_tree(provider_tree: TreeLike, nodename: str,
+                         layout: Layout,
+                         allocations: MutableMapping[str, Any] | None = None,
+                         *, hints: Hints | None = None,
+                         conf: cfg.ConfigOpts | None = None,
+                         root_inventory: Mapping[str, Any] | None = None
+                         ) -> None:
+    """Bring ``provider_tree`` to the layout (or its flat equivalent).
+
+    :raises nova.exception.ReshapeNeeded: at nova-compute start, when
+        allocations must move and ``allocations`` is None.
+    :raises nova.exception.ReshapeFailed: the layout or hints are invalid,
+        or (with ``on_infeasible = fail``) the instances do not fit.
+    """
+    conf = _conf(conf)
+    try:
+        layout.flat_inventory()  # inconsistent children fail up front
+    except exception.PivotError as err:
+        raise _nova_exceptions()[1](error=str(err)) from err
+    decision = _decision(provider_tree, nodename, layout, conf)
+    target = layout if decision.nested else Layout()
+    if _must_move(provider_tree, nodename, layout, decision.nested):
+        if allocations is None:
+            _reshape_needed(decision, nodename)
+            return
+        hints = _resolve_hints(hints, provider_tree, nodename, allocations)
+    else:
+        decision.settled = allocations is None
+        hints = None
+    try:
+        _apply(provider_tree, nodename, layout, target, allocations, hints,
+               root_inventory)
+    except exception.CannotPivot as err:
+        _infeasible(provider_tree, nodename, layout, allocations, err, conf,
+                    root_inventory)
+    except exception.PivotError as err:
+        raise _nova_exceptions()[1](error=str(err)) from err
+
+
+def forget(nodename: str | None = None) -> None:
+    """Drop the start-time decision for a node (or all nodes).
+
+    nova-compute decides once per process; tests that restart the compute
+    service inside one process call this to behave like a real restart.
+    """
+    with _LOCK:
+        if nodename is None:
+            _DECISIONS.clear()
+        else:
+            _DECISIONS.pop(nodename, None)
+
+
+def _conf(conf: cfg.ConfigOpts | None) -> cfg.ConfigOpts:
+    # Only the hook's own options: nova has registered [placement] itself.
+    conf = conf if conf is not None else cfg.CONF
+    compute_conf.register_opts(conf)
+    return conf
+
+
+def _decision(tree: TreeLike, nodename: str, layout: Layout,
+              conf: cfg.ConfigOpts) -> _Decision:
+    with _LOCK:
+        if nodename in _DECISIONS:
+            return _DECISIONS[nodename]
+        decision = _decide(tree, nodename, layout,
+                           conf.nested_pivot.pivot_mode)
+        _DECISIONS[nodename] = decision
+    LOG.info('Node %s: reporting the %s layout (%s).', nodename,
+             'nested' if decision.nested else 'flat', decision.reason)
+    return decision
+
+
+def _reshape_needed(decision: _Decision, nodename: str) -> None:
+    """Ask nova for the allocations while it is still starting."""
+    if not decision.settled and decision.reshapes_asked < STARTUP_ATTEMPTS:
+        decision.reshapes_asked += 1
+        raise _nova_exceptions()[0]()
+    if not decision.warned:
+        decision.warned = True
+        LOG.warning('Node %s does not match the %s layout decided at start; '
+                    'it is reported as Placement holds it until the next '
+                    'nova-compute start.', nodename,
+                    'nested' if decision.nested else 'flat')
+
+
+def _decide(tree: TreeLike, nodename: str, layout: Layout,
+            mode: str) -> _Decision:
+    if mode == 'off':
+        return _Decision(False, 'pivot_mode = off')
+    if mode == 'startup':
+        return _Decision(True, 'pivot_mode = startup')
+    if REQUEST_TRAIT in tree.data(nodename).traits:
+        return _Decision(True, 'pivot requested with nested-pivot request')
+    if _holds_nested(tree, nodename, layout):
+        return _Decision(True, 'already pivoted')
+    return _Decision(False, 'pivot_mode = requested, not requested yet')
+
+
+def _layout_classes_on(tree: TreeLike, uuid: str, layout: Layout) -> bool:
+    return bool(set(tree.data(uuid).inventory) & layout.resource_classes)
+
+
+def _holds_nested(tree: TreeLike, nodename: str, layout: Layout) -> bool:
+    children = tree.get_provider_uuids(nodename)[1:]
+    return (not _layout_classes_on(tree, nodename, layout)
+            and any(_layout_classes_on(tree, u, layout) for u in children))
+
+
+def _must_move(tree: TreeLike, nodename: str, layout: Layout,
+               nested: bool) -> bool:
+    """Does Placement (as the tree shows it) hold the layout's classes
+    somewhere other than where the decision wants them?"""
+    if nested:
+        return _layout_classes_on(tree, nodename, layout)
+    children = tree.get_provider_uuids(nodename)[1:]
+    return any(_layout_classes_on(tree, u, layout) for u in children)
+
+
+def _resolve_hints(hints: Hints | None, tree: TreeLike, nodename: str,
+                   allocations: Mapping[str, Any]
+                   ) -> Mapping[str, Any] | None:
+    if not callable(hints):
+        return hints
+    ours = set(tree.get_provider_uuids(nodename))
+    consumers = sorted(c for c, record in allocations.items()
+                       if ours & set(record.get('allocations', {})))
+    return hints(consumers)
+
+
+def _apply(tree: TreeLike, nodename: str, layout: Layout, target: Layout,
+           allocations: MutableMapping[str, Any] | None,
+           hints: Mapping[str, Any] | None,
+           root_inventory: Mapping[str, Any] | None) -> None:
+    # Order matters: read the root's own inventory before the engine
+    # rewrites it, then move allocations, then write the root.
+    base = dict(root_inventory if root_inventory is not None
+                else tree.data(nodename).inventory)
+    engine.reshape(tree, allocations if allocations is not None else {},
+                   layout=target, hints=hints, nodename=nodename)
+    root = {rc: dict(rec) for rc, rec in base.items()
+            if rc not in layout.resource_classes}
+    if target.is_flat:
+        root.update({rc: inv.as_dict()
+                     for rc, inv in layout.flat_inventory().items()})
+    tree.update_inventory(nodename, root)
+
+
+def _infeasible(tree: TreeLike, nodename: str, layout: Layout,
+                allocations: MutableMapping[str, Any] | None,
+                err: exception.CannotPivot, conf: cfg.ConfigOpts,
+                root_inventory: Mapping[str, Any] | None) -> None:
+    if conf.nested_pivot.on_infeasible == 'fail':
+        raise _nova_exceptions()[1](error=str(err)) from err
+    with _LOCK:
+        _DECISIONS[nodename] = _Decision(False, 'instances do not fit',
+                                         STARTUP_ATTEMPTS)
+    movers = ', '.join(err.unplaced) or 'none named'
+    LOG.error('%s Moving instance(s) %s off this host (cold migration or '
+              'resize) makes room for the others. Node %s stays flat and '
+              'running; the pivot is retried at the next nova-compute '
+              'start.', err, movers, nodename)
+    _apply(tree, nodename, layout, Layout(), allocations, None,
+           root_inventory)
+
+
+def _nova_exceptions() -> tuple[Any, Any]:
+    """nova's ReshapeNeeded and ReshapeFailed, or ours without nova."""
+    try:
+        from nova import exception as nova_exception
+    except ImportError:
+        return exception.ReshapeNeeded, exception.ReshapeFailed
+    return nova_exception.ReshapeNeeded, nova_exception.ReshapeFailed
