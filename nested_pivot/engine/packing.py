@@ -6,9 +6,11 @@ a bin is a provider with a capacity per resource class.
 
 Items that share no (provider, class) pair are independent, so the problem
 is split into components.  Each component is tried with a few greedy
-strategies, the strongest first; if all fail, a depth-first exact search
-with pruning, symmetry breaking and memoised dead ends decides, within a
-node budget.  A result is only ever returned when it is valid.
+strategies, balanced (worst fit) first so that children keep even
+headroom, then tight (best fit) and first fit; if all fail, a depth-first
+exact search with pruning, symmetry breaking and memoised dead ends
+decides, within a node budget.  A result is only ever returned when it
+is valid.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def _pack_component(items: Sequence[Item], component: list[int],
     scale = _scale(items, component, state)
     best: Result | None = None
     for order in _orders(items, component, scale):
-        for choose in (_best_fit, _worst_fit, _first_fit):
+        for choose in (_worst_fit, _best_fit, _first_fit):
             result = _greedy(items, order, state.copy(), choose, scale)
             if result.ok:
                 return result
