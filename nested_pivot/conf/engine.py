@@ -22,9 +22,16 @@ OPTS: list[cfg.Opt] = [
 ]
 
 
+def register_group(conf: cfg.ConfigOpts, group: cfg.OptGroup) -> None:
+    """Register a copy of ``group``: oslo.config keeps overrides in the
+    group object, which must not be shared between ConfigOpts."""
+    conf.register_group(cfg.OptGroup(group.name, title=group.title,
+                                     help=group.help))
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    register_group(conf, GROUP)
+    conf.register_opts(OPTS, group=GROUP.name)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

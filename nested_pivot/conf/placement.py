@@ -38,7 +38,7 @@ CLIENT_OPTS: list[cfg.Opt] = [
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     """Register the client options and the keystoneauth options."""
-    conf.register_group(PLACEMENT_GROUP)
+    engine.register_group(conf, PLACEMENT_GROUP)
     ks_loading.register_session_conf_options(conf, PLACEMENT_GROUP.name)
     ks_loading.register_auth_conf_options(conf, PLACEMENT_GROUP.name)
     ks_loading.register_adapter_conf_options(conf, PLACEMENT_GROUP.name,
@@ -46,8 +46,8 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.set_default('service_type', 'placement', group='placement')
     conf.set_default('valid_interfaces', ['internal', 'public'],
                      group='placement')
-    conf.register_group(engine.GROUP)
-    conf.register_opts(CLIENT_OPTS, group=engine.GROUP)
+    engine.register_group(conf, engine.GROUP)
+    conf.register_opts(CLIENT_OPTS, group=engine.GROUP.name)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

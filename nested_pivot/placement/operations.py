@@ -7,6 +7,7 @@ conflict plans against what Placement holds now.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
 import enum
@@ -56,10 +57,17 @@ class NodeStatus:
     plan: engine.ReshapePlan = dataclasses.field(repr=False)
 
 
+BeforeWrite = Callable[[snap.NodeSnapshot, engine.ReshapePlan], None]
+
+
 def pivot(client: PlacementClient, node: str, layout: Layout, *,
           hints: Mapping[str, Any] | None = None,
-          dry_run: bool = False) -> PivotResult:
+          dry_run: bool = False,
+          before_write: BeforeWrite | None = None) -> PivotResult:
     """Read ``node``, plan with the engine, and apply the plan atomically.
+
+    ``before_write(snapshot, plan)`` runs before the first write of each
+    attempt; the CLI records its journal's pre-image there.
 
     :raises PlacementTooOld, PermissionDenied, ReshapeRejected,
         PlacementUnavailable, ConcurrentUpdate: from Placement.
@@ -70,9 +78,11 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
     client.version()
     retries = 0
     while True:
-        state, plan = _read_and_plan(client, node, layout, hints)
+        state, plan = read_and_plan(client, node, layout, hints)
         if plan.is_noop or dry_run:
             return PivotResult(plan, False, client.requests - start, retries)
+        if before_write is not None:
+            before_write(state, plan)
         try:
             writes.apply(client, state, plan)
         except writes.Conflict as conflict:
@@ -90,9 +100,10 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
         return PivotResult(plan, True, client.requests - start, retries)
 
 
-def _read_and_plan(client: PlacementClient, node: str, layout: Layout,
-                   hints: Mapping[str, Any] | None
-                   ) -> tuple[snap.NodeSnapshot, engine.ReshapePlan]:
+def read_and_plan(client: PlacementClient, node: str, layout: Layout,
+                  hints: Mapping[str, Any] | None = None
+                  ) -> tuple[snap.NodeSnapshot, engine.ReshapePlan]:
+    """The node as Placement holds it, and the engine's plan for it."""
     state = snap.read_node(client, node)
     first = engine.plan(state.tree, state.allocations, layout=layout,
                         hints=hints, nodename=state.root)
@@ -103,6 +114,20 @@ def _read_and_plan(client: PlacementClient, node: str, layout: Layout,
     snap.complete(client, state, first.consumers)
     return state, engine.plan(state.tree, state.allocations, layout=layout,
                               hints=hints, nodename=state.root)
+
+
+def may_reshape(client: PlacementClient) -> bool:
+    """Do the credentials pass placement's reshaper policy?
+
+    An empty body is refused for its schema (400) only after the policy
+    passed, and with 403 when it did not; nothing is written either way.
+    """
+    resp = client.request('POST', '/reshaper', json={}, version='1.30')
+    if resp.status == 403:
+        return False
+    if resp.status == 400:
+        return True
+    raise resp.error()
 
 
 def status(client: PlacementClient, node: str, layout: Layout

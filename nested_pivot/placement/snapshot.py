@@ -41,6 +41,18 @@ class NodeSnapshot:
         return self.tree.get_provider_uuids(self.root)[1:]
 
 
+def list_roots(client: PlacementClient) -> list[tuple[str, str]]:
+    """(uuid, name) of every root provider that is not a sharing one."""
+    every = client.get('/resource_providers', TREE_VERSION)
+    sharing = client.get('/resource_providers?required='
+                         'MISC_SHARES_VIA_AGGREGATE', TREE_VERSION)
+    shared = {p['uuid'] for p in sharing['resource_providers']}
+    return sorted(((p['uuid'], p['name'])
+                   for p in every['resource_providers']
+                   if p['uuid'] == p['root_provider_uuid']
+                   and p['uuid'] not in shared), key=lambda r: r[1])
+
+
 def find_node(client: PlacementClient, node: str) -> tuple[str, str]:
     """(uuid, name) of the root provider named, or with uuid, ``node``."""
     if _is_uuid(node):

@@ -188,6 +188,8 @@ class FaultProxy:
     * ``drop_next(n, after_forward=False)``: close the connection without an
       answer, before forwarding, or after Placement has handled the request
       (the change is applied but the client never hears so).
+    * ``set_headers = {...}``: headers set on every forwarded request, as
+      an auth middleware would (e.g. ``X-Roles`` for a token's roles).
     * ``before_forward = hook(method, path)``: called right before a request
       is forwarded (e.g. to race a concurrent change); exceptions it raises
       are kept in ``hook_errors`` and the request is still forwarded.
@@ -205,6 +207,7 @@ class FaultProxy:
         self.upstream_prefix: str = parsed.path.rstrip('/')
         self.timeout = timeout
         self.max_version: str | None = None
+        self.set_headers: dict[str, str] = {}
         self.before_forward: Hook | None = None
         self.hook_errors: list[BaseException] = []
         self.log: list[LoggedRequest] = []
@@ -281,6 +284,7 @@ class FaultProxy:
         headers = {
             k: v for k, v in h.headers.items() if k.lower() not in _HOP_BY_HOP
         }
+        headers.update(self.set_headers)
         max_version = self.max_version
         if max_version is not None and not self._cap_version(
             headers, max_version

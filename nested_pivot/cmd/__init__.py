@@ -1,0 +1,1 @@
+"""The ``nested-pivot`` command line: one module per command."""

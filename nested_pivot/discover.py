@@ -1,0 +1,302 @@
+"""Discover a compute host's layout from Linux sysfs.
+
+``nested-pivot discover`` runs on the compute host and writes a layout file
+(see :mod:`nested_pivot.layoutfile`) with one rule, matching that host:
+
+* one ``NUMA<n>`` child per NUMA cell that has CPUs or memory, from
+  ``devices/system/node/node<n>/cpulist`` and ``meminfo``: VCPU (every CPU
+  of the cell), MEMORY_MB and the trait HW_NUMA_ROOT;
+* one child per SR-IOV physical function, named after its interface, from
+  ``class/net/<iface>/device/sriov_totalvfs`` (when above 0): SRIOV_NET_VF
+  and, when the caller names its physnet, the physnet trait;
+* one child per mdev-capable GPU, named as nova's libvirt driver names it
+  (``0000:84:00.0`` -> ``pci_0000_84_00_0``), from
+  ``class/mdev_bus/<address>``: VGPU, the ``available_instances`` of the
+  mdev type offering the most, since nova enables one type per GPU.  A
+  device whose ``bus/pci/devices/<address>/class`` is not a display
+  controller (0x03xxxx) is skipped; one without that file is kept.
+
+A device goes under its cell's child when its ``numa_node`` names a cell
+found above; otherwise under the root.  Children come in a fixed order:
+cells by number, then PFs by name, then GPUs by address.
+
+sysfs tells what the hardware offers, not what the operator intends:
+allocation ratios, reserved memory, physnets and mdev types come from the
+caller or are defaults, so the written file is a draft to review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+import functools
+import os
+from pathlib import Path
+import re
+from typing import Any
+from typing import TypeVar
+
+import os_traits
+import yaml
+
+from nested_pivot import exception
+from nested_pivot import names
+from nested_pivot.layout import Child
+from nested_pivot.layout import Layout
+from nested_pivot.layouts import numa_child_name
+
+__all__ = ['DiscoveryError', 'discover', 'parse_cpulist', 'pgpu_name',
+           'render']
+
+_T = TypeVar('_T')
+_NODE_DIR = re.compile(r'node(\d+)')
+_CPU_RANGE = re.compile(r'(\d+)(?:-(\d+))?')
+_MISSING = (FileNotFoundError, NotADirectoryError)
+_DISPLAY_CLASS = 0x03
+
+
+class DiscoveryError(exception.PivotError):
+    msg_fmt = 'Cannot discover the layout: %(path)s: %(problem)s'
+
+
+def discover(sysfs: str | os.PathLike[str] = '/sys', *, hostname: str,
+             physnets: Mapping[str, str] | None = None,
+             cpu_allocation_ratio: float = 4.0,
+             ram_allocation_ratio: float = 1.0,
+             reserved_host_memory_mb: int = 0) -> dict[str, Any]:
+    """The layout-file document of this host: one rule matching
+    ``hostname``.
+
+    ``physnets`` maps a PF's interface name to its physical network.
+    ``reserved_host_memory_mb`` is reserved on the first cell with memory
+    (NUMA0 on most hosts); with no such cell the root keeps MEMORY_MB and
+    nova reserves it there, so it is left out.
+
+    :raises DiscoveryError: a file is unreadable or malformed, or
+        ``physnets`` names an interface that is not an SR-IOV PF.
+    :raises InvalidLayout: the arguments make an invalid inventory, e.g.
+        more reserved memory than the cell has.
+    """
+    root = Path(sysfs)
+    if not root.is_dir():
+        raise DiscoveryError(path=str(root), problem='no such directory')
+    cells = _numa_children(root, float(cpu_allocation_ratio),
+                           float(ram_allocation_ratio),
+                           reserved_host_memory_mb)
+    known = {c['name'] for c in cells}
+    children = [*cells, *_pf_children(root, dict(physnets or {}), known),
+                *_gpu_children(root, known)]
+    document = {'layouts': [{'match': hostname, 'children': children}]}
+    _check(document)
+    return document
+
+
+def render(document: dict[str, Any]) -> str:
+    """``document`` as YAML, after a comment header asking for review."""
+    hosts = ', '.join(str(rule['match']) for rule in document['layouts'])
+    header = [
+        f'# Layout of {hosts}, discovered from sysfs by nested-pivot '
+        'discover.',
+        '# Review before use: allocation ratios, reserved memory and physnet',
+        '# traits are defaults or what was given, not read from nova.conf.']
+    bare = _pfs_without_physnet(document)
+    if bare:
+        header.append(f'# No physnet trait on: {", ".join(bare)}.')
+    body = str(yaml.safe_dump(document, sort_keys=False))
+    return '\n'.join(header) + '\n' + body
+
+
+def parse_cpulist(text: str) -> tuple[int, ...]:
+    """The CPUs of a sysfs cpulist such as ``0-3,8-11``, sorted, unique.
+
+    :raises ValueError: on anything but comma-separated numbers and ranges.
+    """
+    cpus: set[int] = set()
+    text = text.strip()
+    for part in text.split(',') if text else ():
+        match = _CPU_RANGE.fullmatch(part.strip())
+        if not match:
+            raise ValueError(f'bad CPU range {part!r}')
+        first = int(match.group(1))
+        last = int(match.group(2) or first)
+        if last < first:
+            raise ValueError(f'CPU range {part!r} runs backwards')
+        cpus.update(range(first, last + 1))
+    return tuple(sorted(cpus))
+
+
+def pgpu_name(address: str) -> str:
+    """nova's libvirt name of a physical GPU: ``pci_0000_84_00_0``."""
+    return 'pci_' + address.replace(':', '_').replace('.', '_')
+
+
+def _numa_children(root: Path, cpu_ratio: float, ram_ratio: float,
+                   reserved_mb: int) -> list[dict[str, Any]]:
+    children = []
+    for cell_id, cpus, memory_mb in _numa_cells(root):
+        inventory: dict[str, Any] = {}
+        if cpus:
+            inventory['VCPU'] = {'total': cpus, 'allocation_ratio': cpu_ratio}
+        if memory_mb:
+            record: dict[str, Any] = {'total': memory_mb}
+            if reserved_mb:
+                record['reserved'] = reserved_mb
+                reserved_mb = 0
+            record['allocation_ratio'] = ram_ratio
+            inventory['MEMORY_MB'] = record
+        children.append(_child(numa_child_name(cell_id), None, inventory,
+                               [os_traits.HW_NUMA_ROOT]))
+    return children
+
+
+def _numa_cells(root: Path) -> list[tuple[int, int, int]]:
+    """(cell, CPU count, MiB of memory) of each cell with either."""
+    nodes = root / 'devices' / 'system' / 'node'
+    found = sorted((int(m.group(1)), nodes / name)
+                   for name in _listdir(nodes)
+                   if (m := _NODE_DIR.fullmatch(name)))
+    cells = []
+    for cell_id, node in found:
+        cpus = len(_parsed(node / 'cpulist', parse_cpulist))
+        memory_kb = _parsed(node / 'meminfo',
+                            functools.partial(_mem_total_kb, cell_id))
+        if cpus or memory_kb // 1024:
+            cells.append((cell_id, cpus, memory_kb // 1024))
+    return cells
+
+
+def _mem_total_kb(cell_id: int, text: str) -> int:
+    match = re.search(rf'^Node\s+{cell_id}\s+MemTotal:\s+(\d+)\s+kB\s*$',
+                      text, re.MULTILINE)
+    if not match:
+        raise ValueError(f'no "Node {cell_id} MemTotal: <n> kB" line')
+    return int(match.group(1))
+
+
+def _pf_children(root: Path, physnets: dict[str, str],
+                 cells: set[str]) -> list[dict[str, Any]]:
+    net = root / 'class' / 'net'
+    children = []
+    for iface in _listdir(net):
+        device = net / iface / 'device'
+        vfs = _optional_int(device / 'sriov_totalvfs')
+        if vfs is None or vfs <= 0:
+            continue
+        traits = ([names.physnet_trait(physnets[iface])]
+                  if iface in physnets else [])
+        children.append(_child(
+            iface, _parent(device / 'numa_node', cells),
+            {'SRIOV_NET_VF': {'total': vfs}}, traits))
+    unknown = sorted(set(physnets) - {c['name'] for c in children})
+    if unknown:
+        raise DiscoveryError(
+            path=str(net), problem=f'physnets given for {", ".join(unknown)}'
+                                   ', which are not SR-IOV PFs here')
+    return children
+
+
+def _gpu_children(root: Path, cells: set[str]) -> list[dict[str, Any]]:
+    bus = root / 'class' / 'mdev_bus'
+    children = []
+    for address in _listdir(bus):
+        pci = root / 'bus' / 'pci' / 'devices' / address
+        if not _is_display(pci / 'class'):
+            continue
+        vgpus = _most_instances(bus / address / 'mdev_supported_types')
+        if vgpus > 0:
+            children.append(_child(
+                pgpu_name(address), _parent(pci / 'numa_node', cells),
+                {'VGPU': {'total': vgpus}}, []))
+    return children
+
+
+def _is_display(path: Path) -> bool:
+    pci_class = _optional(path, lambda text: int(text, 16))
+    return pci_class is None or pci_class >> 16 == _DISPLAY_CLASS
+
+
+def _most_instances(types: Path) -> int:
+    if not types.is_dir():
+        raise DiscoveryError(path=str(types), problem='missing')
+    return max((_parsed(types / name / 'available_instances', int)
+                for name in _listdir(types)), default=0)
+
+
+def _parent(numa_node: Path, cells: set[str]) -> str | None:
+    node = _optional_int(numa_node)
+    if node is None or node < 0 or numa_child_name(node) not in cells:
+        return None
+    return numa_child_name(node)
+
+
+def _child(name: str, parent: str | None, inventory: dict[str, Any],
+           traits: list[str]) -> dict[str, Any]:
+    child: dict[str, Any] = {'name': name}
+    if parent is not None:
+        child['parent'] = parent
+    child['inventory'] = inventory
+    if traits:
+        child['traits'] = traits
+    return child
+
+
+def _check(document: dict[str, Any]) -> None:
+    """Build each rule's Layout, so an invalid document never leaves."""
+    for rule in document['layouts']:
+        Layout(tuple(Child(name=c['name'], parent=c.get('parent'),
+                           inventory=c['inventory'],
+                           traits=c.get('traits', ()))
+                     for c in rule['children']))
+
+
+def _pfs_without_physnet(document: dict[str, Any]) -> list[str]:
+    return [c['name'] for rule in document['layouts']
+            for c in rule['children']
+            if 'SRIOV_NET_VF' in c['inventory']
+            and not any(t.startswith('CUSTOM_PHYSNET_')
+                        for t in c.get('traits', ()))]
+
+
+def _listdir(path: Path) -> list[str]:
+    """The sorted entries of ``path``; none when it does not exist."""
+    try:
+        return sorted(os.listdir(path))
+    except _MISSING:
+        return []
+    except OSError as err:
+        raise DiscoveryError(path=str(path),
+                             problem=f'unreadable: {err.strerror}') from None
+
+
+def _read(path: Path) -> str | None:
+    """The text of ``path``; None when it does not exist."""
+    try:
+        return path.read_text()
+    except _MISSING:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DiscoveryError(path=str(path),
+                             problem=f'unreadable: {err}') from None
+
+
+def _parsed(path: Path, parse: Callable[[str], _T]) -> _T:
+    value = _optional(path, parse)
+    if value is None:
+        raise DiscoveryError(path=str(path), problem='missing')
+    return value
+
+
+def _optional(path: Path, parse: Callable[[str], _T]) -> _T | None:
+    """``path`` parsed, or None when it does not exist."""
+    text = _read(path)
+    if text is None:
+        return None
+    try:
+        return parse(text.strip())
+    except ValueError as err:
+        raise DiscoveryError(path=str(path),
+                             problem=f'malformed ({err})') from None
+
+
+def _optional_int(path: Path) -> int | None:
+    return _optional(path, int)

@@ -1,0 +1,153 @@
+"""Layout files: which layout applies to which node, in YAML or JSON.
+
+::
+
+    layouts:
+      - match: "compute-*"        # glob on the node name; first match wins
+        children:
+          - name: NUMA0
+            inventory: {VCPU: {total: 32, allocation_ratio: 4.0}}
+            traits: [HW_NUMA_ROOT]
+        hints:                    # optional: node -> consumer -> child
+          compute-1: {"<consumer uuid>": NUMA0}
+
+A path may be a file or a directory of ``*.yaml``, ``*.yml`` and ``*.json``
+files, read in name order.  Errors name the file, the path inside it and
+what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+import fnmatch
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nested_pivot import exception
+from nested_pivot.layout import Child
+from nested_pivot.layout import Layout
+
+SUFFIXES = ('.yaml', '.yml', '.json')
+
+
+class LayoutFileError(exception.InvalidLayout):
+    msg_fmt = '%(file)s: %(where)s: %(reason)s'
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One entry of ``layouts``: nodes it matches, their layout, hints."""
+
+    match: str
+    layout: Layout
+    hints: Mapping[str, Mapping[str, Any]]
+    source: str
+
+    def matches(self, node: str) -> bool:
+        return fnmatch.fnmatchcase(node, self.match)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layouts:
+    """Every rule, in the order read."""
+
+    rules: tuple[Rule, ...]
+
+    def rule_for(self, node: str) -> Rule | None:
+        """The first rule whose glob matches ``node``."""
+        return next((r for r in self.rules if r.matches(node)), None)
+
+
+def load(path: str | os.PathLike[str]) -> Layouts:
+    """Read a layout file or a directory of them."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES)
+        if not files:
+            raise LayoutFileError(file=str(path), where='directory',
+                                  reason='no *.yaml, *.yml or *.json files')
+    elif path.exists():
+        files = [path]
+    else:
+        raise LayoutFileError(file=str(path), where='path',
+                              reason='no such file or directory')
+    return Layouts(tuple(r for f in files for r in _rules(f)))
+
+
+def _rules(path: Path) -> list[Rule]:
+    document = _parse(path)
+    if not isinstance(document, Mapping) or not isinstance(
+            document.get('layouts'), list):
+        raise LayoutFileError(file=str(path), where='top level',
+                              reason='expected a mapping with a "layouts" '
+                                     'list')
+    return [_rule(path, f'layouts[{i}]', entry)
+            for i, entry in enumerate(document['layouts'])]
+
+
+def _parse(path: Path) -> Any:
+    text = path.read_text()
+    try:
+        if path.suffix == '.json':
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as err:
+        raise LayoutFileError(file=str(path), where='syntax',
+                              reason=str(err).replace('\n', ' ')) from None
+
+
+def _rule(path: Path, where: str, entry: Any) -> Rule:
+    def fail(inner: str, reason: str) -> LayoutFileError:
+        return LayoutFileError(file=str(path), where=where + inner,
+                               reason=reason)
+
+    if not isinstance(entry, Mapping):
+        raise fail('', 'expected a mapping with "match" and "children"')
+    unknown = sorted(set(entry) - {'match', 'children', 'hints'})
+    if unknown:
+        raise fail('', f'unknown keys {unknown}')
+    if not isinstance(entry.get('match'), str):
+        raise fail('.match', 'expected a glob on the node name')
+    children = entry.get('children', [])
+    if not isinstance(children, list):
+        raise fail('.children', 'expected a list')
+    built = [_child(fail, f'.children[{i}]', c)
+             for i, c in enumerate(children)]
+    try:
+        layout = Layout(tuple(built))
+    except exception.InvalidLayout as err:
+        raise fail('.children', str(err.kwargs.get('reason', err))) from None
+    hints = entry.get('hints') or {}
+    if not isinstance(hints, Mapping) or not all(
+            isinstance(v, Mapping) for v in hints.values()):
+        raise fail('.hints', 'expected node -> consumer -> child')
+    return Rule(entry['match'], layout, hints, str(path))
+
+
+def _child(fail: Any, where: str, spec: Any) -> Child:
+    if not isinstance(spec, Mapping):
+        raise fail(where, 'expected a mapping with "name" and "inventory"')
+    unknown = sorted(set(spec) - {'name', 'parent', 'inventory', 'traits'})
+    if unknown:
+        raise fail(where, f'unknown keys {unknown}')
+    try:
+        return Child(name=spec.get('name', ''),
+                     parent=spec.get('parent'),
+                     inventory=spec.get('inventory') or {},
+                     traits=_traits(spec.get('traits')))
+    except exception.InvalidLayout as err:
+        raise fail(where, str(err.kwargs.get('reason', err))) from None
+
+
+def _traits(value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, str) or not isinstance(value, list):
+        raise exception.InvalidLayout(
+            reason=f'traits must be a list of names, not {value!r}')
+    return frozenset(value)

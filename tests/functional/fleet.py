@@ -1,0 +1,123 @@
+"""A fleet of flat compute nodes of mixed shapes, and its layout file.
+
+Used by the CLI tests against the HTTP server (in process), and run as a
+script to seed an offline SQLite database in a process of its own
+(Placement configures one database per process)::
+
+    python -m tests.functional.fleet sqlite:////tmp/x.db PREFIX COUNT
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from tests.functional import seed
+
+SHAPES = ('numa', 'sriov', 'gpu', 'plain')
+
+LAYOUTS = """\
+layouts:
+  - match: "{p}-numa-*"
+    children:
+      - name: NUMA0
+        inventory:
+          VCPU: {{total: 16, allocation_ratio: 2.0}}
+          MEMORY_MB: {{total: 16384, reserved: 256}}
+        traits: [HW_NUMA_ROOT]
+      - name: NUMA1
+        inventory:
+          VCPU: {{total: 16, allocation_ratio: 2.0}}
+          MEMORY_MB: {{total: 16384, reserved: 256}}
+        traits: [HW_NUMA_ROOT]
+  - match: "{p}-sriov-*"
+    children:
+      - name: pf0
+        inventory: {{SRIOV_NET_VF: {{total: 4}}}}
+        traits: [CUSTOM_PHYSNET_PHYSNET1]
+      - name: pf1
+        inventory: {{SRIOV_NET_VF: {{total: 4}}}}
+        traits: [CUSTOM_PHYSNET_PHYSNET1]
+  - match: "{p}-gpu-*"
+    children:
+      - name: pci_0000_84_00_0
+        inventory: {{VGPU: {{total: 4}}}}
+      - name: pci_0000_85_00_0
+        inventory: {{VGPU: {{total: 4}}}}
+  - match: "{p}-tight-*"
+    children:
+      - name: NUMA0
+        inventory: {{VCPU: 4, MEMORY_MB: 8192}}
+      - name: NUMA1
+        inventory: {{VCPU: 4, MEMORY_MB: 8192}}
+"""
+
+
+def layouts(prefix: str) -> str:
+    return LAYOUTS.format(p=prefix)
+
+
+def node(adapter: Any, name: str, shape: str) -> list[str]:
+    """One flat node of ``shape`` with its instances; their uuids."""
+    if shape == 'numa':
+        root = seed.flat_node(adapter, name, {
+            'VCPU': {'total': 32, 'allocation_ratio': 2.0},
+            'MEMORY_MB': {'total': 32768, 'reserved': 512},
+            'DISK_GB': {'total': 1000}})
+        return seed.instances(adapter, root, 6, {
+            'VCPU': 4, 'MEMORY_MB': 4096, 'DISK_GB': 20})
+    if shape == 'sriov':
+        root = seed.flat_node(adapter, name, {
+            'VCPU': {'total': 32}, 'SRIOV_NET_VF': {'total': 8}})
+        return (seed.instances(adapter, root, 3, {'VCPU': 2,
+                                                  'SRIOV_NET_VF': 2})
+                + seed.instances(adapter, root, 3, {'VCPU': 2}))
+    if shape == 'gpu':
+        root = seed.flat_node(adapter, name, {
+            'VGPU': {'total': 8}, 'VCPU': {'total': 16}})
+        return seed.instances(adapter, root, 5, {'VGPU': 1, 'VCPU': 1},
+                              consumer_type=None)
+    if shape == 'tight':
+        root = seed.flat_node(adapter, name, {
+            'VCPU': {'total': 12}, 'MEMORY_MB': {'total': 16384}})
+        return seed.instances(adapter, root, 3, {'VCPU': 3,
+                                                 'MEMORY_MB': 1024})
+    root = seed.flat_node(adapter, name, {'DISK_GB': {'total': 100}})
+    return seed.instances(adapter, root, 1, {'DISK_GB': 5})
+
+
+def fleet(adapter: Any, prefix: str, count: int) -> dict[str, list[str]]:
+    """``count`` nodes cycling through the shapes; node -> instances."""
+    result = {}
+    for i in range(count):
+        shape = SHAPES[i % len(SHAPES)]
+        name = f'{prefix}-{shape}-{i:03d}'
+        result[name] = node(adapter, name, shape)
+    return result
+
+
+def _main(connection: str, prefix: str, count: int) -> None:
+    from oslo_config import cfg
+    from placement import conf as placement_conf
+    from placement import db_api
+    from placement.db.sqlalchemy import migration
+    from placement.direct import PlacementDirect
+
+    conf = cfg.ConfigOpts()
+    placement_conf.register_opts(conf)
+    conf.set_override('connection', connection, group='placement_database')
+    conf([], default_config_files=[], default_config_dirs=[])
+    db_api.configure(conf)
+    migration.upgrade('head')
+    with PlacementDirect(conf) as adapter:
+        adapter.session.additional_headers.update(
+            {'X-Auth-Token': 'admin', 'X-Roles': 'admin,service'})
+        if count:
+            fleet(adapter, prefix, count)
+        for extra in sys.argv[4:]:
+            shape, _, name = extra.partition('=')
+            node(adapter, name, shape)
+
+
+if __name__ == '__main__':
+    _main(sys.argv[1], sys.argv[2], int(sys.argv[3]))

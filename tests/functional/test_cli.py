@@ -1,0 +1,280 @@
+"""The real ``nested-pivot`` console script, in a subprocess, against real
+Placement: offline over a SQLite database, and online through the HTTP
+server with nova.conf-style credentials."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.functional import fleet
+from tests.functional import harness
+from tests.functional import seed
+
+SCRIPT = str(Path(sys.executable).with_name('nested-pivot'))
+ROOT = Path(__file__).resolve().parents[2]
+FLEET = 52
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SCRIPT, *args], capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL, cwd=ROOT, check=False)
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 255, proc.stdout + proc.stderr
+    assert 'Traceback' not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('nested-pivot: error:')
+
+
+def seed_offline(path: Path, prefix: str, count: int, *extra: str) -> str:
+    url = f'sqlite:///{path}'
+    subprocess.run(
+        [sys.executable, '-m', 'tests.functional.fleet', url, prefix,
+         str(count), *extra], check=True, cwd=ROOT, timeout=600)
+    return url
+
+
+class Fleet:
+    """The access options, layout file and journal dir of one fleet."""
+
+    def __init__(self, tmp: Path, prefix: str, access: list[str]) -> None:
+        self.prefix = prefix
+        self.layouts = tmp / 'layouts.yaml'
+        self.layouts.write_text(fleet.layouts(prefix))
+        self.state = tmp / 'state'
+        self.access = access
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return cli(*args, *self.access, '--layouts', str(self.layouts),
+                   '--state-dir', str(self.state))
+
+    def check(self) -> dict[str, Any]:
+        proc = self.run('check', '--json')
+        document = json.loads(proc.stdout)
+        assert document['code'] == proc.returncode, proc.stderr
+        document['states'] = {
+            n['node']: n['state'] for n in document['nodes']
+            if n['node'].startswith(self.prefix + '-')}
+        return document
+
+
+@pytest.fixture(scope='module')
+def offline(tmp_path_factory) -> Fleet:
+    tmp = tmp_path_factory.mktemp('offline')
+    url = seed_offline(tmp / 'placement.db', 'off', FLEET)
+    return Fleet(tmp, 'off', ['--placement-db', url])
+
+
+@pytest.fixture(scope='module')
+def online(tmp_path_factory, real_server_url) -> Any:
+    tmp = tmp_path_factory.mktemp('online')
+    prefix = seed.unique('on')
+    fleet.fleet(harness.http_placement(real_server_url), prefix, FLEET)
+    with harness.FaultProxy(real_server_url) as proxy:
+        # What keystonemiddleware does for a token with these roles.
+        proxy.set_headers = {'X-Roles': 'admin,service'}
+        conf = tmp / 'nova.conf'
+        conf.write_text(f'[placement]\nauth_type = admin_token\n'
+                        f'endpoint = {proxy.url}\ntoken = admin\n')
+        yield Fleet(tmp, prefix, ['--config-file', str(conf)])
+
+
+@pytest.fixture(params=['offline', 'online'])
+def any_fleet(request) -> Fleet:
+    return request.getfixturevalue(request.param)
+
+
+def test_fleet_check_plan_apply_check_rollback(any_fleet):
+    f = any_fleet
+    before = f.check()
+    assert before['code'] == 1 and before['placement'] == {
+        'microversion': '1.39', 'reshaper_policy': True}
+    states = before['states']
+    assert len(states) == FLEET
+    assert {s for n, s in states.items() if '-plain-' in n} == {
+        'not_applicable'}
+    assert {s for n, s in states.items() if '-plain-' not in n} == {'flat'}
+
+    node = f'{f.prefix}-numa-000'
+    plan = f.run('plan', node)
+    assert plan.returncode == 0, plan.stderr
+    assert f'{node}_NUMA0' in plan.stdout and '[' in plan.stdout
+    assert f'{node} -> {node}_NUMA' in plan.stdout
+    assert f.check()['states'][node] == 'flat'  # the plan changed nothing
+
+    applied = f.run('apply', '--all', '--concurrency', '4', '--yes')
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f'{FLEET * 3 // 4} done, 0 already pivoted, 0 failed' in \
+        applied.stdout
+    assert 'ETA' in applied.stderr
+    after = f.check()
+    assert after['code'] == 0
+    assert {s for n, s in after['states'].items() if '-plain-' not in n} \
+        == {'pivoted'}
+
+    for shape in ('numa', 'sriov', 'gpu'):
+        back = f.run('rollback', _first(after['states'], shape), '--yes')
+        assert back.returncode == 0 and 'rolled back to flat' in back.stdout
+    final = f.check()
+    assert final['code'] == 1
+    assert sorted(s for s in final['states'].values() if s == 'flat') == \
+        ['flat'] * 3
+
+    status = f.run('status', node)
+    assert status.returncode == 0 and 'pre-image' in status.stdout
+    assert 'result' in status.stdout and 'done' in status.stdout
+
+
+def _first(states: dict[str, str], shape: str) -> str:
+    return sorted(n for n in states if f'-{shape}-' in n)[0]
+
+
+def test_already_pivoted_and_infeasible_nodes(tmp_path):
+    url = seed_offline(tmp_path / 'p.db', 'x', 4, 'tight=x-tight-900')
+    f = Fleet(tmp_path, 'x', ['--placement-db', url])
+    first = f.run('apply', 'x-numa-000', '--yes')
+    assert first.returncode == 0
+    check = f.check()
+    assert check['code'] == 2
+    assert check['states']['x-tight-900'] == 'cannot_pivot'
+    reason = next(n['reason'] for n in check['nodes']
+                  if n['node'] == 'x-tight-900')
+    assert 'x-tight-900' in reason and 'VCPU=3' in reason
+    run = f.run('apply', '--all', '--yes')
+    assert run.returncode == 2
+    rows = {line.split()[0]: line for line in run.stdout.splitlines()
+            if line.startswith('x-')}
+    assert 'already pivoted' in rows['x-numa-000']
+    assert 'failed' in rows['x-tight-900']
+    assert ' done ' in rows['x-sriov-001'] + ' '
+    assert f.check()['states']['x-tight-900'] == 'cannot_pivot'
+
+
+def test_stale_layout_file_is_reported(tmp_path):
+    url = seed_offline(tmp_path / 'p.db', 's', 1)
+    f = Fleet(tmp_path, 's', ['--placement-db', url])
+    assert f.run('apply', 's-numa-000', '--yes').returncode == 0
+    # The layout file later shrinks the cells below what runs on them.
+    f.layouts.write_text(fleet.layouts('s').replace(
+        'VCPU: {total: 16, allocation_ratio: 2.0}', 'VCPU: {total: 2}'))
+    check = f.check()
+    assert check['code'] == 2
+    reason = next(n['reason'] for n in check['nodes']
+                  if n['node'] == 's-numa-000')
+    assert 's-numa-000_NUMA0 would offer 2 VCPU' in reason
+
+
+def test_interrupted_apply_reruns_to_completion(tmp_path):
+    url = seed_offline(tmp_path / 'p.db', 'i', 24)
+    f = Fleet(tmp_path, 'i', ['--placement-db', url])
+    proc = subprocess.Popen(
+        [SCRIPT, 'apply', '--all', '--yes', *f.access, '--layouts',
+         str(f.layouts), '--state-dir', str(f.state)], cwd=ROOT,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert 'nodes, ETA' in line
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out + err
+    assert 'interrupted; rerun' in err and 'Traceback' not in err
+    middle = f.check()['states']
+    done = [n for n, s in middle.items() if s == 'pivoted']
+    assert 1 <= len(done) < 18
+    assert 'partial' not in middle.values()
+    rerun = f.run('apply', '--all', '--yes')
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f'{len(done)} already pivoted' in rerun.stdout
+    assert f.check()['code'] == 0
+
+
+def test_request_and_cancel(offline):
+    node = f'{offline.prefix}-plain-003'
+    asked = offline.run('request', node)
+    assert asked.returncode == 0
+    assert 'next restart of nova-compute' in asked.stdout
+    cancelled = offline.run('request', '--cancel', node)
+    assert cancelled.returncode == 0 and 'withdrawn' in cancelled.stdout
+
+
+def test_request_marks_the_root_for_the_hook(http, real_server_url,
+                                             tmp_path):
+    name = seed.unique('req')
+    root = seed.flat_node(http, name, {'VCPU': {'total': 4}})
+    f = Fleet(tmp_path, 'req', [])
+    conf = tmp_path / 'nova.conf'
+    with harness.FaultProxy(real_server_url) as proxy:
+        proxy.set_headers = {'X-Roles': 'admin,service'}
+        conf.write_text(f'[placement]\nauth_type = admin_token\n'
+                        f'endpoint = {proxy.url}\ntoken = admin\n')
+        f.access = ['--config-file', str(conf)]
+        assert f.run('request', name).returncode == 0
+        traits = seed.call(http, 'GET', f'/resource_providers/{root}/traits')
+        assert 'CUSTOM_NESTED_PIVOT_REQUESTED' in traits['traits']
+        assert f.run('request', name, '--cancel').returncode == 0
+        traits = seed.call(http, 'GET', f'/resource_providers/{root}/traits')
+        assert 'CUSTOM_NESTED_PIVOT_REQUESTED' not in traits['traits']
+
+
+def test_shared_options_before_and_after_the_command(offline):
+    before = cli(*offline.access, '--layouts', str(offline.layouts),
+                 'check', '--json')
+    after = cli('check', *offline.access, '--layouts',
+                str(offline.layouts), '--json')
+    assert before.returncode == after.returncode
+    assert json.loads(before.stdout)['nodes'] == \
+        json.loads(after.stdout)['nodes']
+
+
+def test_errors_are_one_line(tmp_path, real_server_url):
+    one_line_error(cli('check', '--config-file', str(tmp_path / 'nope')))
+    bad = tmp_path / 'bad.conf'
+    bad.write_text('[placement\nauth_type = ???\n')
+    one_line_error(cli('check', '--config-file', str(bad)))
+    one_line_error(cli('check', '--placement-db', 'not a url'))
+    one_line_error(cli('check', '--placement-db',
+                       'postgresql+psycopg2://nobody@127.0.0.1:9/none'))
+    wrong = tmp_path / 'wrong.conf'
+    wrong.write_text(f'[placement]\nauth_type = admin_token\n'
+                     f'endpoint = {real_server_url}\ntoken = bogus\n')
+    layouts = tmp_path / 'l.yaml'
+    layouts.write_text(fleet.layouts('w'))
+    proc = cli('check', '--config-file', str(wrong), '--layouts',
+               str(layouts))
+    one_line_error(proc)
+    assert '403' in proc.stderr
+    broken = tmp_path / 'broken.yaml'
+    broken.write_text('layouts:\n  - match: "a*"\n    children:\n'
+                      '      - name: N0\n        inventory: {VCPU: -1}\n')
+    proc = cli('check', '--placement-db', 'sqlite://', '--layouts',
+               str(broken))
+    one_line_error(proc)
+    assert str(broken) in proc.stderr
+    assert 'layouts[0].children[0]' in proc.stderr
+
+
+def test_discover_from_a_fake_sysfs(tmp_path, offline):
+    out = tmp_path / 'host.yaml'
+    proc = cli('discover', '--sysfs', str(ROOT / 'tests/fixtures/sysfs'),
+               '--hostname', f'{offline.prefix}-numa-004',
+               '--physnet', 'ens1f0=physnet1', '--output', str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert 'NUMA1' in text and 'ens1f0' in text
+    assert 'CUSTOM_PHYSNET_PHYSNET1' in text and 'pci_0000_84_00_0' in text
+    checked = cli('check', '--json', '--layouts', str(out),
+                  *offline.access)
+    rows = {n['node']: n for n in json.loads(checked.stdout)['nodes']}
+    # The discovered rule matches the host it was discovered on only.
+    assert rows[f'{offline.prefix}-numa-004']['state'] != 'not_applicable'
+    assert rows[f'{offline.prefix}-numa-000']['state'] == 'not_applicable'

@@ -1,0 +1,87 @@
+"""Layout files: the contract shape, globs, and errors that say where."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nested_pivot import exception
+from nested_pivot import layoutfile
+
+CONTRACT = """\
+layouts:
+  - match: "compute-*"            # glob on the node name; first match wins
+    children:
+      - name: NUMA0
+        inventory: {VCPU: {total: 32, allocation_ratio: 4.0}, MEMORY_MB: {total: 65536, reserved: 512}}
+        traits: [HW_NUMA_ROOT]
+      - name: pf0
+        parent: NUMA0
+        inventory: {SRIOV_NET_VF: {total: 8}}
+        traits: [CUSTOM_PHYSNET_A]
+    hints:
+      compute-1: {"6b0c9f4e-1d0a-4bb1-9b4c-2f1b7c8e9a10": NUMA0}
+  - match: "*"
+    children: []
+"""  # noqa: E501 - the issue's own example, verbatim
+
+
+def _write(tmp_path, text, name='layouts.yaml'):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_contract_shape_loads(tmp_path):
+    layouts = layoutfile.load(_write(tmp_path, CONTRACT))
+    rule = layouts.rule_for('compute-7')
+    assert [c.name for c in rule.layout.children] == ['NUMA0', 'pf0']
+    assert rule.layout.children[0].inventory['VCPU'].allocation_ratio == 4.0
+    assert rule.hints['compute-1'] == {
+        '6b0c9f4e-1d0a-4bb1-9b4c-2f1b7c8e9a10': 'NUMA0'}
+    assert layouts.rule_for('gpu-1').layout.is_flat  # first match wins
+
+
+def test_json_and_directories(tmp_path):
+    (tmp_path / 'b.json').write_text(json.dumps({'layouts': [
+        {'match': 'gpu-*', 'children': [
+            {'name': 'g0', 'inventory': {'VGPU': 4}}]}]}))
+    _write(tmp_path, 'layouts:\n  - match: "cpu-*"\n    children: []\n',
+           'a.yaml')
+    (tmp_path / 'notes.txt').write_text('ignored')
+    layouts = layoutfile.load(tmp_path)
+    assert [r.match for r in layouts.rules] == ['cpu-*', 'gpu-*']
+    assert layouts.rule_for('nothing') is None
+
+
+@pytest.mark.parametrize('text,where,reason', [
+    ('layouts: 3', 'top level', '"layouts" list'),
+    ('layouts: [3]', 'layouts[0]', 'expected a mapping'),
+    ('layouts: [{match: 3}]', 'layouts[0].match', 'glob'),
+    ('layouts: [{match: a, colour: red}]', 'layouts[0]', "['colour']"),
+    ('layouts: [{match: a, children: [{name: N0, inventory: {VCPU: -1}}]}]',
+     'layouts[0].children[0]', 'child N0: VCPU: total must be'),
+    ('layouts: [{match: a, children: [{name: N0, traits: [BOGUS]}]}]',
+     'layouts[0].children[0]', 'BOGUS'),
+    ('layouts: [{match: a, children: [{name: N0, traits: HW_NUMA_ROOT}]}]',
+     'layouts[0].children[0]', 'list of names'),
+    ('layouts: [{match: a, children: [{name: p, parent: X}]}]',
+     'layouts[0].children', "parent 'X'"),
+    ('layouts: [{match: a, hints: [1]}]', 'layouts[0].hints', 'node ->'),
+    ('layouts: [{match: a', 'syntax', ''),
+])
+def test_errors_name_file_path_and_problem(tmp_path, text, where, reason):
+    path = _write(tmp_path, text)
+    with pytest.raises(exception.InvalidLayout) as err:
+        layoutfile.load(path)
+    message = str(err.value)
+    assert message.startswith(f'{path}: {where}:')
+    assert reason in message
+
+
+def test_missing_path_and_empty_directory(tmp_path):
+    with pytest.raises(exception.InvalidLayout, match='no such file'):
+        layoutfile.load(tmp_path / 'nope.yaml')
+    with pytest.raises(exception.InvalidLayout, match=r'no \*\.yaml'):
+        layoutfile.load(tmp_path)
