@@ -39,23 +39,11 @@ layouts:
 
 def seed(connection: str) -> None:
     """A flat two-socket host with SR-IOV and 24 running instances."""
-    from oslo_config import cfg
-    from placement import conf as placement_conf
-    from placement import db_api
-    from placement.db.sqlalchemy import migration
-    from placement.direct import PlacementDirect
-
+    from tests.functional import harness
     from tests.functional import seed as placement_seed
 
-    conf = cfg.ConfigOpts()
-    placement_conf.register_opts(conf)
-    conf.set_override('connection', connection, group='placement_database')
-    conf([], default_config_files=[], default_config_dirs=[])
-    db_api.configure(conf)
-    migration.upgrade('head')
-    with PlacementDirect(conf) as adapter:
-        adapter.session.additional_headers.update(
-            {'X-Auth-Token': 'admin', 'X-Roles': 'admin,service'})
+    conf = harness.configure_database(connection)
+    with harness.direct_placement(conf) as adapter:
         root = placement_seed.flat_node(adapter, NODE, {
             'VCPU': {'total': 64, 'allocation_ratio': 4.0},
             'MEMORY_MB': {'total': 262144, 'reserved': 1024},

@@ -110,8 +110,8 @@ def _say_rows(ctx: Context, rows: list[Row], code: Code) -> None:
     for r in rows:
         counts[r.state] = counts.get(r.state, 0) + 1
     summary = ', '.join(f'{n} {s}' for s, n in sorted(counts.items()))
-    verdict = {Code.SUCCESS: 'nothing to do',
-               Code.WARNING: 'work pending: run nested-pivot apply',
-               Code.FAILURE: 'some nodes cannot be pivoted (see above)'}
+    verdict = {Code.SUCCESS: 'Nothing to do',
+               Code.WARNING: 'Work pending: run nested-pivot apply',
+               Code.FAILURE: 'Some nodes cannot be pivoted (see above)'}
     ctx.print('', f'{len(rows)} nodes: {summary or "none"}. '
                   f'{verdict[code]}.')

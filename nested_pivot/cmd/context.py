@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import contextlib
 import dataclasses
 import json
+import sys
 from typing import Any
 from typing import TextIO
 
@@ -16,6 +17,7 @@ from nested_pivot.cmd import access
 from nested_pivot.journal import Journal
 from nested_pivot.layout import Layout
 from nested_pivot.placement import PlacementClient
+from nested_pivot.placement import snapshot
 
 
 @dataclasses.dataclass
@@ -42,6 +44,12 @@ class Context:
                        f'{node}')
         return found
 
+    def node_rule(self, client: PlacementClient, node: str
+                  ) -> tuple[str, layoutfile.Rule]:
+        """The node's name (``node`` may be a uuid) and its rule."""
+        _, name = snapshot.find_node(client, node)
+        return name, self.rule(self.layouts(), name)
+
     @staticmethod
     def hints(rule: layoutfile.Rule, node: str) -> dict[str, Any] | None:
         found = rule.hints.get(node)
@@ -65,7 +73,6 @@ class Context:
         """Ask on a terminal; without one, refuse and say --yes."""
         if self.args.yes:
             return True
-        import sys
         if not sys.stdin.isatty():
             self.fail(f'{question} Refusing without --yes (no terminal).')
             return False

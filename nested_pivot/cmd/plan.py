@@ -11,7 +11,6 @@ from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.engine.model import Snapshot
 from nested_pivot.placement import operations
-from nested_pivot.placement import snapshot
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -23,10 +22,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
-    layouts = ctx.layouts()
     with ctx.client() as client:
-        _, name = snapshot.find_node(client, ctx.args.node)
-        rule = ctx.rule(layouts, name)
+        name, rule = ctx.node_rule(client, ctx.args.node)
         state, plan = operations.read_and_plan(
             client, ctx.args.node, rule.layout, ctx.hints(rule, name))
     before = render.usage_before(plan.before, state.allocations)

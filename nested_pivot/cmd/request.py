@@ -33,17 +33,26 @@ def run(ctx: Context) -> Code:
     with ctx.client() as client:
         client.version()
         _ensure_trait(client)
+        done = []
         for node in ctx.args.nodes:
             uuid, name = snapshot.find_node(client, node)
             set_request(client, uuid, not ctx.args.cancel)
-            if ctx.args.cancel:
-                ctx.print(f'{name}: request withdrawn; a node already '
-                          'pivoted stays pivoted (use rollback).')
-            else:
-                ctx.print(f'{name}: pivot requested. It happens at the next '
-                          f'restart of nova-compute on {name}; a running '
-                          'nova-compute does not pick it up before.')
+            done.append({'node': name, 'uuid': uuid,
+                         'requested': not ctx.args.cancel})
+            if not ctx.args.json:
+                ctx.print(_said(name, ctx.args.cancel))
+    if ctx.args.json:
+        ctx.emit({'nodes': done})
     return Code.SUCCESS
+
+
+def _said(name: str, cancelled: bool) -> str:
+    if cancelled:
+        return (f'{name}: request withdrawn; a node already pivoted stays '
+                'pivoted (use rollback).')
+    return (f'{name}: pivot requested. It happens at the next restart of '
+            f'nova-compute on {name}; a running nova-compute does not pick '
+            'it up before.')
 
 
 def _ensure_trait(client: PlacementClient) -> None:

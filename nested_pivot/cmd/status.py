@@ -10,7 +10,6 @@ from nested_pivot.cmd import render
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.placement import operations
-from nested_pivot.placement import snapshot
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -22,10 +21,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
-    layouts = ctx.layouts()
     with ctx.client() as client:
-        _, name = snapshot.find_node(client, ctx.args.node)
-        rule = ctx.rule(layouts, name)
+        name, rule = ctx.node_rule(client, ctx.args.node)
         found = operations.status(client, ctx.args.node, rule.layout)
     entries = ctx.journal().entries(name)
     if ctx.args.json:

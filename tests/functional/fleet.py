@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from tests.functional import harness
 from tests.functional import seed
 
 SHAPES = ('numa', 'sriov', 'gpu', 'plain')
@@ -97,21 +98,8 @@ def fleet(adapter: Any, prefix: str, count: int) -> dict[str, list[str]]:
 
 
 def _main(connection: str, prefix: str, count: int) -> None:
-    from oslo_config import cfg
-    from placement import conf as placement_conf
-    from placement import db_api
-    from placement.db.sqlalchemy import migration
-    from placement.direct import PlacementDirect
-
-    conf = cfg.ConfigOpts()
-    placement_conf.register_opts(conf)
-    conf.set_override('connection', connection, group='placement_database')
-    conf([], default_config_files=[], default_config_dirs=[])
-    db_api.configure(conf)
-    migration.upgrade('head')
-    with PlacementDirect(conf) as adapter:
-        adapter.session.additional_headers.update(
-            {'X-Auth-Token': 'admin', 'X-Roles': 'admin,service'})
+    conf = harness.configure_database(connection)
+    with harness.direct_placement(conf) as adapter:
         if count:
             fleet(adapter, prefix, count)
         for extra in sys.argv[4:]:

@@ -44,48 +44,52 @@ _DB_LOCK = threading.Lock()
 _DB_CONF: Any = None
 
 
-def _process_database() -> Any:
-    """Configure Placement's DB layer once per process on a SQLite file.
+def configure_database(connection: str) -> Any:
+    """Configure Placement's DB layer for this process on ``connection``,
+    with its schema at head; the ``ConfigOpts`` for ``PlacementDirect``.
 
-    Returns the oslo.config ``ConfigOpts`` to hand to ``PlacementDirect``.
-    The database lives in a temp dir removed when the process exits.
+    Placement configures its database once per process: call this once.
     """
+    from oslo_config import cfg
+    from placement import conf as placement_conf
+    from placement import db_api
+    from placement.db.sqlalchemy import migration
+
+    conf = cfg.ConfigOpts()
+    placement_conf.register_opts(conf)
+    conf.set_override('connection', connection, group='placement_database')
+    conf.set_override('auth_strategy', 'noauth2', group='api')
+    conf([], default_config_files=[], default_config_dirs=[])
+    db_api.configure(conf)
+    migration.upgrade('head')
+    return conf
+
+
+def _process_database() -> Any:
+    """This process's SQLite database, in a temp dir removed at exit."""
     global _DB_CONF
     with _DB_LOCK:
-        if _DB_CONF is not None:
-            return _DB_CONF
-        from oslo_config import cfg
-        from placement import conf as placement_conf
-        from placement import db_api
-        from placement.db.sqlalchemy import migration
-
-        tmpdir = tempfile.mkdtemp(prefix='nested-pivot-direct-')
-        atexit.register(shutil.rmtree, tmpdir, True)
-        conf = cfg.ConfigOpts()
-        placement_conf.register_opts(conf)
-        conf.set_override(
-            'connection',
-            f'sqlite:///{tmpdir}/placement.sqlite',
-            group='placement_database',
-        )
-        conf.set_override('auth_strategy', 'noauth2', group='api')
-        conf([], default_config_files=[], default_config_dirs=[])
-        db_api.configure(conf)
-        migration.upgrade('head')
-        _DB_CONF = conf
-        return conf
+        if _DB_CONF is None:
+            tmpdir = tempfile.mkdtemp(prefix='nested-pivot-direct-')
+            atexit.register(shutil.rmtree, tmpdir, True)
+            _DB_CONF = configure_database(
+                f'sqlite:///{tmpdir}/placement.sqlite'
+            )
+        return _DB_CONF
 
 
 @contextlib.contextmanager
-def direct_placement() -> Iterator[ks_adapter.Adapter]:
-    """Yield an Adapter onto in-process Placement over the process's DB.
+def direct_placement(conf: Any = None) -> Iterator[ks_adapter.Adapter]:
+    """Yield an Adapter onto in-process Placement over the process's DB
+    (``conf`` from :func:`configure_database`, or a temporary one).
 
     While active, ``keystoneauth1.session.Session.get_endpoint`` is patched
     process-wide by PlacementDirect (requests to other hosts are unaffected).
     """
     from placement.direct import PlacementDirect
 
-    conf = _process_database()
+    if conf is None:
+        conf = _process_database()
     with PlacementDirect(conf, latest_microversion=False) as client:
         client.session.additional_headers.update(ADMIN_SERVICE_HEADERS)
         yield client
