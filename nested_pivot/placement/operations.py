@@ -27,7 +27,11 @@ LOG = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class PivotResult:
     """What :func:`pivot` did: the plan, whether it was applied, and the
-    HTTP requests and conflict retries it took."""
+    HTTP requests and conflict retries it took.
+
+    After a conflict whose cause was this call's own earlier write (its
+    answer lost on the way back), ``plan`` is the plan that was written.
+    """
 
     plan: engine.ReshapePlan
     applied: bool
@@ -77,10 +81,18 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
     start = client.requests
     client.version()
     retries = 0
+    # The last plan whose reshape was sent: when a retry finds it done
+    # (its answer was lost), that is the plan the result reports.
+    reshaped: engine.ReshapePlan | None = None
     while True:
         state, plan = read_and_plan(client, node, layout, hints)
+        if plan.is_noop and reshaped is not None:
+            return PivotResult(reshaped, True, client.requests - start,
+                               retries)
         if plan.is_noop or dry_run:
             return PivotResult(plan, False, client.requests - start, retries)
+        if plan.inventories:
+            reshaped = plan
         if before_write is not None:
             before_write(state, plan)
         try:
@@ -97,7 +109,8 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
                      client.max_retries)
             client.sleep(retries)
             continue
-        return PivotResult(plan, True, client.requests - start, retries)
+        return PivotResult(reshaped or plan, True, client.requests - start,
+                           retries)
 
 
 def read_and_plan(client: PlacementClient, node: str, layout: Layout,
