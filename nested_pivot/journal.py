@@ -49,6 +49,7 @@ class Journal:
         return self._write(plan.node, 'pre-image', {
             'node': plan.node, 'uuid': plan.root,
             'tree': _tree(plan.before),
+            'after': _tree(plan.after),
             'consumers': {c: allocations[c] for c in plan.consumers
                           if c in allocations},
             'moves': [dataclasses.asdict(m) for m in plan.moves],
@@ -74,6 +75,19 @@ class Journal:
         found = [e for e in self.entries(node) if e.kind == 'pre-image']
         return found[-1] if found else None
 
+    def flat_records(self, node: str) -> dict[str, Any] | None:
+        """The root's records of the classes the node's last pivot took
+        off it, as they were before: what a rollback restores."""
+        for entry in reversed(self.entries(node)):
+            if entry.kind != 'pre-image' or 'after' not in entry.body:
+                continue
+            before = _root(entry.body['tree'])
+            after = _root(entry.body['after'])
+            gone = set(before) - set(after)
+            if gone:
+                return {rc: before[rc] for rc in sorted(gone)}
+        return None
+
     def _directory(self, node: str) -> Path:
         return self.state_dir / re.sub(r'[^A-Za-z0-9._-]', '_', node)
 
@@ -95,6 +109,10 @@ def _tree(snapshot: Snapshot) -> list[dict[str, Any]]:
                            for rc, inv in p.inventory.items()},
              'traits': sorted(p.traits)}
             for p in snapshot.providers.values()]
+
+
+def _root(tree: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(dict(p['inventory']) for p in tree if p['parent'] is None)
 
 
 def _durable_write(path: Path, text: str) -> None:

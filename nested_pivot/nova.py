@@ -197,14 +197,15 @@ def _apply(tree: TreeLike, nodename: str, layout: Layout, target: Layout,
     # rewrites it, then move allocations, then write the root.
     base = dict(root_inventory if root_inventory is not None
                 else tree.data(nodename).inventory)
-    engine.reshape(tree, allocations if allocations is not None else {},
-                   layout=target, hints=hints, nodename=nodename)
     root = {rc: dict(rec) for rc, rec in base.items()
             if rc not in layout.resource_classes}
     if target.is_flat:
         root.update({rc: inv.as_dict()
                      for rc, inv in layout.flat_inventory().items()})
-    tree.update_inventory(nodename, root)
+    engine.reshape(tree, allocations if allocations is not None else {},
+                   layout=target, hints=hints, nodename=nodename,
+                   root_inventory=root)
+    tree.update_inventory(nodename, root)  # drops classes the driver dropped
 
 
 def _infeasible(tree: TreeLike, nodename: str, layout: Layout,

@@ -72,14 +72,16 @@ def run(ctx: Context) -> Code:
 
 
 def pivot_node(client: PlacementClient, journal: Journal, node: str,
-               layout: Layout, hints: dict[str, Any] | None) -> Outcome:
+               layout: Layout, hints: dict[str, Any] | None,
+               root_inventory: dict[str, Any] | None = None) -> Outcome:
     """Pivot one node, journaled; failures become an outcome."""
     def record(state: snapshot.NodeSnapshot, plan: Any) -> None:
         journal.record_preimage(plan, state.allocations)
 
     try:
         result = operations.pivot(client, node, layout, hints=hints,
-                                  before_write=record)
+                                  before_write=record,
+                                  root_inventory=root_inventory)
     except exception.PivotError as err:
         if journal.entries(node):
             journal.record_result(node, 'failed', str(err))

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from collections.abc import MutableMapping
 from typing import Any
 
+from nested_pivot import exception
+from nested_pivot import names
 from nested_pivot.engine import allocations as allocations_mod
 from nested_pivot.engine import hints as hints_mod
 from nested_pivot.engine import packing
@@ -26,6 +28,7 @@ from nested_pivot.engine.solve import solve
 from nested_pivot.engine.target import apply_layout
 from nested_pivot.engine.target import Target
 from nested_pivot.engine.target import unchanged
+from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
 
 __all__ = ['Move', 'ReshapePlan', 'plan', 'reshape']
@@ -36,6 +39,7 @@ def reshape(provider_tree: TreeLike,
             layout: Layout | None = None,
             hints: Mapping[str, Any] | None = None,
             nodename: str | None = None,
+            root_inventory: Mapping[str, Any] | None = None,
             budget: int = packing.DEFAULT_BUDGET) -> ReshapePlan:
     """Plan the reshape of one node and apply it to the tree and the dict.
 
@@ -43,9 +47,12 @@ def reshape(provider_tree: TreeLike,
     without it the tree is taken as already in its target shape.
     ``allocations`` is edited in place to the final state, and only on
     success.  ``nodename`` names the root when the tree holds several.
+    ``root_inventory`` (with a layout) sets the root's records of classes
+    no child carries.
     """
     result = plan(provider_tree, allocations, layout=layout, hints=hints,
-                  nodename=nodename, budget=budget)
+                  nodename=nodename, root_inventory=root_inventory,
+                  budget=budget)
     # Order matters: the tree first, so that children exist before the
     # allocations dict refers to them, as nova reads both afterwards.
     _apply_tree(provider_tree, result)
@@ -57,19 +64,39 @@ def plan(provider_tree: TreeLike, allocations: Mapping[str, Any], *,
          layout: Layout | None = None,
          hints: Mapping[str, Any] | None = None,
          nodename: str | None = None,
+         root_inventory: Mapping[str, Any] | None = None,
          budget: int = packing.DEFAULT_BUDGET) -> ReshapePlan:
     """Like :func:`reshape`, but change nothing: only return the plan."""
     if layout is not None and not isinstance(layout, Layout):
         raise TypeError(f'layout must be a Layout, not {layout!r}')
+    if root_inventory is not None and layout is None:
+        raise TypeError('root_inventory needs a layout')
     root = find_root(provider_tree, nodename)
     snapshot = read_snapshot(provider_tree, root)
-    target = (apply_layout(snapshot, layout, provider_tree.exists)
+    target = (apply_layout(snapshot, layout, provider_tree.exists,
+                           _records('root inventory', root_inventory))
               if layout is not None else unchanged(snapshot))
     records = allocations_mod.parse(allocations)
     displaced = find_displaced(target, records)
     hinted = hints_mod.resolve(hints, target, records, displaced)
     moves, final = solve(target, records, displaced, hinted, budget)
     return _build(target, records, moves, final)
+
+
+def _records(where: str, records: Mapping[str, Any] | None
+             ) -> dict[str, Inventory] | None:
+    if records is None:
+        return None
+    bad = sorted(str(rc) for rc in records
+                 if not names.is_valid_resource_class(rc))
+    if bad:
+        raise exception.InvalidLayout(
+            reason=f'{where}: unknown or malformed resource class '
+                   f'{", ".join(bad)}')
+    try:
+        return {rc: Inventory.from_value(r) for rc, r in records.items()}
+    except (TypeError, ValueError) as err:
+        raise exception.InvalidLayout(reason=f'{where}: {err}') from None
 
 
 def _build(target: Target,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping
 import dataclasses
 import uuid as uuidlib
 
@@ -59,15 +60,24 @@ def child_uuid(root: str, short_name: str) -> str:
 
 
 def apply_layout(snapshot: Snapshot, layout: Layout,
-                 exists: Callable[[str], bool]) -> Target:
+                 exists: Callable[[str], bool],
+                 root: Mapping[str, Inventory] | None = None) -> Target:
     """The target tree of ``layout`` over ``snapshot``.
 
     ``exists`` tells whether a provider name is taken anywhere, so that a
-    clash with a provider outside this node is reported up front.
+    clash with a provider outside this node is reported up front.  ``root``
+    gives the root's records for classes no child carries (e.g. the flat
+    records a rollback restores); the others follow the default rule.
     """
-    root = snapshot.root_provider
+    given = dict(root or {})
+    carried = sorted(set(given) & layout.resource_classes)
+    if carried:
+        raise exception.InvalidLayout(
+            reason=f'root inventory names {", ".join(carried)}, which the '
+                   'children carry')
+    root_provider = snapshot.root_provider
     by_name = {p.name: p for p in snapshot.providers.values()}
-    uuids: dict[str | None, str] = {None: root.uuid}
+    uuids: dict[str | None, str] = {None: root_provider.uuid}
     children = []
     for child in layout.children:  # parents first
         provider = _child_provider(snapshot, by_name, child,
@@ -76,11 +86,11 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
         children.append(provider)
     kept = {p.uuid for p in children}
     removed = tuple(reversed([u for u in snapshot.providers
-                              if u != root.uuid and u not in kept]))
-    new_root = dataclasses.replace(
-        root, inventory=_root_inventory(snapshot, layout, children))
-    after = Snapshot(root.uuid, {root.uuid: new_root,
-                                 **{p.uuid: p for p in children}})
+                              if u != root_provider.uuid and u not in kept]))
+    new_root = dataclasses.replace(root_provider, inventory={
+        **_root_inventory(snapshot, layout, children), **given})
+    after = Snapshot(root_provider.uuid, {root_provider.uuid: new_root,
+                                          **{p.uuid: p for p in children}})
     created = tuple(p.uuid for p in children
                     if p.uuid not in snapshot.providers)
     return Target(snapshot, after, created, removed)

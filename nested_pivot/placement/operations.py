@@ -67,11 +67,14 @@ BeforeWrite = Callable[[snap.NodeSnapshot, engine.ReshapePlan], None]
 def pivot(client: PlacementClient, node: str, layout: Layout, *,
           hints: Mapping[str, Any] | None = None,
           dry_run: bool = False,
-          before_write: BeforeWrite | None = None) -> PivotResult:
+          before_write: BeforeWrite | None = None,
+          root_inventory: Mapping[str, Any] | None = None) -> PivotResult:
     """Read ``node``, plan with the engine, and apply the plan atomically.
 
     ``before_write(snapshot, plan)`` runs before the first write of each
     attempt; the CLI records its journal's pre-image there.
+    ``root_inventory`` sets the root's records of classes no child carries
+    (a rollback restores the flat records from the journal with it).
 
     :raises PlacementTooOld, PermissionDenied, ReshapeRejected,
         PlacementUnavailable, ConcurrentUpdate: from Placement.
@@ -85,7 +88,8 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
     # (its answer was lost), that is the plan the result reports.
     reshaped: engine.ReshapePlan | None = None
     while True:
-        state, plan = read_and_plan(client, node, layout, hints)
+        state, plan = read_and_plan(client, node, layout, hints,
+                                    root_inventory)
         if plan.is_noop and reshaped is not None:
             return PivotResult(reshaped, True, client.requests - start,
                                retries)
@@ -114,19 +118,22 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
 
 
 def read_and_plan(client: PlacementClient, node: str, layout: Layout,
-                  hints: Mapping[str, Any] | None = None
+                  hints: Mapping[str, Any] | None = None,
+                  root_inventory: Mapping[str, Any] | None = None
                   ) -> tuple[snap.NodeSnapshot, engine.ReshapePlan]:
     """The node as Placement holds it, and the engine's plan for it."""
     state = snap.read_node(client, node)
     first = engine.plan(state.tree, state.allocations, layout=layout,
-                        hints=hints, nodename=state.root)
+                        hints=hints, nodename=state.root,
+                        root_inventory=root_inventory)
     if not first.consumers:
         return state, first
     # Only the consumers that move are read whole: the cost of a pivot
     # grows with what moves, not with the size of the host.
     snap.complete(client, state, first.consumers)
     return state, engine.plan(state.tree, state.allocations, layout=layout,
-                              hints=hints, nodename=state.root)
+                              hints=hints, nodename=state.root,
+                              root_inventory=root_inventory)
 
 
 def may_reshape(client: PlacementClient) -> bool:

@@ -278,3 +278,27 @@ def test_discover_from_a_fake_sysfs(tmp_path, offline):
     # The discovered rule matches the host it was discovered on only.
     assert rows[f'{offline.prefix}-numa-004']['state'] != 'not_applicable'
     assert rows[f'{offline.prefix}-numa-000']['state'] == 'not_applicable'
+
+
+def test_rollback_restores_the_flat_records_from_the_journal(
+        http, real_server_url, tmp_path):
+    prefix = seed.unique('rb')
+    name = f'{prefix}-numa-000'
+    flat = {'VCPU': {'total': 32, 'reserved': 2, 'allocation_ratio': 2.0,
+                     'max_unit': 16, 'min_unit': 1, 'step_size': 1},
+            'MEMORY_MB': {'total': 32768, 'reserved': 512, 'min_unit': 1,
+                          'max_unit': 32768, 'step_size': 1,
+                          'allocation_ratio': 1.0}}
+    root = seed.flat_node(http, name, flat)
+    seed.instances(http, root, 3, {'VCPU': 2, 'MEMORY_MB': 1024})
+    with harness.FaultProxy(real_server_url) as proxy:
+        proxy.set_headers = {'X-Roles': 'admin,service'}
+        conf = tmp_path / 'nova.conf'
+        conf.write_text(f'[placement]\nauth_type = admin_token\n'
+                        f'endpoint = {proxy.url}\ntoken = admin\n')
+        f = Fleet(tmp_path, prefix, ['--config-file', str(conf)])
+        assert f.run('apply', name, '--yes').returncode == 0
+        back = f.run('rollback', name, '--yes')
+        assert back.returncode == 0, back.stdout + back.stderr
+    now = seed.call(http, 'GET', f'/resource_providers/{root}/inventories')
+    assert now['inventories'] == flat

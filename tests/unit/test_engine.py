@@ -418,3 +418,47 @@ def test_deterministic_for_the_same_input():
         plans.append(nested_pivot.reshape(tree, _instances(root, 7),
                                           layout=NUMA2).moves)
     assert plans[0] == plans[1]
+
+
+def test_root_inventory_sets_the_flat_records():
+    tree, root = h.flat_node()
+    allocs = _instances(root, 2)
+    nested_pivot.reshape(tree, allocs, layout=NUMA2)
+    flat = {'VCPU': {'total': 16, 'reserved': 1, 'max_unit': 8},
+            'MEMORY_MB': 16384}
+    nested_pivot.reshape(tree, allocs, layout=Layout(), root_inventory=flat)
+    inventory = tree.data(root).inventory
+    assert inventory['VCPU']['reserved'] == 1
+    assert inventory['VCPU']['max_unit'] == 8
+    assert inventory['DISK_GB']['total'] == 500  # not named: kept
+
+
+@pytest.mark.parametrize('records,error,match', [
+    ({'VCPU': 8}, exception.InvalidLayout, 'VCPU, which the children'),
+    ({'vcpu': 8}, exception.InvalidLayout, "malformed resource class vcpu"),
+    ({'DISK_GB': {'total': 0}}, exception.InvalidLayout, 'total must be'),
+])
+def test_bad_root_inventory(records, error, match):
+    tree, _ = h.flat_node()
+    before = h.snapshot(tree)
+    with pytest.raises(error, match=match):
+        nested_pivot.reshape(tree, {}, layout=NUMA2, root_inventory=records)
+    assert h.snapshot(tree) == before
+
+
+def test_root_inventory_needs_a_layout():
+    tree, _ = h.flat_node()
+    with pytest.raises(TypeError, match='needs a layout'):
+        nested_pivot.plan(tree, {}, root_inventory={'DISK_GB': 5})
+
+
+def test_root_inventory_below_usage_is_refused():
+    tree, root = h.flat_node()
+    allocs = _instances(root, 4)
+    nested_pivot.reshape(tree, allocs, layout=NUMA2)
+    before, allocs_before = h.snapshot(tree), copy.deepcopy(allocs)
+    with pytest.raises(exception.CannotPivot, match='cn1 MEMORY_MB=12288 '
+                                                    'VCPU=0'):
+        nested_pivot.reshape(tree, allocs, layout=Layout(),
+                             root_inventory={'VCPU': 4, 'MEMORY_MB': 16384})
+    assert h.snapshot(tree) == before and allocs == allocs_before

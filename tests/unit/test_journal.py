@@ -45,3 +45,18 @@ def test_node_names_cannot_escape_the_state_dir(tmp_path):
     journal = Journal(tmp_path / 'state')
     entry = journal.record_result('../../etc/x', 'failed')
     assert (tmp_path / 'state') in entry.path.parents
+
+
+def test_flat_records_are_the_roots_before_its_last_pivot(tmp_path):
+    flat = {'VCPU': {'total': 16, 'reserved': 2}, 'DISK_GB': {'total': 9}}
+    tree, root = h.flat_node(inventory=flat)
+    allocs = h.allocations(h.consumer('a', {root: {'VCPU': 2}}))
+    journal = Journal(tmp_path)
+    assert journal.flat_records('cn1') is None
+    plan = nested_pivot.reshape(tree, allocs, layout=NUMA2)
+    journal.record_preimage(plan, allocs)
+    rollback = nested_pivot.plan(tree, allocs, layout=nested_pivot.Layout())
+    journal.record_preimage(rollback, allocs)  # the rollback's own
+    records = journal.flat_records('cn1')
+    assert records is not None and set(records) == {'VCPU'}
+    assert records['VCPU']['reserved'] == 2
