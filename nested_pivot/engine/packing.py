@@ -55,20 +55,56 @@ Capacity = Mapping[str, Mapping[str, float]]
 Used = Mapping[str, Mapping[str, int]]
 
 
+class Affinity:
+    """Keep a consumer's items in one branch of the tree: a VF on the
+    physical function under the NUMA cell that took its VCPUs.
+
+    A preference only: the greedy strategies choose among related bins
+    when one fits, and never fail for it.
+    """
+
+    def __init__(self, ancestors: Mapping[str, frozenset[str]],
+                 placed: Mapping[str, set[str]] | None = None) -> None:
+        self.ancestors = ancestors
+        self.placed = {c: set(b) for c, b in (placed or {}).items()}
+
+    def depth(self, bin_: str) -> int:
+        return len(self.ancestors.get(bin_, ()))
+
+    def prefer(self, consumer: str, fitting: list[str]) -> list[str]:
+        mine = self.placed.get(consumer)
+        if not mine:
+            return fitting
+        related = [b for b in fitting if any(
+            b in self.ancestors.get(p, ()) or p in self.ancestors.get(b, ())
+            for p in mine)]
+        return related or fitting
+
+    def record(self, consumer: str, bin_: str) -> None:
+        self.placed.setdefault(consumer, set()).add(bin_)
+
+
 def pack(items: Sequence[Item], capacity: Capacity, used: Used,
-         budget: int = DEFAULT_BUDGET) -> Result:
+         budget: int = DEFAULT_BUDGET,
+         affinity: Affinity | None = None) -> Result:
     """Assign every item to one of its bins without exceeding capacity."""
     state = _State.start(capacity, used)
+    affinity = affinity or Affinity({})
     assignment: dict[int, str] = {}
     unplaced: list[int] = []
     exhausted = False
-    for component in _components(items):
-        result = _pack_component(items, component, state, budget)
+    # Shallow components first (NUMA cells before the devices under them),
+    # so that affinity can follow the branch the first ones chose.
+    components = sorted(_components(items), key=lambda c: min(
+        (affinity.depth(b) for i in c for b in items[i].bins), default=0))
+    for component in components:
+        result = _pack_component(items, component, state, budget, affinity)
         assignment.update(result.assignment)
         unplaced.extend(result.unplaced)
         exhausted = exhausted or result.exhausted
         for index, bin_ in result.assignment.items():
             state.add(items[index], bin_)
+            affinity.record(items[index].consumer, bin_)
     return Result(assignment, tuple(sorted(unplaced)), state.room(),
                   exhausted)
 
@@ -138,12 +174,14 @@ def _components(items: Sequence[Item]) -> list[list[int]]:
 
 
 def _pack_component(items: Sequence[Item], component: list[int],
-                    state: _State, budget: int) -> Result:
+                    state: _State, budget: int,
+                    affinity: Affinity) -> Result:
     scale = _scale(items, component, state)
     best: Result | None = None
     for order in _orders(items, component, scale):
         for choose in (_worst_fit, _best_fit, _first_fit):
-            result = _greedy(items, order, state.copy(), choose, scale)
+            result = _greedy(items, order, state.copy(), choose, scale,
+                             affinity)
             if result.ok:
                 return result
             if best is None or len(result.unplaced) < len(best.unplaced):
@@ -210,7 +248,8 @@ def _first_fit(item: Item, fitting: list[str], state: _State,
 
 
 def _greedy(items: Sequence[Item], order: list[int], state: _State,
-            choose: Chooser, scale: dict[str, float]) -> Result:
+            choose: Chooser, scale: dict[str, float],
+            affinity: Affinity) -> Result:
     assignment: dict[int, str] = {}
     unplaced: list[int] = []
     for index in order:
@@ -219,7 +258,8 @@ def _greedy(items: Sequence[Item], order: list[int], state: _State,
         if not fitting:
             unplaced.append(index)
             continue
-        bin_ = choose(item, fitting, state, scale)
+        bin_ = choose(item, affinity.prefer(item.consumer, fitting), state,
+                      scale)
         state.add(item, bin_)
         assignment[index] = bin_
     return Result(assignment, tuple(sorted(unplaced)), state.room())

@@ -31,7 +31,8 @@ def solve(target: Target, records: Mapping[str, ConsumerRecord],
     items = _items(target, records, displaced, hinted)
     capacity = {u: {rc: inv.capacity for rc, inv in p.inventory.items()}
                 for u, p in target.after.providers.items()}
-    result = packing.pack(items, capacity, usage, budget)
+    result = packing.pack(items, capacity, usage, budget,
+                          _affinity(target, placed))
     if not result.ok:
         raise _cannot_pivot(target, items, result)
     for index, bin_ in result.assignment.items():
@@ -41,6 +42,15 @@ def solve(target: Target, records: Mapping[str, ConsumerRecord],
     final = _final(records, moves)
     _verify(target, records, final)
     return moves, final
+
+
+def _affinity(target: Target, placed: Placement) -> packing.Affinity:
+    """Tree branches to keep each consumer in, starting from its hints."""
+    after = target.after
+    return packing.Affinity(
+        {u: frozenset(after.ancestors(u)) for u in after.providers},
+        {c: {b for split in per_rc.values() for b in split}
+         for c, per_rc in placed.items()})
 
 
 def staying_usage(target: Target, records: Iterable[ConsumerRecord]

@@ -462,3 +462,60 @@ def test_root_inventory_below_usage_is_refused():
         nested_pivot.reshape(tree, allocs, layout=Layout(),
                              root_inventory={'VCPU': 4, 'MEMORY_MB': 16384})
     assert h.snapshot(tree) == before and allocs == allocs_before
+
+
+SRIOV_UNDER_NUMA = layouts.numa([
+    layouts.NumaCell(vcpu=8, memory_mb=8192),
+    layouts.NumaCell(vcpu=8, memory_mb=8192)]) + layouts.sriov([
+        layouts.PhysicalFunction('pf0', 'net', 4, numa_node=0),
+        layouts.PhysicalFunction('pf1', 'net', 4, numa_node=1)])
+
+
+def _vf_instances(root, count, vcpus=None):
+    return h.allocations(*(h.consumer(f'vf{i}', {root: {
+        'VCPU': (vcpus or [2] * count)[i], 'MEMORY_MB': 1024,
+        'SRIOV_NET_VF': 1}}) for i in range(count)))
+
+
+def test_vfs_follow_their_instances_numa_cell():
+    # One big instance on one cell, three small ones on the other: VFs
+    # spread evenly over the PFs would cross cells.
+    tree, root = h.flat_node(inventory={
+        'VCPU': {'total': 16}, 'MEMORY_MB': {'total': 16384},
+        'SRIOV_NET_VF': {'total': 8}})
+    allocs = _vf_instances(root, 4, vcpus=[6, 1, 1, 1])
+    nested_pivot.reshape(tree, allocs, layout=SRIOV_UNDER_NUMA)
+    cell_of_pf = {h.child(tree, 'cn1_pf0'): h.child(tree, 'cn1_NUMA0'),
+                  h.child(tree, 'cn1_pf1'): h.child(tree, 'cn1_NUMA1')}
+    for c in allocs:
+        where = h.on(allocs, c)
+        pf = next(rp for rp, res in where.items() if 'SRIOV_NET_VF' in res)
+        assert 'VCPU' in where.get(cell_of_pf[pf], {}), where
+
+
+def test_vf_follows_a_hinted_cell():
+    tree, root = h.flat_node(inventory={
+        'VCPU': {'total': 16}, 'MEMORY_MB': {'total': 16384},
+        'SRIOV_NET_VF': {'total': 8}})
+    allocs = _vf_instances(root, 1)
+    (c,) = allocs
+    nested_pivot.reshape(tree, allocs, layout=SRIOV_UNDER_NUMA,
+                         hints={c: {'VCPU': 'NUMA1', 'MEMORY_MB': 'NUMA1'}})
+    assert h.child(tree, 'cn1_pf1') in h.on(allocs, c)
+
+
+def test_affinity_never_costs_a_pivot():
+    # pf0 has room for one VF only: the second instance on NUMA0 takes a
+    # VF of pf1 rather than failing.
+    tree, root = h.flat_node(inventory={
+        'VCPU': {'total': 16}, 'MEMORY_MB': {'total': 16384},
+        'SRIOV_NET_VF': {'total': 5}})
+    layout = layouts.numa([
+        layouts.NumaCell(vcpu=16, memory_mb=16384),
+        layouts.NumaCell(vcpu=1, memory_mb=1)]) + layouts.sriov([
+            layouts.PhysicalFunction('pf0', 'net', 1, numa_node=0),
+            layouts.PhysicalFunction('pf1', 'net', 4, numa_node=1)])
+    allocs = _vf_instances(root, 3)
+    nested_pivot.reshape(tree, allocs, layout=layout)
+    assert h.totals(allocs) == {c: {'VCPU': 2, 'MEMORY_MB': 1024,
+                                    'SRIOV_NET_VF': 1} for c in allocs}
