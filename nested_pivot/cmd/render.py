@@ -44,20 +44,25 @@ def usage_after(before: Usage, moves: Iterable[Move],
 
 def tree(snapshot: Snapshot, usage: Usage) -> list[str]:
     """An indented tree: each provider with a usage bar per class."""
-    lines = []
-    depth = {snapshot.root: 0}
-    for uuid, provider in snapshot.providers.items():
-        if provider.parent is not None:
-            depth[uuid] = depth[provider.parent] + 1
-        indent = '  ' * depth[uuid] + ('└─ ' if depth[uuid] else '')
-        lines.append(f'{indent}{provider.name}'
-                     + (f'  [{", ".join(sorted(provider.traits))}]'
-                        if provider.traits else ''))
+    lines: list[str] = []
+
+    def walk(uuid: str, head: str, tail: str) -> None:
+        provider = snapshot.providers[uuid]
+        traits = (f'  [{", ".join(sorted(provider.traits))}]'
+                  if provider.traits else '')
+        lines.append(f'{head}{provider.name}{traits}')
+        kids = snapshot.children(uuid)
+        gutter = tail + ('│  ' if kids else '   ')
         for rc, inv in sorted(provider.inventory.items()):
             used = usage.get(uuid, {}).get(rc, 0)
-            lines.append(f'{"  " * depth[uuid]}     {rc:<14} '
-                         f'{bar(used, inv.capacity)} {used}/'
-                         f'{_num(inv.capacity)}')
+            lines.append(f'{gutter}{rc:<14} {bar(used, inv.capacity)} '
+                         f'{used}/{_num(inv.capacity)}')
+        for i, kid in enumerate(kids):
+            last = i == len(kids) - 1
+            walk(kid, tail + ('└─ ' if last else '├─ '),
+                 tail + ('   ' if last else '│  '))
+
+    walk(snapshot.root, '', '')
     return lines
 
 
