@@ -127,8 +127,17 @@ class _State:
 
     def fits(self, item: Item, bin_: str) -> bool:
         cap, used = self.capacity[bin_], self.used[bin_]
-        return all(used.get(rc, 0) + n <= cap.get(rc, 0)
-                   for rc, n in item.demand)
+        for rc, n in item.demand:  # a plain loop: this is the hot path
+            if used.get(rc, 0) + n > cap.get(rc, 0):
+                return False
+        return True
+
+    def left(self, item: Item, bin_: str, scale: dict[str, float]
+             ) -> list[float]:
+        """Room per class of ``item`` after placing it, as shares."""
+        cap, used = self.capacity[bin_], self.used[bin_]
+        return [(cap.get(rc, 0) - used.get(rc, 0) - n) / scale[rc]
+                for rc, n in item.demand]
 
     def add(self, item: Item, bin_: str, sign: int = 1) -> None:
         used = self.used[bin_]
@@ -232,14 +241,14 @@ Chooser = Callable[[Item, list[str], _State, dict[str, float]], str]
 
 def _best_fit(item: Item, fitting: list[str], state: _State,
               scale: dict[str, float]) -> str:
-    return min(fitting, key=lambda b: sum(
-        (state.slack(b, rc) - n) / scale[rc] for rc, n in item.demand))
+    return min(fitting, key=lambda b: sum(state.left(item, b, scale)))
 
 
 def _worst_fit(item: Item, fitting: list[str], state: _State,
                scale: dict[str, float]) -> str:
-    return max(fitting, key=lambda b: min(
-        (state.slack(b, rc) - n) / scale[rc] for rc, n in item.demand))
+    if len(fitting) == 1:
+        return fitting[0]
+    return max(fitting, key=lambda b: min(state.left(item, b, scale)))
 
 
 def _first_fit(item: Item, fitting: list[str], state: _State,
@@ -269,8 +278,9 @@ class _Search:
     """Exact depth-first search over one component.
 
     Prunes when the remaining demand of a class exceeds the room left for
-    it, tries interchangeable bins once, places identical items in bin
-    order, and remembers states already proven dead.
+    it, tries interchangeable bins once, and remembers states proven dead
+    up to a permutation of interchangeable bins (which also covers
+    identical items placed in swapped bins).
     """
 
     def __init__(self, items: Sequence[Item], order: list[int],
@@ -285,17 +295,13 @@ class _Search:
         self.used = [[state.used[b].get(rc, 0) for rc in self.rcs]
                      for b in self.bins]
         self.demand = [self._vector(it) for it in self.items]
-        # Ascending bin order: with interchangeable bins tried once and
-        # identical items kept in bin order, this keeps the search exact.
         self.allowed = [sorted(self.bins.index(b) for b in it.bins)
                         for it in self.items]
         self.suffix = self._suffix()
-        self.same_as_previous = [
-            i > 0 and self.items[i].demand == self.items[i - 1].demand
-            and self.items[i].bins == self.items[i - 1].bins
-            for i in range(len(self.items))]
         self.bin_kind = self._bin_kinds()
-        self.dead: set[tuple[int, int, tuple[tuple[int, ...], ...]]] = set()
+        kinds = sorted(set(self.bin_kind), key=repr)
+        self.kind_id = [kinds.index(k) for k in self.bin_kind]
+        self.dead: set[tuple[object, ...]] = set()
         self.choice = [0] * len(self.items)
         self.nodes = 0
 
@@ -331,17 +337,14 @@ class _Search:
     def _place(self, i: int) -> bool:
         if i == len(self.items):
             return True
-        floor = self.choice[i - 1] if self.same_as_previous[i] else -1
-        key = (i, floor, tuple(map(tuple, self.used)))
+        key = self._key(i)
         if key in self.dead or not self._room_left(i):
             return False
         self.nodes += 1
         if self.nodes > self.budget:
             raise _BudgetSpent()
         tried: set[tuple[object, ...]] = set()
-        for b in self.allowed[i]:
-            if b < floor:
-                continue
+        for b in self._bins_for(i):
             kind = (self.bin_kind[b], tuple(self.used[b]))
             if kind in tried or not self._fits(i, b):
                 continue
@@ -353,6 +356,20 @@ class _Search:
             self._add(i, b, -1)
         self.dead.add(key)
         return False
+
+    def _key(self, i: int) -> tuple[object, ...]:
+        """The state, the same for any permutation of interchangeable
+        bins."""
+        return (i, tuple(sorted((self.kind_id[b], tuple(self.used[b]))
+                                for b in range(len(self.bins)))))
+
+    def _bins_for(self, i: int) -> list[int]:
+        """Allowed bins, the one with the most room first (as the balanced
+        greedy): on near-full hosts it reaches a solution soonest."""
+        def room(b: int) -> float:
+            return sum((c - u) / c for c, u in zip(
+                self.cap[b], self.used[b], strict=True) if c)
+        return sorted(self.allowed[i], key=lambda b: (-room(b), b))
 
     def _fits(self, i: int, b: int) -> bool:
         cap, used = self.cap[b], self.used[b]
