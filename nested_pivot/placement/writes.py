@@ -104,10 +104,17 @@ def _untyped(plan: engine.ReshapePlan) -> bool:
 
 def set_child_traits(client: PlacementClient,
                      plan: engine.ReshapePlan) -> None:
+    # One read for every child's generation (the reshape bumped them);
+    # a provider is re-read alone only if its PUT meets a conflict.
+    if not plan.traits:
+        return
+    listing = client.get(f'/resource_providers?in_tree={plan.root}', '1.20')
+    generations = {p['uuid']: p['generation']
+                   for p in listing['resource_providers']}
     for uuid, traits in sorted(plan.traits.items()):
-        for _ in range(client.max_retries + 1):
-            generation = client.get(f'/resource_providers/{uuid}',
-                                    '1.20')['generation']
+        for attempt in range(client.max_retries + 1):
+            generation = generations[uuid] if attempt == 0 else client.get(
+                f'/resource_providers/{uuid}', '1.20')['generation']
             resp = client.request(
                 'PUT', f'/resource_providers/{uuid}/traits', json={
                     'traits': sorted(traits),
