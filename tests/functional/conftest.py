@@ -28,9 +28,14 @@ SERVER_SCRIPT = (
 URL_VAR = 'NESTED_PIVOT_PLACEMENT_URL'
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture
 def direct() -> Iterator[ks_adapter.Adapter]:
-    """Adapter onto in-process Placement over this process's SQLite DB."""
+    """Adapter onto in-process Placement over this process's SQLite DB.
+
+    Per test: PlacementDirect patches keystoneauth's endpoint lookup for
+    the whole process while active, which would send other tests' clients
+    (e.g. ``auth_type = admin_token``) to the in-process service.
+    """
     with direct_placement() as client:
         yield client
 
