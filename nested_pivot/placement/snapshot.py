@@ -120,15 +120,21 @@ def _provider_allocations(client: PlacementClient, uuid: str
 
 
 def complete(client: PlacementClient, snapshot: NodeSnapshot,
-             consumers: tuple[str, ...]) -> None:
+             consumers: tuple[str, ...], *,
+             consumer_types: bool = True) -> None:
     """Replace the records of ``consumers`` with their full records.
 
+    Without ``consumer_types`` they are read below microversion 1.38,
+    which is cheaper for Placement and leaves the records untyped.
     A consumer whose allocations vanished since the first read is dropped:
     it has nothing left to move.
     """
-    version = microversion.text(client.version())
+    version = client.version()
+    if not consumer_types:
+        version = microversion.untyped(version)
+    url_version = microversion.text(version)
     records = client.map(
-        lambda c: client.get(f'/allocations/{c}', version), consumers)
+        lambda c: client.get(f'/allocations/{c}', url_version), consumers)
     for consumer, record in zip(consumers, records, strict=True):
         if not record.get('allocations'):
             del snapshot.allocations[consumer]

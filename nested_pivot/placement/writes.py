@@ -14,7 +14,6 @@ from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.http import Response
 
 CONCURRENT_UPDATE = 'placement.concurrent_update'
-UNTYPED_VERSION = (1, 37)
 
 
 class Conflict(Exception):
@@ -77,9 +76,10 @@ def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
 def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
     """The one atomic POST /reshaper."""
     version = client.version()
-    if version >= microversion.CONSUMER_TYPE and _untyped(plan):
-        # Consumers written before 1.38 have no type; 1.37 leaves it be.
-        version = UNTYPED_VERSION
+    if _untyped(plan):
+        # Records read without their type (or with none, as nova writes
+        # them) go at 1.37, which leaves every consumer's type be.
+        version = microversion.untyped(version)
     resp = client.request('POST', '/reshaper',
                           json=plan.request_body(version), version=version)
     if resp.ok:

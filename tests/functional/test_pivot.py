@@ -163,6 +163,52 @@ def test_sharing_provider_allocation_survives(placement):
     assert root not in after
 
 
+def versions_sent(adapter: Any) -> list[tuple[str, str]]:
+    """Watch the (url, microversion) of every request ``adapter`` sends.
+
+    It only looks: the request still goes to the real Placement.
+    """
+    sent: list[tuple[str, str]] = []
+    inner = adapter.request
+
+    def request(url: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        header = (kwargs.get('headers') or {}).get('OpenStack-API-Version')
+        sent.append((url, (header or '').removeprefix('placement ')))
+        return inner(url, method, *args, **kwargs)
+
+    adapter.request = request
+    return sent
+
+
+def test_pivot_reads_and_reshapes_below_consumer_types(placement):
+    """A pivot needs no consumer type: reads below 1.38 spare Placement a
+    query each, and the reshape at 1.37 leaves every type as it is."""
+    name, root, vms = two_socket_host(placement, 3)
+    migration = str(uuidlib.uuid4())
+    seed.allocate(placement, migration, {root: {'VCPU': 2}},
+                  consumer_type='MIGRATION')
+    sent = versions_sent(placement)
+    nested_pivot.pivot(client_for(placement), name, TWO_SOCKETS)
+    movers = [v for url, v in sent
+              if url.startswith('/allocations/') or url == '/reshaper']
+    assert len(movers) == 5  # 4 consumer reads and the reshape
+    assert set(movers) == {'1.37'}
+    assert seed.allocations(placement, migration)['consumer_type'] == (
+        'MIGRATION')
+    assert seed.allocations(placement, vms[0])['consumer_type'] == 'INSTANCE'
+
+
+def test_dry_run_shows_consumer_types(placement):
+    name, root, vms = two_socket_host(placement, 1)
+    migration = str(uuidlib.uuid4())
+    seed.allocate(placement, migration, {root: {'VCPU': 2}},
+                  consumer_type='MIGRATION')
+    plan = nested_pivot.pivot(client_for(placement), name, TWO_SOCKETS,
+                              dry_run=True).plan
+    types = {c: r.consumer_type for c, r in plan.allocations.items()}
+    assert types == {vms[0]: 'INSTANCE', migration: 'MIGRATION'}
+
+
 def test_migration_consumer_moves_and_keeps_its_type(placement):
     name, root, vms = two_socket_host(placement, 2)
     migration = str(uuidlib.uuid4())
