@@ -266,6 +266,18 @@ def run(quick: bool) -> list[dict[str, Any]]:
     return results
 
 
+def cpu_per_node(result: dict[str, Any]) -> float:
+    """CPU seconds one node cost the machine: client, server, proxy."""
+    used = result['client_cpu'] + result['server_cpu'] + result['proxy_cpu']
+    return float(used / result['nodes'])
+
+
+def cpu_bound(result: dict[str, Any]) -> float:
+    """Nodes per minute if every core did nothing but this work: no
+    concurrency can go past it."""
+    return 60 * (os.cpu_count() or 1) / cpu_per_node(result)
+
+
 def table(results: list[dict[str, Any]]) -> list[str]:
     base = next(r for r in results if r['variant'] == NOVA)
     serial = next(r for r in results if r['variant'].endswith('c=1'))
@@ -276,12 +288,14 @@ def table(results: list[dict[str, Any]]) -> list[str]:
             r['nodes_per_min'] / serial['nodes_per_min'],
             r['nodes_per_min'] / base['nodes_per_min'], r['requests'],
             r['peak_rss_mib'], 100 * r['client_cpu'] / r['wall'],
-            100 * r['server_cpu'] / r['wall'],
+            100 * r['server_cpu'] / r['wall'], cpu_per_node(r),
+            cpu_bound(r) / serial['nodes_per_min'],
             PROJECTED_NODES / r['nodes_per_min'] / 60])
     return common.table(
         ['flow', 'nodes', 'wall s', 'nodes/min', 'vs c=1', 'vs nova',
          'requests', 'peak RSS MiB', 'client CPU %', 'server CPU %',
-         f'{PROJECTED_NODES:,} nodes h'], rows)
+         'CPU s/node', 'CPU bound vs c=1', f'{PROJECTED_NODES:,} nodes h'],
+        rows)
 
 
 def main() -> None:

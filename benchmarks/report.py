@@ -121,11 +121,16 @@ def _fleet(ax: Any, rows: list[dict[str, Any]]) -> None:
     colors = ['tab:red' if r['variant'] == fleet.NOVA else 'tab:blue'
               for r in rows]
     bars = ax.bar(range(len(rows)), rates, color=colors)
+    ax.plot(range(len(rows)), [fleet.cpu_bound(r) for r in rows], '_',
+            color='black', markersize=24, markeredgewidth=2,
+            label='CPU bound: all cores busy')
+    ax.legend(fontsize=7, loc='upper left')
     for bar, r in zip(bars, rows, strict=True):
         ax.annotate(f'{r["nodes_per_min"]:.0f}\n'
                     f'{r["peak_rss_mib"]:.0f} MiB',
                     (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha='center', va='bottom', fontsize=7)
+                    xytext=(0, -3), textcoords='offset points',
+                    ha='center', va='top', fontsize=7, color='white')
     ax.set_xticks(range(len(rows)), [
         label.replace('nested-pivot ', 'apply ') for label in labels],
         fontsize=8)
