@@ -16,6 +16,7 @@ is valid.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
@@ -53,6 +54,9 @@ class Result:
 
 Capacity = Mapping[str, Mapping[str, float]]
 Used = Mapping[str, Mapping[str, int]]
+Option = tuple[str, list[float]]
+"""A bin an item fits in, and the room per class it would leave there,
+as shares of the component's room."""
 
 
 class Affinity:
@@ -71,14 +75,14 @@ class Affinity:
     def depth(self, bin_: str) -> int:
         return len(self.ancestors.get(bin_, ()))
 
-    def prefer(self, consumer: str, fitting: list[str]) -> list[str]:
+    def prefer(self, consumer: str, options: list[Option]) -> list[Option]:
         mine = self.placed.get(consumer)
         if not mine:
-            return fitting
-        related = [b for b in fitting if any(
-            b in self.ancestors.get(p, ()) or p in self.ancestors.get(b, ())
-            for p in mine)]
-        return related or fitting
+            return options
+        related = [o for o in options if any(
+            o[0] in self.ancestors.get(p, ())
+            or p in self.ancestors.get(o[0], ()) for p in mine)]
+        return related or options
 
     def record(self, consumer: str, bin_: str) -> None:
         self.placed.setdefault(consumer, set()).add(bin_)
@@ -96,7 +100,8 @@ def pack(items: Sequence[Item], capacity: Capacity, used: Used,
     # Shallow components first (NUMA cells before the devices under them),
     # so that affinity can follow the branch the first ones chose.
     components = sorted(_components(items), key=lambda c: min(
-        (affinity.depth(b) for i in c for b in items[i].bins), default=0))
+        (affinity.depth(b) for bins in {items[i].bins for i in c}
+         for b in bins), default=0))
     for component in components:
         result = _pack_component(items, component, state, budget, affinity)
         assignment.update(result.assignment)
@@ -125,19 +130,27 @@ class _State:
         return _State(self.capacity, {b: dict(u) for b, u in
                                       self.used.items()})
 
-    def fits(self, item: Item, bin_: str) -> bool:
-        cap, used = self.capacity[bin_], self.used[bin_]
-        for rc, n in item.demand:  # a plain loop: this is the hot path
-            if used.get(rc, 0) + n > cap.get(rc, 0):
-                return False
-        return True
+    def options(self, item: Item, scale: dict[str, float]) -> list[Option]:
+        """The bins ``item`` fits in, with the room it would leave."""
+        found = []
+        for bin_ in item.bins:
+            left = self.left(item, bin_, scale)
+            if left is not None:
+                found.append((bin_, left))
+        return found
 
     def left(self, item: Item, bin_: str, scale: dict[str, float]
-             ) -> list[float]:
-        """Room per class of ``item`` after placing it, as shares."""
+             ) -> list[float] | None:
+        """The room per class ``item`` would leave in ``bin_``, as shares;
+        None if it does not fit."""
         cap, used = self.capacity[bin_], self.used[bin_]
-        return [(cap.get(rc, 0) - used.get(rc, 0) - n) / scale[rc]
-                for rc, n in item.demand]
+        left = []
+        for rc, n in item.demand:  # a plain loop: this is the hot path
+            total, after = cap.get(rc, 0), used.get(rc, 0) + n
+            if after > total:
+                return None
+            left.append((total - after) / scale[rc])
+        return left
 
     def add(self, item: Item, bin_: str, sign: int = 1) -> None:
         used = self.used[bin_]
@@ -198,8 +211,8 @@ def _pack_component(items: Sequence[Item], component: list[int],
     assert best is not None
     if len(component) > EXACT_ITEM_LIMIT:
         return dataclasses.replace(best, exhausted=True)
-    found, exhausted = _Search(items, _orders(items, component, scale)[0],
-                               state, budget).run()
+    first = next(_orders(items, component, scale))
+    found, exhausted = _Search(items, first, state, budget).run()
     if found is not None:
         return Result(found, (), {})
     return dataclasses.replace(best, exhausted=exhausted)
@@ -216,7 +229,7 @@ def _scale(items: Sequence[Item], component: list[int], state: _State
 
 
 def _orders(items: Sequence[Item], component: list[int],
-            scale: dict[str, float]) -> list[list[int]]:
+            scale: dict[str, float]) -> Iterator[list[int]]:
     """Item orders to try, biggest first by several measures."""
     def size(i: int) -> tuple[float, float, str, int]:
         shares = [n / scale[rc] for rc, n in items[i].demand]
@@ -228,32 +241,29 @@ def _orders(items: Sequence[Item], component: list[int],
                     items[i].consumer, i)
         return key
 
-    orders = [sorted(component, key=size)]
+    # Sorted only when asked for: the first order usually succeeds.
+    yield sorted(component, key=size)
     if len(scale) > 1:
-        orders.append(sorted(component, key=lambda i: size(i)[1:]))
-        orders.extend(sorted(component, key=by_class(rc))
-                      for rc in sorted(scale))
-    return orders
+        yield sorted(component, key=lambda i: size(i)[1:])
+        for rc in sorted(scale):
+            yield sorted(component, key=by_class(rc))
 
 
-Chooser = Callable[[Item, list[str], _State, dict[str, float]], str]
+Chooser = Callable[[list[Option]], str]
 
 
-def _best_fit(item: Item, fitting: list[str], state: _State,
-              scale: dict[str, float]) -> str:
-    return min(fitting, key=lambda b: sum(state.left(item, b, scale)))
+def _best_fit(options: list[Option]) -> str:
+    return min(options, key=lambda o: sum(o[1]))[0]
 
 
-def _worst_fit(item: Item, fitting: list[str], state: _State,
-               scale: dict[str, float]) -> str:
-    if len(fitting) == 1:
-        return fitting[0]
-    return max(fitting, key=lambda b: min(state.left(item, b, scale)))
+def _worst_fit(options: list[Option]) -> str:
+    if len(options) == 1:
+        return options[0][0]
+    return max(options, key=lambda o: min(o[1]))[0]
 
 
-def _first_fit(item: Item, fitting: list[str], state: _State,
-               scale: dict[str, float]) -> str:
-    return fitting[0]
+def _first_fit(options: list[Option]) -> str:
+    return options[0][0]
 
 
 def _greedy(items: Sequence[Item], order: list[int], state: _State,
@@ -261,15 +271,26 @@ def _greedy(items: Sequence[Item], order: list[int], state: _State,
             affinity: Affinity) -> Result:
     assignment: dict[int, str] = {}
     unplaced: list[int] = []
+    # Equal items come in runs (the orders sort by size), and placing one
+    # changes only the bin it took: within a run, only that bin's option
+    # is computed again.
+    kind: tuple[object, ...] = ()
+    options: dict[str, list[float]] = {}
     for index in order:
         item = items[index]
-        fitting = [b for b in item.bins if state.fits(item, b)]
-        if not fitting:
+        if (item.demand, item.bins) != kind:
+            kind = (item.demand, item.bins)
+            options = dict(state.options(item, scale))
+        if not options:
             unplaced.append(index)
             continue
-        bin_ = choose(item, affinity.prefer(item.consumer, fitting), state,
-                      scale)
+        bin_ = choose(affinity.prefer(item.consumer, list(options.items())))
         state.add(item, bin_)
+        left = state.left(item, bin_, scale)
+        if left is None:
+            del options[bin_]
+        else:
+            options[bin_] = left
         assignment[index] = bin_
     return Result(assignment, tuple(sorted(unplaced)), state.room())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Mapping
+import operator
 
 from nested_pivot import exception
 from nested_pivot.engine import packing
@@ -119,35 +120,39 @@ def _items(target: Target, records: Mapping[str, ConsumerRecord],
         demand = groups.setdefault((d.consumer, d.candidates), {})
         demand[d.resource_class] = (demand.get(d.resource_class, 0)
                                     + d.amount)
-    items = []
     admits = _Admits(target)
-    for (consumer, candidates), demand in groups.items():
-        needs = tuple(sorted(demand.items()))
-        bins = tuple(b for b in candidates
-                     if admits(records[consumer], b, needs))
-        items.append(packing.Item(consumer, needs, bins))
-    return items
+    return [packing.Item(consumer, needs,
+                         admits.bins(records[consumer], candidates, needs))
+            for (consumer, candidates), demand in groups.items()
+            for needs in (tuple(sorted(demand.items())),)]
+
+
+Needs = tuple[tuple[str, int], ...]
 
 
 class _Admits:
-    """Whether min_unit, max_unit and step_size allow what a consumer would
-    hold on a provider; cached for consumers new to the provider."""
+    """The candidates whose min_unit, max_unit and step_size allow what a
+    consumer would hold there; cached for consumers new to them all."""
 
     def __init__(self, target: Target) -> None:
         self.providers = target.after.providers
-        self.known: dict[tuple[str, tuple[tuple[str, int], ...]], bool] = {}
+        self.known: dict[tuple[tuple[str, ...], Needs], tuple[str, ...]] = {}
 
-    def __call__(self, record: ConsumerRecord, uuid: str,
-                 needs: tuple[tuple[str, int], ...]) -> bool:
-        if uuid in record.allocations:
-            return self._check(record, uuid, needs)
-        key = (uuid, needs)
+    def bins(self, record: ConsumerRecord, candidates: tuple[str, ...],
+             needs: Needs) -> tuple[str, ...]:
+        if not record.allocations.keys().isdisjoint(candidates):
+            return self._filter(record, candidates, needs)
+        key = (candidates, needs)
         if key not in self.known:
-            self.known[key] = self._check(record, uuid, needs)
+            self.known[key] = self._filter(record, candidates, needs)
         return self.known[key]
 
+    def _filter(self, record: ConsumerRecord, candidates: tuple[str, ...],
+                needs: Needs) -> tuple[str, ...]:
+        return tuple(b for b in candidates if self._check(record, b, needs))
+
     def _check(self, record: ConsumerRecord, uuid: str,
-               needs: tuple[tuple[str, int], ...]) -> bool:
+               needs: Needs) -> bool:
         inventory = self.providers[uuid].inventory
         return all(inventory[rc].admits(record.amount(uuid, rc) + n)
                    for rc, n in needs)
@@ -174,7 +179,12 @@ def _moves(displaced: list[Displaced], placed: Placement) -> list[Move]:
                                   d.source, uuid))
                 split[uuid] -= take
                 need -= take
-    return sorted(moves)
+    return sorted(moves, key=_MOVE_ORDER)
+
+
+# Move's own order, as a C-level key: much faster on 10,000s of moves.
+_MOVE_ORDER = operator.attrgetter('consumer', 'resource_class', 'amount',
+                                  'source', 'target')
 
 
 def _final(records: Mapping[str, ConsumerRecord], moves: list[Move]
@@ -206,20 +216,27 @@ def _verify(target: Target, records: Mapping[str, ConsumerRecord],
     after = {**records}
     after.update({c: ConsumerRecord(c, a) for c, a in final.items()})
     usage = staying_usage(target, after.values())
-    touched = {rp for allocs in final.values() for rp in allocs}
-    for uuid in touched & set(usage):
-        provider = target.after.providers[uuid]
-        for rc, used in usage[uuid].items():
-            inv = provider.inventory[rc]
-            bad = used > inv.capacity or any(
-                not inv.admits(a[uuid].get(rc, 0))
-                for a in final.values() if a.get(uuid, {}).get(rc))
-            if bad:
-                raise exception.CannotPivot(
-                    node=target.node, unplaced=tuple(sorted(final)),
-                    reason=f'no valid placement found for {rc} on '
-                           f'{provider.name} ({used} of '
-                           f'{_num(inv.capacity)})')
+    providers = target.after.providers
+    bad: set[tuple[str, str]] = set()
+    for allocs in final.values():
+        for uuid, resources in allocs.items():
+            if uuid not in providers:
+                continue
+            inventory = providers[uuid].inventory
+            bad.update((uuid, rc) for rc, n in resources.items()
+                       if rc in inventory and not inventory[rc].admits(n))
+    for uuid in {rp for allocs in final.values() for rp in allocs}:
+        for rc, used in usage.get(uuid, {}).items():
+            if used > providers[uuid].inventory[rc].capacity:
+                bad.add((uuid, rc))
+    if bad:
+        uuid, rc = min(bad)
+        provider = providers[uuid]
+        raise exception.CannotPivot(
+            node=target.node, unplaced=tuple(sorted(final)),
+            reason=f'no valid placement found for {rc} on '
+                   f'{provider.name} ({usage[uuid].get(rc, 0)} of '
+                   f'{_num(provider.inventory[rc].capacity)})')
 
 
 def _cannot_pivot(target: Target, items: list[packing.Item],

@@ -217,3 +217,49 @@ def test_engine_pivots_whenever_brute_force_can(host):
         assert not feasible
     else:
         assert feasible
+
+
+@st.composite
+def runs_of_items(draw: Any) -> tuple[list[packing.Item], dict, dict]:
+    """Items of a few kinds, so that equal items come in runs."""
+    bins = [f'b{i}' for i in range(draw(st.integers(1, 5)))]
+    capacity = {b: {'A': float(draw(st.integers(0, 30))),
+                    'B': float(draw(st.integers(0, 30)))} for b in bins}
+    kinds = draw(st.lists(st.tuples(
+        st.integers(1, 6), st.integers(1, 6),
+        st.lists(st.sampled_from(bins), min_size=1, unique=True)),
+        min_size=1, max_size=3))
+    runs = draw(st.lists(st.tuples(st.integers(0, len(kinds) - 1),
+                                   st.integers(2, 6)), max_size=5))
+    picks = [k for k, length in runs for _ in range(length)]
+    items = [packing.Item(f'c{i}', (('A', kinds[k][0]), ('B', kinds[k][1])),
+                          tuple(kinds[k][2])) for i, k in enumerate(picks)]
+    return items, capacity, {b: {} for b in bins}
+
+
+def _reference_greedy(items, capacity, used, choose, scale):
+    """The greedy pass computing every bin afresh for every item."""
+    state = packing._State.start(capacity, used)
+    assignment = {}
+    for index, item in enumerate(items):
+        options = state.options(item, scale)
+        if options:
+            assignment[index] = choose(options)
+            state.add(item, assignment[index])
+    return assignment
+
+
+@given(runs_of_items(),
+       st.sampled_from([packing._worst_fit, packing._best_fit,
+                        packing._first_fit]))
+def test_greedy_runs_recompute_only_the_bin_taken(problem, choose):
+    """_greedy reuses the options of the item before when the item is
+    equal: if a bin other than the one taken could change, or a bin that
+    no longer fits stayed on offer, the two passes would differ."""
+    items, capacity, used = problem
+    scale = {'A': 7.0, 'B': 3.0}
+    state = packing._State.start(capacity, used)
+    result = packing._greedy(items, list(range(len(items))), state, choose,
+                             scale, packing.Affinity({}))
+    assert result.assignment == _reference_greedy(items, capacity, used,
+                                                  choose, scale)
