@@ -244,9 +244,6 @@ def run(quick: bool) -> list[dict[str, Any]]:
             harness.FaultProxy(url, timeout=300) as proxy:
         # What keystonemiddleware does for a token with these roles.
         proxy.set_headers = {'X-Roles': 'admin,service'}
-        # Without TCP_NODELAY the proxy's answers (headers and body in two
-        # writes) meet the client's delayed ACK: about 40 ms a request.
-        proxy._server.RequestHandlerClass.disable_nagle_algorithm = True
         workdir = Path(tmp)
         conf = workdir / 'nova.conf'
         conf.write_text(f'[placement]\nauth_type = admin_token\n'

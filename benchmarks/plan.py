@@ -130,7 +130,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--quick', action='store_true',
                         help='smaller sizes, for a smoke run')
+    parser.add_argument('--only', action='append', default=[],
+                        help="benchmarks.run's sections (tox passes the "
+                             "same arguments to both): this script runs "
+                             "with the packing section")
     args = parser.parse_args()
+    if args.only and 'packing' not in args.only:
+        return
     plan_times(args.quick)
     packing_quality(args.quick)
 
