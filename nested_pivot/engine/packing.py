@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import itertools
 
 EXACT_ITEM_LIMIT = 400
 """Components with more items than this get the greedy strategies only."""
@@ -200,7 +201,9 @@ def _pack_component(items: Sequence[Item], component: list[int],
                     affinity: Affinity) -> Result:
     scale = _scale(items, component, state)
     best: Result | None = None
-    for order in _orders(items, component, scale):
+    orders = _orders(items, component, scale)
+    first = next(orders)  # biggest first: also the exact search's order
+    for order in itertools.chain([first], orders):
         for choose in (_worst_fit, _best_fit, _first_fit):
             result = _greedy(items, order, state.copy(), choose, scale,
                              affinity)
@@ -211,7 +214,6 @@ def _pack_component(items: Sequence[Item], component: list[int],
     assert best is not None
     if len(component) > EXACT_ITEM_LIMIT:
         return dataclasses.replace(best, exhausted=True)
-    first = next(_orders(items, component, scale))
     found, exhausted = _Search(items, first, state, budget).run()
     if found is not None:
         return Result(found, (), {})

@@ -121,10 +121,12 @@ def _items(target: Target, records: Mapping[str, ConsumerRecord],
         demand[d.resource_class] = (demand.get(d.resource_class, 0)
                                     + d.amount)
     admits = _Admits(target)
-    return [packing.Item(consumer, needs,
-                         admits.bins(records[consumer], candidates, needs))
-            for (consumer, candidates), demand in groups.items()
-            for needs in (tuple(sorted(demand.items())),)]
+    items = []
+    for (consumer, candidates), demand in groups.items():
+        needs = tuple(sorted(demand.items()))
+        bins = admits.bins(records[consumer], candidates, needs)
+        items.append(packing.Item(consumer, needs, bins))
+    return items
 
 
 Needs = tuple[tuple[str, int], ...]
