@@ -11,6 +11,7 @@ from nested_pivot.engine import Move
 from nested_pivot.engine import plan
 from nested_pivot.engine import reshape
 from nested_pivot.engine import ReshapePlan
+from nested_pivot.engine import TraitChange
 from nested_pivot.layout import Child
 from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
@@ -19,4 +20,5 @@ from nested_pivot.placement import status
 from nested_pivot.tree import ProviderTree
 
 __all__ = ['Child', 'Inventory', 'Layout', 'Move', 'ProviderTree',
-           'ReshapePlan', 'layouts', 'pivot', 'plan', 'reshape', 'status']
+           'ReshapePlan', 'TraitChange', 'layouts', 'pivot', 'plan',
+           'reshape', 'status']

@@ -4,14 +4,26 @@ A :class:`Layout` lists the child providers a node should have, each with
 its placement inventory and traits.  Resource classes that any child
 carries leave the root; the root keeps the rest.  ``Layout(children=[])``
 is the flat layout: everything returns to the root.
+
+A layout manages only what it owns.  It owns the children it names, the
+children nested_pivot created for the node (recognised by their uuid, see
+:mod:`nested_pivot.engine.target`), and the children named in ``adopted``.
+Every other provider in the node's tree (neutron's bandwidth providers,
+nova's PCI providers, Cyborg's devices) is foreign: never removed, never
+given or stripped of inventory, its allocations never moved.  On the
+children it owns, a layout adds the traits it lists and removes only the
+traits that match its ``managed_traits`` patterns without being listed;
+every other trait (an operator's ``CUSTOM_NVIDIA_11``) stays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import fnmatch
 import math
 import types
 
@@ -202,9 +214,20 @@ class Child:
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """The target tree of one node: its children, parents first."""
+    """The target tree of one node: its children, parents first.
+
+    ``adopted`` names (short names) children the layout owns without
+    listing them: :meth:`flat` keeps its children's names there, so that a
+    rollback also removes children that another tool (nova's own reshape
+    code) made under those names.  ``managed_traits`` are glob patterns of
+    the traits the layout manages on its children, as nova manages its
+    capability traits: a trait that matches one and that the child does
+    not list is removed.  Any other trait on a child is kept.
+    """
 
     children: tuple[Child, ...] = ()
+    adopted: frozenset[str] = frozenset()
+    managed_traits: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         children = tuple(self.children)
@@ -214,23 +237,46 @@ class Layout:
                 reason=f'children must be Child objects, not {bad[0]!r}')
         _check_unique(children)
         object.__setattr__(self, 'children', _top_down(children))
+        object.__setattr__(self, 'adopted', _names('adopted', self.adopted))
+        object.__setattr__(self, 'managed_traits',
+                           _names('managed_traits', self.managed_traits))
 
     def __add__(self, other: Layout) -> Layout:
         """Compose two layouts; same-named children are merged."""
+        if not isinstance(other, Layout):
+            return NotImplemented
         merged = {c.name: c for c in self.children}
         for child in other.children:
             mine = merged.get(child.name)
             merged[child.name] = mine.merged(child) if mine else child
-        return Layout(tuple(merged.values()))
+        return Layout(tuple(merged.values()),
+                      adopted=self.adopted | other.adopted,
+                      managed_traits=self.managed_traits
+                      | other.managed_traits)
 
     @property
     def is_flat(self) -> bool:
         return not self.children
 
     @property
+    def names(self) -> frozenset[str]:
+        """Short names of every child the layout owns by name."""
+        return frozenset(c.name for c in self.children) | self.adopted
+
+    @property
     def resource_classes(self) -> frozenset[str]:
         """Every class some child carries; these leave the root."""
         return frozenset(rc for c in self.children for rc in c.inventory)
+
+    def manages_trait(self, trait: str) -> bool:
+        return any(fnmatch.fnmatchcase(trait, pattern)
+                   for pattern in self.managed_traits)
+
+    def flat(self) -> Layout:
+        """The flat form of this layout: no children, and every child it
+        owns by name removed."""
+        return Layout((), adopted=self.names,
+                      managed_traits=self.managed_traits)
 
     def flat_inventory(self) -> dict[str, Inventory]:
         """The flat root equivalent of the children's inventory."""
@@ -248,6 +294,15 @@ def compose(*layouts: Layout) -> Layout:
     for layout in layouts:
         result = result + layout
     return result
+
+
+def _names(field: str, values: Collection[str]) -> frozenset[str]:
+    if (isinstance(values, str) or not isinstance(values, Collection)
+            or not all(isinstance(v, str) and v for v in values)):
+        raise exception.InvalidLayout(
+            reason=f'{field} must be a set of non-empty names, '
+                   f'not {values!r}')
+    return frozenset(values)
 
 
 def _check_unique(children: Iterable[Child]) -> None:

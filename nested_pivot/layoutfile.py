@@ -8,6 +8,7 @@
           - name: NUMA0
             inventory: {VCPU: {total: 32, allocation_ratio: 4.0}}
             traits: [HW_NUMA_ROOT]
+        managed_traits: ["CUSTOM_PHYSNET_*"]  # optional: traits it manages
         hints:                    # optional: node -> consumer -> child
           compute-1: {"<consumer uuid>": NUMA0}
 
@@ -108,7 +109,8 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
 
     if not isinstance(entry, Mapping):
         raise fail('', 'expected a mapping with "match" and "children"')
-    unknown = sorted(set(entry) - {'match', 'children', 'hints'})
+    unknown = sorted(set(entry) - {'match', 'children', 'hints',
+                                   'managed_traits'})
     if unknown:
         raise fail('', f'unknown keys {unknown}')
     if not isinstance(entry.get('match'), str):
@@ -122,6 +124,11 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
         layout = Layout(tuple(built))
     except exception.InvalidLayout as err:
         raise fail('.children', str(err.kwargs.get('reason', err))) from None
+    managed = entry.get('managed_traits', [])
+    if not isinstance(managed, list) or not all(
+            isinstance(p, str) and p for p in managed):
+        raise fail('.managed_traits', 'expected a list of trait patterns')
+    layout = dataclasses.replace(layout, managed_traits=frozenset(managed))
     hints = entry.get('hints') or {}
     if not isinstance(hints, Mapping) or not all(
             isinstance(v, Mapping) for v in hints.values()):

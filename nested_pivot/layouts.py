@@ -93,11 +93,15 @@ def numa(cells: Iterable[NumaCell | Mapping[str, Any]]) -> Layout:
 
 def sriov(pfs: Iterable[PhysicalFunction | Mapping[str, Any]]) -> Layout:
     """One child per physical function with SRIOV_NET_VF and its physnet
-    trait, under its NUMA cell when ``numa_node`` is given."""
+    trait, under its NUMA cell when ``numa_node`` is given.  The layout
+    manages the physnet traits of its PFs: a PF moved to another physical
+    network loses the old one."""
     devices = [_coerce(PhysicalFunction, spec) for spec in pfs]
-    return _devices([
+    layout = _devices([
         (pf.name, pf.numa_node, {'SRIOV_NET_VF': pf.vfs},
          (names.physnet_trait(pf.physnet), *pf.traits)) for pf in devices])
+    return dataclasses.replace(layout, managed_traits=frozenset(
+        [names.PHYSNET_TRAITS]))
 
 
 def pgpu(gpus: Iterable[PhysicalGPU | Mapping[str, Any]]) -> Layout:

@@ -38,6 +38,10 @@ def is_custom(name: str) -> bool:
     return name.startswith('CUSTOM_')
 
 
+PHYSNET_TRAITS = 'CUSTOM_PHYSNET_*'
+"""The pattern of every physnet trait."""
+
+
 def physnet_trait(physnet: str) -> str:
     """The trait neutron gives a physical network: CUSTOM_PHYSNET_<NAME>."""
     return str(os_traits.normalize_name('PHYSNET_' + physnet))

@@ -80,7 +80,7 @@ def update_provider_tree(provider_tree: TreeLike, nodename: str,
     except exception.PivotError as err:
         raise _nova_exceptions()[1](error=str(err)) from err
     decision = _decision(provider_tree, nodename, layout, conf)
-    target = layout if decision.nested else Layout()
+    target = layout if decision.nested else layout.flat()
     if _must_move(provider_tree, nodename, layout, decision.nested):
         if allocations is None:
             _reshape_needed(decision, nodename)
@@ -100,10 +100,12 @@ def update_provider_tree(provider_tree: TreeLike, nodename: str,
 
 
 def forget(nodename: str | None = None) -> None:
-    """Drop the start-time decision for a node (or all nodes).
+    """Drop the start-time decision for ``nodename`` (or every node).
 
-    nova-compute decides once per process; tests that restart the compute
-    service inside one process call this to behave like a real restart.
+    nova-compute decides once per process.  A harness that restarts a
+    compute service inside one process calls ``forget(nodename)`` for each
+    of its nodes to behave like a real restart; without a node it resets
+    every node of the process, other services' included.
     """
     with _LOCK:
         if nodename is None:
@@ -163,7 +165,7 @@ def _layout_classes_on(tree: TreeLike, uuid: str, layout: Layout) -> bool:
 
 
 def _holds_nested(tree: TreeLike, nodename: str, layout: Layout) -> bool:
-    children = tree.get_provider_uuids(nodename)[1:]
+    children = engine.owned_children(tree, layout, nodename)
     return (not _layout_classes_on(tree, nodename, layout)
             and any(_layout_classes_on(tree, u, layout) for u in children))
 
@@ -174,7 +176,7 @@ def _must_move(tree: TreeLike, nodename: str, layout: Layout,
     somewhere other than where the decision wants them?"""
     if nested:
         return _layout_classes_on(tree, nodename, layout)
-    children = tree.get_provider_uuids(nodename)[1:]
+    children = engine.owned_children(tree, layout, nodename)
     return any(_layout_classes_on(tree, u, layout) for u in children)
 
 
@@ -222,7 +224,7 @@ def _infeasible(tree: TreeLike, nodename: str, layout: Layout,
               'resize) makes room for the others. Node %s stays flat and '
               'running; the pivot is retried at the next nova-compute '
               'start.', err, movers, nodename)
-    _apply(tree, nodename, layout, Layout(), allocations, None,
+    _apply(tree, nodename, layout, layout.flat(), allocations, None,
            root_inventory)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import contextlib
 import dataclasses
 import json
+from pathlib import Path
 import sys
 from typing import Any
 from typing import TextIO
@@ -44,6 +45,15 @@ class Context:
                        f'{node}')
         return found
 
+    def flat_layout(self, node: str) -> Layout:
+        """The flat form of the node's layout, so that a rollback removes
+        the children its rule names; without a layouts file, the flat
+        layout, which removes the children nested_pivot created."""
+        if not Path(self.args.layouts).exists():
+            return Layout()
+        rule = self.layouts().rule_for(node)
+        return rule.layout.flat() if rule else Layout()
+
     def node_rule(self, client: PlacementClient, node: str
                   ) -> tuple[str, layoutfile.Rule]:
         """The node's name (``node`` may be a uuid) and its rule."""
@@ -80,5 +90,3 @@ class Context:
         self.err.flush()
         return sys.stdin.readline().strip().lower() in ('y', 'yes')
 
-
-FLAT = Layout()

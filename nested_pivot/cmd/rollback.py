@@ -1,9 +1,10 @@
 """``nested-pivot rollback NODE``: back to flat, through the engine.
 
-Every allocation moves back to the root and the children are removed.  The
-root gets back the flat records the journal kept from before the pivot;
-without a journal, or when they no longer fit what runs on the node, the
-children's records summed.  It works from what Placement holds now, so it
+Every allocation moves back to the root and the children the node's layout
+owns are removed; other services' providers stay.  The root gets back the
+flat records the journal kept from before the pivot; without a journal, or
+when they no longer fit what runs on the node, the children's records
+summed.  It works from what Placement holds now, so it
 works even if the node changed since its pivot.
 """
 
@@ -15,7 +16,6 @@ from typing import Any
 from nested_pivot.cmd.apply import pivot_node
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
-from nested_pivot.cmd.context import FLAT
 from nested_pivot.placement import snapshot
 
 
@@ -36,13 +36,14 @@ def run(ctx: Context) -> Code:
         if not ctx.confirm(f'Roll {ctx.args.node} back to flat?'):
             return Code.FAILURE
         _, name = snapshot.find_node(client, ctx.args.node)
+        flat = ctx.flat_layout(name)
         records = journal.flat_records(name)
-        outcome = pivot_node(client, journal, name, FLAT, None, records)
+        outcome = pivot_node(client, journal, name, flat, None, records)
         if outcome.result == 'failed' and records:
             ctx.print(f'{name}: the flat records of the journal do not fit '
                       f'({outcome.detail}); using the children\'s records '
                       'summed.')
-            outcome = pivot_node(client, journal, name, FLAT, None)
+            outcome = pivot_node(client, journal, name, flat, None)
     if ctx.args.json:
         ctx.emit({'node': outcome.node, 'result': outcome.result,
                   'detail': outcome.detail})

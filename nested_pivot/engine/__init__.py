@@ -16,6 +16,7 @@ from nested_pivot import names
 from nested_pivot.engine import allocations as allocations_mod
 from nested_pivot.engine import hints as hints_mod
 from nested_pivot.engine import packing
+from nested_pivot.engine import target as target_mod
 from nested_pivot.engine.displace import find_displaced
 from nested_pivot.engine.model import find_root
 from nested_pivot.engine.model import read_snapshot
@@ -27,11 +28,13 @@ from nested_pivot.engine.solve import Final
 from nested_pivot.engine.solve import solve
 from nested_pivot.engine.target import apply_layout
 from nested_pivot.engine.target import Target
+from nested_pivot.engine.target import TraitChange
 from nested_pivot.engine.target import unchanged
 from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
 
-__all__ = ['Move', 'ReshapePlan', 'plan', 'reshape']
+__all__ = ['Move', 'ReshapePlan', 'TraitChange', 'owned_children', 'plan',
+           'reshape']
 
 
 def reshape(provider_tree: TreeLike,
@@ -83,6 +86,17 @@ def plan(provider_tree: TreeLike, allocations: Mapping[str, Any], *,
     return _build(target, records, moves, final)
 
 
+def owned_children(provider_tree: TreeLike, layout: Layout,
+                   nodename: str | None = None) -> tuple[str, ...]:
+    """The uuids of the node's children that ``layout`` manages, top-down:
+    the children it names and those nested_pivot created.  The others
+    belong to other services and are never changed."""
+    snapshot = read_snapshot(provider_tree,
+                             find_root(provider_tree, nodename))
+    mine = target_mod.owned(snapshot, layout)
+    return tuple(u for u in snapshot.providers if u in mine)
+
+
 def _records(where: str, records: Mapping[str, Any] | None
              ) -> dict[str, Inventory] | None:
     if records is None:
@@ -120,9 +134,14 @@ def _build(target: Target,
         inventories=inventories,
         created=tuple(target.after.providers[u] for u in target.created),
         removed=target.removed,
-        traits={u: p.traits for u, p in target.after.providers.items()
-                if u != target.after.root and target.traits_changed(u)},
-        before=target.before, after=target.after)
+        traits=_trait_changes(target),
+        before=target.before, after=target.after, foreign=target.foreign)
+
+
+def _trait_changes(target: Target) -> dict[str, TraitChange]:
+    changes = {u: target.trait_change(u) for u in target.after.providers
+               if u != target.after.root and u not in target.foreign}
+    return {u: change for u, change in changes.items() if change}
 
 
 def _final_record(record: allocations_mod.ConsumerRecord,
@@ -141,8 +160,8 @@ def _apply_tree(tree: TreeLike, result: ReshapePlan) -> None:
         if uuid in result.after.providers:
             tree.update_inventory(uuid, {rc: inv.as_dict() for rc, inv
                                          in entry.inventory.items()})
-    for uuid, traits in result.traits.items():
-        tree.update_traits(uuid, traits)
+    for uuid, change in result.traits.items():
+        tree.update_traits(uuid, change.applied(tree.data(uuid).traits))
     removed = set(result.removed)
     for uuid in result.removed:
         if result.before.providers[uuid].parent not in removed:

@@ -60,7 +60,8 @@ def candidates(target: Target, source: str, rc: str,
     The source's descendants first, then its ancestors, so a pivot moves
     allocations down the tree and the flat layout moves them back up.  A
     removed source is seen from its nearest remaining ancestor, which may
-    take the allocation itself.
+    take the allocation itself.  A foreign provider (another service's)
+    never takes one.
     """
     after = target.after
     anchor = source
@@ -69,7 +70,8 @@ def candidates(target: Target, source: str, rc: str,
         anchor = target.before.providers[anchor].parent or after.root
         own = [anchor]
     for group in (own, after.descendants(anchor), after.ancestors(anchor)):
-        found = tuple(u for u in group if after.offers(u, rc))
+        found = tuple(u for u in group if after.offers(u, rc)
+                      and u not in target.foreign)
         if found:
             return found
     raise exception.NoTargetProvider(

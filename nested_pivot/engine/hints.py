@@ -125,15 +125,28 @@ def _check_total(record: ConsumerRecord, rc: str, split: dict[str, int],
 
 
 def _child(target: Target, record: ConsumerRecord, ref: Any) -> str:
-    after = target.after
-    if isinstance(ref, str):
-        if ref in after.providers:
-            return ref
-        for name in (ref, f'{target.node}_{ref}'):
-            for uuid, provider in after.providers.items():
-                if provider.name == name:
-                    return uuid
+    found = _find(target, ref)
+    if found in target.foreign:
+        raise exception.InvalidHint(
+            consumer=record.consumer,
+            reason=f'{target.name(found)} belongs to another service, not '
+                   f'to the layout of node {target.node}')
+    if found is not None:
+        return found
     raise exception.InvalidHint(
         consumer=record.consumer,
         reason=f'no provider {ref!r} in the target tree of node '
                f'{target.node}')
+
+
+def _find(target: Target, ref: Any) -> str | None:
+    after = target.after
+    if not isinstance(ref, str):
+        return None
+    if ref in after.providers:
+        return ref
+    for name in (ref, f'{target.node}_{ref}'):
+        for uuid, provider in after.providers.items():
+            if provider.name == name:
+                return uuid
+    return None

@@ -12,6 +12,7 @@ from nested_pivot import microversion
 from nested_pivot.engine.allocations import ConsumerRecord
 from nested_pivot.engine.model import Provider
 from nested_pivot.engine.model import Snapshot
+from nested_pivot.engine.target import TraitChange
 from nested_pivot.layout import Inventory
 
 
@@ -50,7 +51,9 @@ class ReshapePlan:
 
     ``inventories`` and ``allocations`` hold only the providers and
     consumers that change; ``created`` children must exist before the
-    reshape, ``removed`` ones are deleted after it.
+    reshape, ``removed`` ones are deleted after it.  ``traits`` holds the
+    trait changes of the children; ``foreign`` the providers of the node's
+    tree that the layout does not own, which the plan leaves as they are.
     """
 
     node: str
@@ -60,9 +63,10 @@ class ReshapePlan:
     inventories: Mapping[str, ProviderInventory]
     created: tuple[Provider, ...]
     removed: tuple[str, ...]
-    traits: Mapping[str, frozenset[str]]
+    traits: Mapping[str, TraitChange]
     before: Snapshot = dataclasses.field(repr=False)
     after: Snapshot = dataclasses.field(repr=False)
+    foreign: frozenset[str] = frozenset()
 
     @property
     def consumers(self) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 import dataclasses
 import uuid as uuidlib
@@ -22,12 +23,17 @@ _NAMESPACE = uuidlib.UUID('5a0d3c1e-7b3f-4f55-9d40-6e1ad0c1b7a2')
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """The node before and after: what to create, change and remove."""
+    """The node before and after: what to create, change and remove.
+
+    ``foreign`` providers are in the node's tree but not the layout's
+    (another service's): they are in ``after`` exactly as they were.
+    """
 
     before: Snapshot
     after: Snapshot
     created: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    foreign: frozenset[str] = frozenset()
 
     @property
     def node(self) -> str:
@@ -44,10 +50,26 @@ class Target:
         return (old is None or new is None
                 or dict(old.inventory) != dict(new.inventory))
 
-    def traits_changed(self, uuid: str) -> bool:
+    def trait_change(self, uuid: str) -> TraitChange:
         old = self.before.providers.get(uuid)
-        new = self.after.providers[uuid]
-        return old is None or old.traits != new.traits
+        before = old.traits if old is not None else frozenset()
+        after = self.after.providers[uuid].traits
+        return TraitChange(add=after - before, remove=before - after)
+
+
+@dataclasses.dataclass(frozen=True)
+class TraitChange:
+    """Traits to add to a provider and traits to remove from it; every
+    other trait it has stays."""
+
+    add: frozenset[str] = frozenset()
+    remove: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.add or self.remove)
+
+    def applied(self, traits: Iterable[str]) -> frozenset[str]:
+        return (frozenset(traits) - self.remove) | self.add
 
 
 def unchanged(snapshot: Snapshot) -> Target:
@@ -57,6 +79,31 @@ def unchanged(snapshot: Snapshot) -> Target:
 
 def child_uuid(root: str, short_name: str) -> str:
     return str(uuidlib.uuid5(_NAMESPACE, f'{root}/{short_name}'))
+
+
+def created_here(snapshot: Snapshot, uuid: str) -> bool:
+    """Did nested_pivot create this child of the node?
+
+    It did when the child is named ``<node>_<short name>`` and its uuid is
+    :func:`child_uuid` of the root and that short name: ownership that
+    anyone can check from what Placement shows, with no marker to add.
+    """
+    provider = snapshot.providers[uuid]
+    prefix = snapshot.root_provider.name + '_'
+    return (uuid != snapshot.root and provider.name.startswith(prefix)
+            and uuid == child_uuid(snapshot.root,
+                                   provider.name[len(prefix):]))
+
+
+def owned(snapshot: Snapshot, layout: Layout) -> frozenset[str]:
+    """The children of the node that ``layout`` manages: those it names
+    and those nested_pivot created.  Every other one is foreign."""
+    prefix = snapshot.root_provider.name + '_'
+    named = {prefix + name for name in layout.names}
+    return frozenset(
+        u for u, p in snapshot.providers.items()
+        if u != snapshot.root and (p.name in named
+                                   or created_here(snapshot, u)))
 
 
 def apply_layout(snapshot: Snapshot, layout: Layout,
@@ -76,28 +123,64 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
             reason=f'root inventory names {", ".join(carried)}, which the '
                    'children carry')
     root_provider = snapshot.root_provider
+    mine = owned(snapshot, layout)
+    children = _children(snapshot, layout, exists)
+    kept = {p.uuid for p in children}
+    removed = tuple(reversed([u for u in snapshot.providers
+                              if u in mine and u not in kept]))
+    foreign = frozenset(u for u in snapshot.providers
+                        if u != root_provider.uuid and u not in mine)
+    _check_removable(snapshot, removed, foreign)
+    new_root = dataclasses.replace(root_provider, inventory={
+        **_root_inventory(snapshot, layout, mine, children), **given})
+    after = Snapshot(root_provider.uuid, {
+        root_provider.uuid: new_root, **{p.uuid: p for p in children},
+        **{u: p for u, p in snapshot.providers.items() if u in foreign}})
+    created = tuple(p.uuid for p in children
+                    if p.uuid not in snapshot.providers)
+    return Target(snapshot, after, created, removed, foreign)
+
+
+def _children(snapshot: Snapshot, layout: Layout,
+              exists: Callable[[str], bool]) -> list[Provider]:
     by_name = {p.name: p for p in snapshot.providers.values()}
-    uuids: dict[str | None, str] = {None: root_provider.uuid}
+    uuids: dict[str | None, str] = {None: snapshot.root}
     children = []
     for child in layout.children:  # parents first
-        provider = _child_provider(snapshot, by_name, child,
+        provider = _child_provider(snapshot, by_name, layout, child,
                                    uuids[child.parent], exists)
         uuids[child.name] = provider.uuid
         children.append(provider)
-    kept = {p.uuid for p in children}
-    removed = tuple(reversed([u for u in snapshot.providers
-                              if u != root_provider.uuid and u not in kept]))
-    new_root = dataclasses.replace(root_provider, inventory={
-        **_root_inventory(snapshot, layout, children), **given})
-    after = Snapshot(root_provider.uuid, {root_provider.uuid: new_root,
-                                          **{p.uuid: p for p in children}})
-    created = tuple(p.uuid for p in children
-                    if p.uuid not in snapshot.providers)
-    return Target(snapshot, after, created, removed)
+    return children
+
+
+def _traits(layout: Layout, child: Child, current: Provider | None
+            ) -> frozenset[str]:
+    """The layout's traits, plus every trait already there that the
+    layout does not manage (an operator's, another service's)."""
+    kept = frozenset(
+        t for t in (current.traits if current else ())
+        if not layout.manages_trait(t))
+    return child.traits | kept
+
+
+def _check_removable(snapshot: Snapshot, removed: tuple[str, ...],
+                     foreign: frozenset[str]) -> None:
+    # Placement refuses to delete a provider that has children, and a
+    # foreign one must not go with it.
+    for uuid in removed:
+        below = sorted(snapshot.providers[u].name
+                       for u in snapshot.descendants(uuid) if u in foreign)
+        if below:
+            raise exception.InvalidLayout(
+                reason=f'child {snapshot.providers[uuid].name} of node '
+                       f'{snapshot.root_provider.name} would be removed, '
+                       f'but it has providers of another service below '
+                       f'it: {", ".join(below)}')
 
 
 def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
-                    child: Child, parent: str,
+                    layout: Layout, child: Child, parent: str,
                     exists: Callable[[str], bool]) -> Provider:
     name = f'{snapshot.root_provider.name}_{child.name}'
     current = by_name.get(name)
@@ -115,24 +198,25 @@ def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
                                                       child.name),
         name=name, parent=parent,
         generation=current.generation if current else None,
-        inventory=dict(child.inventory), traits=child.traits)
+        inventory=dict(child.inventory),
+        traits=_traits(layout, child, current))
 
 
 def _root_inventory(snapshot: Snapshot, layout: Layout,
+                    mine: frozenset[str],
                     children: list[Provider]) -> dict[str, Inventory]:
     """The root keeps what no child carries, and regains what leaves the
-    children: its own record if it has one, else their flat sum."""
+    children it owns: its own record if it has one, else their flat
+    sum."""
     carried = layout.resource_classes
     root = snapshot.root_provider
     inventory = {rc: inv for rc, inv in root.inventory.items()
                  if rc not in carried}
     after = {p.uuid: p for p in children}
     returning: dict[str, list[Inventory]] = {}
-    for provider in snapshot.providers.values():
-        if provider.uuid == root.uuid:
-            continue
-        kept = after.get(provider.uuid)
-        for rc, inv in provider.inventory.items():
+    for uuid in (u for u in snapshot.providers if u in mine):
+        kept = after.get(uuid)
+        for rc, inv in snapshot.providers[uuid].inventory.items():
             if rc not in carried and (kept is None
                                       or rc not in kept.inventory):
                 returning.setdefault(rc, []).append(inv)

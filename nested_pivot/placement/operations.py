@@ -173,7 +173,8 @@ def _classify(state: snap.NodeSnapshot, plan: engine.ReshapePlan,
               layout: Layout) -> NodeState:
     if plan.is_noop:
         return NodeState.PIVOTED
-    if state.children:
+    owned = set(state.children) - plan.foreign
+    if owned:
         return NodeState.PARTIAL
     root_classes = set(plan.before.root_provider.inventory)
     if root_classes & layout.resource_classes:

@@ -14,6 +14,7 @@ from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.http import Response
 
 CONCURRENT_UPDATE = 'placement.concurrent_update'
+TRAITS_VERSION = '1.20'
 
 
 class Conflict(Exception):
@@ -38,9 +39,8 @@ def apply(client: PlacementClient, state: snap.NodeSnapshot,
 
 def ensure_custom_names(client: PlacementClient,
                         plan: engine.ReshapePlan) -> None:
-    providers = plan.after.providers.values()
-    classes = {rc for p in providers for rc in p.inventory}
-    traits = {t for p in providers for t in p.traits}
+    classes = {rc for p in plan.inventories.values() for rc in p.inventory}
+    traits = {t for change in plan.traits.values() for t in change.add}
     for rc in sorted(filter(names.is_custom, classes)):
         _expect(client.request('PUT', f'/resource_classes/{rc}',
                                version='1.7'))
@@ -104,25 +104,38 @@ def _untyped(plan: engine.ReshapePlan) -> bool:
 
 def set_child_traits(client: PlacementClient,
                      plan: engine.ReshapePlan) -> None:
-    # One read for every child's generation (the reshape bumped them);
-    # a provider is re-read alone only if its PUT meets a conflict.
-    if not plan.traits:
-        return
-    listing = client.get(f'/resource_providers?in_tree={plan.root}', '1.20')
-    generations = {p['uuid']: p['generation']
-                   for p in listing['resource_providers']}
-    for uuid, traits in sorted(plan.traits.items()):
-        for attempt in range(client.max_retries + 1):
-            generation = generations[uuid] if attempt == 0 else client.get(
-                f'/resource_providers/{uuid}', '1.20')['generation']
-            resp = client.request(
-                'PUT', f'/resource_providers/{uuid}/traits', json={
-                    'traits': sorted(traits),
-                    'resource_provider_generation': generation},
-                version='1.20')
-            if resp.status != 409:
-                _expect(resp)
-                break
+    """Add and remove the layout's traits on its children; every other
+    trait on them (an operator's) stays."""
+    for uuid, change in sorted(plan.traits.items()):
+        put_traits(client, uuid, change, node=plan.node)
+
+
+def put_traits(client: PlacementClient, uuid: str,
+               change: engine.TraitChange, *, node: str) -> bool:
+    """Apply ``change`` to a provider's traits as Placement holds them now,
+    re-reading on a generation conflict.  True if anything was written.
+
+    :raises ConcurrentUpdate: every attempt met a conflict.
+    """
+    url = f'/resource_providers/{uuid}/traits'
+    for _ in range(client.max_retries + 1):
+        body = client.get(url, TRAITS_VERSION)
+        current = frozenset(body['traits'])
+        wanted = change.applied(current)
+        if wanted == current:
+            return False
+        resp = client.request('PUT', url, json={
+            'traits': sorted(wanted),
+            'resource_provider_generation':
+                body['resource_provider_generation']},
+            version=TRAITS_VERSION)
+        if resp.status != 409:
+            _expect(resp)
+            return True
+    raise exception.ConcurrentUpdate(
+        method='PUT', url=url, status=409, node=node,
+        attempts=client.max_retries + 1,
+        detail='the traits of the provider kept changing')
 
 
 def delete_removed(client: PlacementClient,

@@ -203,3 +203,65 @@ def _assert_within_capacity(adapter: Any, rp: str) -> None:
         if used:
             capacity = Inventory.from_value(inventories[rc]).capacity
             assert used <= capacity, (rp, rc, used, capacity)
+
+
+def child(
+    adapter: Any,
+    parent: str,
+    name: str,
+    inventory: dict[str, dict[str, Any]],
+    traits: list[str] = (),  # type: ignore[assignment]
+) -> str:
+    """A child provider another service would make under ``parent``."""
+    rp = call(
+        adapter,
+        'POST',
+        '/resource_providers',
+        {'name': name, 'parent_provider_uuid': parent},
+    )
+    for rc in inventory:
+        if rc.startswith('CUSTOM_'):
+            call(adapter, 'PUT', f'/resource_classes/{rc}')
+    gen = call(
+        adapter,
+        'PUT',
+        f'/resource_providers/{rp["uuid"]}/inventories',
+        {'resource_provider_generation': rp['generation'],
+         'inventories': inventory},
+    )['resource_provider_generation']
+    if traits:
+        add_traits(adapter, rp['uuid'], *traits, generation=gen)
+    return str(rp['uuid'])
+
+
+def add_traits(
+    adapter: Any, rp: str, *traits: str, generation: int | None = None
+) -> None:
+    """Add traits to a provider, as an operator would."""
+    current = call(adapter, 'GET', f'/resource_providers/{rp}/traits')
+    for trait in traits:
+        if trait.startswith('CUSTOM_'):
+            call(adapter, 'PUT', f'/traits/{trait}')
+    call(
+        adapter,
+        'PUT',
+        f'/resource_providers/{rp}/traits',
+        {'traits': sorted({*current['traits'], *traits}),
+         'resource_provider_generation':
+             current['resource_provider_generation']},
+    )
+
+
+def foreign_state(adapter: Any, rp: str) -> tuple[Any, ...]:
+    """What another service's provider looks like, generations aside."""
+    provider = call(adapter, 'GET', f'/resource_providers/{rp}')
+    inventories = call(adapter, 'GET', f'/resource_providers/{rp}/inventories')
+    held = call(adapter, 'GET', f'/resource_providers/{rp}/allocations')
+    return (
+        provider['name'],
+        provider['parent_provider_uuid'],
+        inventories['inventories'],
+        sorted(call(adapter, 'GET', f'/resource_providers/{rp}/traits')[
+            'traits']),
+        {c: e['resources'] for c, e in held['allocations'].items()},
+    )

@@ -77,7 +77,7 @@ class PivotDriver(fake.MediumFakeDriver):
         self.calls: list[str] = []
 
     def init_host(self, host: str) -> None:
-        hook.forget()  # a restart in this process is a new nova-compute
+        hook.forget(host)  # a restart in this process: a new nova-compute
         super().init_host(host)
 
     def update_provider_tree(self, provider_tree: Any, nodename: str,
@@ -308,3 +308,73 @@ class TestReshapeConflict(PivotTestCase):
                                racing):
             self._restart()
         self.assertPivoted(self._state())
+
+
+BRIDGE = f'{HOST}:Open vSwitch agent:br-ex'
+BANDWIDTH = {'NET_BW_EGR_KILOBIT_PER_SEC': {'total': 10000},
+             'NET_BW_IGR_KILOBIT_PER_SEC': {'total': 10000}}
+
+
+class TestForeignProviders(PivotTestCase):
+    """neutron's bandwidth provider under the compute node, with a server's
+    allocation on it, and an operator's trait on a child survive the
+    pivot, restarts and the rollback to flat."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.bridge = self._neutron_bridge()
+        self.flat = self._state()
+        self.foreign = self._foreign()
+
+    def _neutron_bridge(self) -> str:
+        rp = self.placement.post('/resource_providers', {
+            'name': BRIDGE, 'parent_provider_uuid': self.root},
+            version='1.20').body
+        self.placement.put(f'/resource_providers/{rp["uuid"]}/inventories',
+                           {'resource_provider_generation': rp['generation'],
+                            'inventories': BANDWIDTH}, version='1.20')
+        self.placement.put('/traits/CUSTOM_PHYSNET_PUBLIC', {},
+                           version='1.6')
+        self._set_provider_traits(rp['uuid'], ['CUSTOM_PHYSNET_PUBLIC'])
+        url = f'/allocations/{self.servers[0]["id"]}'
+        body = self.placement.get(url, version='1.28').body
+        body['allocations'] = {rp_: {'resources': a['resources']}
+                               for rp_, a in body['allocations'].items()}
+        body['allocations'][rp['uuid']] = {
+            'resources': {'NET_BW_EGR_KILOBIT_PER_SEC': 1000}}
+        self.placement.put(url, body, version='1.28')
+        return str(rp['uuid'])
+
+    def _foreign(self) -> tuple[Any, ...]:
+        rp = self.placement.get(f'/resource_providers/{self.bridge}',
+                                version='1.20').body
+        held = self._get_allocations_by_provider_uuid(self.bridge)
+        return (rp['parent_provider_uuid'],
+                self._get_provider_inventory(self.bridge),
+                sorted(self._get_provider_traits(self.bridge)),
+                {c: a['resources'] for c, a in held.items()})
+
+    def _state(self) -> dict[str, Any]:
+        """The node as the base class reads it, without the bridge."""
+        state = super()._state()
+        state['inventory'].pop(BRIDGE, None)
+        state['parents'].pop(BRIDGE, None)
+        for allocs in state['allocations'].values():
+            allocs.pop(BRIDGE, None)
+        return state
+
+    def test_foreign_provider_and_operator_trait_survive(self) -> None:
+        self._restart()
+        self.assertPivoted(self._state())
+        self.assertEqual(self.foreign, self._foreign())
+        numa0 = self._get_provider_uuid_by_name(CELLS[0])
+        self.placement.put('/traits/CUSTOM_GOLD', {}, version='1.6')
+        self._set_provider_traits(
+            numa0, [*self._get_provider_traits(numa0), 'CUSTOM_GOLD'])
+        self.assertRestartChangesNothing()
+        self.assertIn('CUSTOM_GOLD', self._get_provider_traits(numa0))
+        self.assertEqual(self.foreign, self._foreign())
+        self._restart(pivot_mode='off')
+        self.assertFlat(self._state())
+        self.assertEqual(self.foreign, self._foreign())
+        self.assertUntouched()

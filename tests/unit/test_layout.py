@@ -118,3 +118,28 @@ def test_flat_inventory_refuses_inconsistent_records(field, a, b):
 
 def test_flat_layout():
     assert Layout(children=[]).is_flat and Layout().flat_inventory() == {}
+
+
+def test_flat_form_owns_the_children_by_name():
+    layout = Layout([Child('N0', inventory={'VCPU': 4})],
+                    managed_traits={'CUSTOM_PHYSNET_*'})
+    flat = layout.flat()
+    assert flat.is_flat and flat.names == {'N0'}
+    assert flat.managed_traits == layout.managed_traits
+    assert flat.flat().names == {'N0'}
+
+
+def test_compose_merges_ownership_and_managed_traits():
+    a = Layout([Child('N0')], managed_traits={'CUSTOM_A_*'})
+    b = Layout(adopted={'amd_sev'}, managed_traits={'CUSTOM_B'})
+    both = a + b
+    assert both.names == {'N0', 'amd_sev'}
+    assert both.managed_traits == {'CUSTOM_A_*', 'CUSTOM_B'}
+
+
+@pytest.mark.parametrize('kwargs', [
+    {'adopted': 'N0'}, {'adopted': [3]}, {'managed_traits': ['']},
+    {'managed_traits': 5}])
+def test_bad_ownership_fields(kwargs):
+    with pytest.raises(exception.InvalidLayout, match='set of non-empty'):
+        Layout(**kwargs)

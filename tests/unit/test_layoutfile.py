@@ -43,6 +43,16 @@ def test_the_contract_shape_loads(tmp_path):
     assert layouts.rule_for('gpu-1').layout.is_flat  # first match wins
 
 
+def test_managed_traits(tmp_path):
+    text = CONTRACT.replace('    hints:', '    managed_traits: '
+                            '["CUSTOM_PHYSNET_*"]\n    hints:')
+    rules = layoutfile.load(_write(tmp_path, text))
+    layout = rules.rule_for('compute-1').layout
+    assert layout.managed_traits == {'CUSTOM_PHYSNET_*'}
+    assert layout.manages_trait('CUSTOM_PHYSNET_B')
+    assert not layout.manages_trait('CUSTOM_GOLD')
+
+
 def test_json_and_directories(tmp_path):
     (tmp_path / 'b.json').write_text(json.dumps({'layouts': [
         {'match': 'gpu-*', 'children': [
@@ -69,6 +79,8 @@ def test_json_and_directories(tmp_path):
     ('layouts: [{match: a, children: [{name: p, parent: X}]}]',
      'layouts[0].children', "parent 'X'"),
     ('layouts: [{match: a, hints: [1]}]', 'layouts[0].hints', 'node ->'),
+    ('layouts: [{match: a, children: [], managed_traits: CUSTOM_X}]',
+     'layouts[0].managed_traits', 'trait patterns'),
     ('layouts: [{match: a', 'syntax', ''),
 ])
 def test_errors_name_file_path_and_problem(tmp_path, text, where, reason):
