@@ -16,8 +16,10 @@
   device whose ``bus/pci/devices/<address>/class`` is not a display
   controller (0x03xxxx) is skipped; one without that file is kept.
 
-A device goes under its cell's child when its ``numa_node`` names a cell
-found above; otherwise under the root.  Children come in a fixed order:
+A PF goes under its cell's child when its ``numa_node`` names a cell found
+above; otherwise under the root.  A GPU goes under the root, where nova's
+libvirt driver puts pGPU providers; ``gpus_under_numa`` puts it under its
+cell like a PF.  Children come in a fixed order:
 cells by number, then PFs by name, then GPUs by address.
 
 sysfs tells what the hardware offers, not what the operator intends:
@@ -55,15 +57,15 @@ _MISSING = (FileNotFoundError, NotADirectoryError)
 _DISPLAY_CLASS = 0x03
 
 
-class DiscoveryError(exception.PivotError):
-    msg_fmt = 'Cannot discover the layout: %(path)s: %(problem)s'
+DiscoveryError = exception.DiscoveryError
 
 
 def discover(sysfs: str | os.PathLike[str] = '/sys', *, hostname: str,
              physnets: Mapping[str, str] | None = None,
              cpu_allocation_ratio: float = 4.0,
              ram_allocation_ratio: float = 1.0,
-             reserved_host_memory_mb: int = 0) -> dict[str, Any]:
+             reserved_host_memory_mb: int = 0,
+             gpus_under_numa: bool = False) -> dict[str, Any]:
     """The layout-file document of this host: one rule matching
     ``hostname``.
 
@@ -85,7 +87,7 @@ def discover(sysfs: str | os.PathLike[str] = '/sys', *, hostname: str,
                            reserved_host_memory_mb)
     known = {c['name'] for c in cells}
     children = [*cells, *_pf_children(root, dict(physnets or {}), known),
-                *_gpu_children(root, known)]
+                *_gpu_children(root, known if gpus_under_numa else set())]
     document = {'layouts': [{'match': hostname, 'children': children}]}
     _check(document)
     return document

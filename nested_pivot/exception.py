@@ -7,9 +7,14 @@ it; ``code`` is a fixed symbol from :mod:`nested_pivot.errors`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+import dataclasses
+import logging
 from typing import Any
 
 from nested_pivot import errors
+
+LOG = logging.getLogger(__name__)
 
 
 class PivotError(Exception):
@@ -21,7 +26,13 @@ class PivotError(Exception):
     def __init__(self, message: str | None = None, **kwargs: Any) -> None:
         self.kwargs = kwargs
         if message is None:
-            message = self.msg_fmt % kwargs
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                # As placement does: a bad format must not hide the error.
+                LOG.exception('Cannot format the message of %s with %s',
+                              type(self).__name__, sorted(kwargs))
+                message = self.msg_fmt
         self.message = message
         super().__init__(message)
 
@@ -39,6 +50,11 @@ class NoTargetProvider(InvalidLayout):
     code = errors.NO_TARGET_PROVIDER
 
 
+class InvalidNodeName(PivotError):
+    msg_fmt = 'Invalid node name %(node)r: %(reason)s'
+    code = errors.INVALID_NODE_NAME
+
+
 class InvalidHint(PivotError):
     msg_fmt = 'Invalid hint for consumer %(consumer)s: %(reason)s'
     code = errors.INVALID_HINT
@@ -54,19 +70,38 @@ class InvalidTree(PivotError):
     code = errors.INVALID_TREE
 
 
+@dataclasses.dataclass(frozen=True)
+class Unfit:
+    """A consumer that does not fit: what it needs, and the free room per
+    class of each child that could have taken it (by provider name)."""
+
+    consumer: str
+    needs: Mapping[str, int]
+    free: Mapping[str, Mapping[str, float]]
+
+
 class CannotPivot(PivotError):
     """No valid placement of the displaced allocations exists.
 
     ``unplaced`` lists the consumers that do not fit, so that callers (the
-    nova helper, the CLI) can say which instance to move to make room.
+    nova helper, the CLI) can say which instance to move to make room;
+    ``unfit`` says what each needs and where room is left.  ``consumers``
+    and ``moving`` are what the pivot would have moved: how many consumers,
+    and the amount per class.
     """
 
     msg_fmt = 'Cannot pivot node %(node)s: %(reason)s'
     code = errors.CANNOT_PIVOT
 
     def __init__(self, message: str | None = None,
-                 unplaced: tuple[str, ...] = (), **kwargs: Any) -> None:
+                 unplaced: tuple[str, ...] = (),
+                 unfit: tuple[Unfit, ...] = (), consumers: int = 0,
+                 moving: Mapping[str, int] | None = None,
+                 **kwargs: Any) -> None:
         self.unplaced = unplaced
+        self.unfit = unfit
+        self.consumers = consumers
+        self.moving: Mapping[str, int] = dict(moving or {})
         super().__init__(message, **kwargs)
 
 
@@ -121,6 +156,12 @@ class PlacementUnavailable(PlacementError):
     code = errors.PLACEMENT_UNAVAILABLE
 
 
+class AuthenticationFailed(PlacementError):
+    msg_fmt = ('Authentication at %(auth_url)s failed, so Placement cannot '
+               'be reached: %(detail)s')
+    code = errors.AUTHENTICATION_FAILED
+
+
 class PermissionDenied(PlacementError):
     msg_fmt = ('Placement refused %(method)s %(url)s (HTTP 403): the '
                'credentials need the "service" role to pass the policy '
@@ -169,3 +210,23 @@ class ReshapeFailed(PivotError):
     msg_fmt = ('Resource provider inventory and allocation data migration '
                'failed: %(error)s')
     code = errors.RESHAPE_FAILED
+
+
+class JournalError(PivotError):
+    """A journal entry cannot be written, or read back and trusted."""
+
+    msg_fmt = 'Journal %(path)s: %(problem)s'
+    code = errors.JOURNAL_ERROR
+
+
+class AccessError(PivotError):
+    """The CLI cannot reach Placement: no or bad access options, a missing
+    database driver, an unusable database."""
+
+    msg_fmt = '%(reason)s'
+    code = errors.ACCESS_ERROR
+
+
+class DiscoveryError(PivotError):
+    msg_fmt = 'Cannot discover the layout: %(path)s: %(problem)s'
+    code = errors.DISCOVERY_ERROR

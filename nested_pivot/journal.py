@@ -1,27 +1,49 @@
 """A durable journal per node: the pre-image before a reshape, then the
 result.
 
-Each entry is one JSON file, written to a temporary file, fsynced, and
-renamed into place (then the directory is fsynced), so an entry is either
-whole or absent, whatever happens to the process.
+The journal of a node lives in ``<state dir>/<root provider uuid>/``, so
+two nodes never share one whatever their names, and a name cannot lead
+outside the state dir.  Each entry is one JSON file, written to a
+temporary file, fsynced, and linked into place under the node's lock (then
+the directory is fsynced), so an entry is either whole or absent, and two
+writers never overwrite each other.
+
+The journal trusts only what the user running nested_pivot wrote: its
+directories are created 0700, and a directory or entry that is a symbolic
+link or belongs to another user is refused.  Entries are validated when
+read: an entry that is not what nested_pivot writes, or whose records would
+not pass the checks a layout's inventory passes, is an error that names
+the file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Mapping
+import contextlib
 import dataclasses
 import datetime
+import fcntl
+import getpass
+import importlib.metadata
 import json
 import os
 from pathlib import Path
 import re
+import stat
 import tempfile
 from typing import Any
+import uuid as uuidlib
 
-from nested_pivot.engine.model import Snapshot
-from nested_pivot.engine.plan import ReshapePlan
+from nested_pivot import exception
+from nested_pivot.engine import ConsumerRecord
+from nested_pivot.engine import ReshapePlan
+from nested_pivot.engine import Snapshot
+from nested_pivot.layout import Inventory
 
 DEFAULT_STATE_DIR = '/var/lib/nested_pivot'
+KINDS = ('pre-image', 'result')
+_NAME = re.compile(r'^(\d{6})-(pre-image|result)\.json$')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +58,10 @@ class Entry:
     def time(self) -> str:
         return str(self.body.get('time', ''))
 
+    @property
+    def operation(self) -> str:
+        return str(self.body.get('operation', ''))
+
 
 class Journal:
     """The journal of every node under ``state_dir``."""
@@ -44,62 +70,122 @@ class Journal:
         self.state_dir = Path(state_dir)
 
     def record_preimage(self, plan: ReshapePlan,
-                        allocations: Mapping[str, Any]) -> Entry:
-        """Everything the reshape of ``plan`` changes, as it is now."""
-        return self._write(plan.node, 'pre-image', {
+                        records: Mapping[str, ConsumerRecord],
+                        operation: str = 'apply') -> Entry:
+        """Everything the reshape of ``plan`` changes, as it is now: the
+        tree, and the whole records of the consumers that move."""
+        return self._write(plan.root, 'pre-image', operation, {
             'node': plan.node, 'uuid': plan.root,
             'tree': _tree(plan.before),
             'after': _tree(plan.after),
-            'consumers': {c: allocations[c] for c in plan.consumers
-                          if c in allocations},
+            'consumers': {c: _consumer(records[c]) for c in plan.consumers
+                          if c in records},
             'moves': [dataclasses.asdict(m) for m in plan.moves],
         })
 
-    def record_result(self, node: str, outcome: str,
-                      detail: str = '') -> Entry:
-        return self._write(node, 'result', {'node': node,
-                                            'outcome': outcome,
-                                            'detail': detail})
+    def record_result(self, uuid: str, node: str, outcome: str,
+                      detail: str = '', operation: str = 'apply') -> Entry:
+        return self._write(uuid, 'result', operation, {
+            'node': node, 'uuid': uuid, 'outcome': outcome,
+            'detail': detail})
 
-    def entries(self, node: str) -> list[Entry]:
-        directory = self._directory(node)
-        if not directory.is_dir():
+    def entries(self, uuid: str) -> list[Entry]:
+        """The node's entries in order, each checked.
+
+        :raises JournalError: naming the entry that cannot be trusted.
+        """
+        directory = self._directory(uuid)
+        if not _exists(directory):
             return []
-        result = []
-        for path in sorted(directory.glob('*.json')):
-            body = json.loads(path.read_text())
-            result.append(Entry(path, str(body.get('kind', '')), body))
-        return result
+        _check_dir(directory)
+        return [_read(path, uuid) for path in sorted(directory.iterdir())
+                if _NAME.match(path.name)]
 
-    def last_preimage(self, node: str) -> Entry | None:
-        found = [e for e in self.entries(node) if e.kind == 'pre-image']
+    def last_preimage(self, uuid: str) -> Entry | None:
+        found = [e for e in self.entries(uuid) if e.kind == 'pre-image']
         return found[-1] if found else None
 
-    def flat_records(self, node: str) -> dict[str, Any] | None:
+    def flat_records(self, uuid: str, name: str | None = None
+                     ) -> dict[str, Inventory] | None:
         """The root's records of the classes the node's last pivot took
-        off it, as they were before: what a rollback restores."""
-        for entry in reversed(self.entries(node)):
+        off it, as they were before: what a rollback restores.
+
+        With ``name``, a node pivoted by nested_pivot 0.1, whose journal
+        was kept by node name, is found there too, among the pre-images
+        of this provider uuid.
+        """
+        entries = self.entries(uuid) or self._legacy(uuid, name)
+        for entry in reversed(entries):
             if entry.kind != 'pre-image' or 'after' not in entry.body:
                 continue
-            before = _root(entry.body['tree'])
-            after = _root(entry.body['after'])
-            gone = set(before) - set(after)
+            before = _root(entry, 'tree')
+            after = _root(entry, 'after')
+            gone = sorted(set(before) - set(after))
             if gone:
-                return {rc: before[rc] for rc in sorted(gone)}
+                return {rc: _record(entry, rc, before[rc]) for rc in gone}
         return None
 
-    def _directory(self, node: str) -> Path:
-        return self.state_dir / re.sub(r'[^A-Za-z0-9._-]', '_', node)
+    def _legacy(self, uuid: str, name: str | None) -> list[Entry]:
+        if not name:
+            return []
+        directory = self.state_dir / re.sub(r'[^A-Za-z0-9._-]', '_', name)
+        if name in ('.', '..') or not _exists(directory):
+            return []
+        _check_dir(directory)
+        found = [_read(path, None) for path in sorted(directory.iterdir())
+                 if _NAME.match(path.name) and 'pre-image' in path.name]
+        return [e for e in found if e.body.get('uuid') == uuid]
 
-    def _write(self, node: str, kind: str, body: dict[str, Any]) -> Entry:
-        directory = self._directory(node)
-        directory.mkdir(parents=True, exist_ok=True)
+    def _directory(self, uuid: str) -> Path:
+        try:
+            canonical = str(uuidlib.UUID(uuid))
+        except (TypeError, ValueError):
+            raise exception.JournalError(
+                path=str(self.state_dir),
+                problem=f'{uuid!r} is not a provider uuid') from None
+        return self.state_dir / canonical
+
+    def _write(self, uuid: str, kind: str, operation: str,
+               body: dict[str, Any]) -> Entry:
+        directory = self._directory(uuid)
         now = datetime.datetime.now(datetime.timezone.utc)
-        body = {'kind': kind, 'time': now.isoformat(), **body}
-        sequence = len(list(directory.glob('*.json')))
-        path = directory / f'{sequence:06d}-{kind}.json'
-        _durable_write(path, json.dumps(body, indent=1, sort_keys=True))
+        body = {'kind': kind, 'time': now.isoformat(),
+                'operation': operation, 'version': _version(),
+                'user': _user(), **body}
+        text = json.dumps(body, indent=1, sort_keys=True)
+        try:
+            _make_dir(self.state_dir)
+            _make_dir(directory)
+            with _locked(directory):
+                path = _durable_write(directory, kind, text)
+        except OSError as err:
+            raise exception.JournalError(
+                path=str(err.filename or directory),
+                problem=f'cannot write the journal: {err.strerror or err}'
+            ) from None
         return Entry(path, kind, body)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version('nested_pivot')
+    except importlib.metadata.PackageNotFoundError:
+        return 'unknown'
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.geteuid())
+
+
+def _consumer(record: ConsumerRecord) -> dict[str, Any]:
+    return {'allocations': {rp: {'resources': dict(res)}
+                            for rp, res in record.allocations.items()},
+            'project_id': record.project_id, 'user_id': record.user_id,
+            'consumer_generation': record.consumer_generation,
+            'consumer_type': record.consumer_type}
 
 
 def _tree(snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -111,25 +197,142 @@ def _tree(snapshot: Snapshot) -> list[dict[str, Any]]:
             for p in snapshot.providers.values()]
 
 
-def _root(tree: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(dict(p['inventory']) for p in tree if p['parent'] is None)
+# -- reading, with every check ---------------------------------------------
+
+def _exists(path: Path) -> bool:
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise exception.JournalError(
+            path=str(path), problem=err.strerror or str(err)) from None
+    return True
 
 
-def _durable_write(path: Path, text: str) -> None:
+def _check_dir(path: Path) -> None:
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise exception.JournalError(
+            path=str(path), problem='is a symbolic link; the journal only '
+                                    'follows directories it made')
+    if not stat.S_ISDIR(info.st_mode):
+        raise exception.JournalError(path=str(path),
+                                     problem='is not a directory')
+    _check_owner(path, info)
+
+
+def _check_owner(path: Path, info: os.stat_result) -> None:
+    if info.st_uid != os.geteuid():
+        raise exception.JournalError(
+            path=str(path), problem=f'belongs to uid {info.st_uid}, not to '
+                                    f'the user running nested-pivot '
+                                    f'(uid {os.geteuid()})')
+
+
+def _read(path: Path, uuid: str | None) -> Entry:
+    def fail(problem: str) -> exception.JournalError:
+        return exception.JournalError(path=str(path), problem=problem)
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        raise fail(err.strerror or str(err)) from None
+    with os.fdopen(fd, 'rb') as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise fail('is not a regular file')
+        _check_owner(path, info)
+        raw = handle.read()
+    try:
+        body = json.loads(raw.decode('utf-8'))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise fail(f'not a JSON document: {err}') from None
+    kind = _NAME.match(path.name).group(2)  # type: ignore[union-attr]
+    if not isinstance(body, dict) or body.get('kind') != kind:
+        raise fail(f'not a {kind} entry of nested_pivot')
+    if uuid is not None and body.get('uuid', uuid) != uuid:
+        raise fail(f'belongs to provider {body.get("uuid")}, not {uuid}')
+    if kind == 'pre-image':
+        for key in ('tree', 'after'):
+            if key in body:
+                _check_tree(path, body[key])
+    return Entry(path, kind, body)
+
+
+def _check_tree(path: Path, tree: Any) -> None:
+    ok = isinstance(tree, list) and all(
+        isinstance(p, dict) and isinstance(p.get('inventory'), dict)
+        for p in tree)
+    roots = [p for p in tree if p.get('parent') is None] if ok else []
+    if len(roots) != 1:
+        raise exception.JournalError(
+            path=str(path), problem='its provider tree is not a list of '
+                                    'providers with one root')
+
+
+def _root(entry: Entry, key: str) -> dict[str, Any]:
+    root = next(p for p in entry.body[key] if p['parent'] is None)
+    return dict(root['inventory'])
+
+
+def _record(entry: Entry, rc: str, record: Any) -> Inventory:
+    try:
+        return Inventory.from_value(record)
+    except (TypeError, ValueError) as err:
+        raise exception.JournalError(
+            path=str(entry.path),
+            problem=f'the root\'s {rc} record is not a valid inventory: '
+                    f'{err}') from None
+
+
+# -- writing -----------------------------------------------------------------
+
+def _make_dir(path: Path) -> None:
+    """``path`` as a directory of ours, 0700; parents as the umask says."""
+    if not _exists(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+    _check_dir(path)
+    if stat.S_IMODE(path.lstat().st_mode) & 0o077:
+        os.chmod(path, 0o700)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    fd = os.open(directory / '.lock',
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _durable_write(directory: Path, kind: str, text: str) -> Path:
     # Order matters: the data reaches the disk before the name does, and
-    # the name before we report the entry written.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.tmp-')
+    # the name before we report the entry written.  The next number is
+    # taken under the node's lock, and os.link never replaces an entry.
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
     try:
         with os.fdopen(fd, 'w') as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        path = directory / f'{_next_number(directory):06d}-{kind}.json'
+        os.link(tmp, path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return path
+
+
+def _next_number(directory: Path) -> int:
+    numbers = [int(m.group(1)) for m in map(_NAME.match, os.listdir(
+        directory)) if m]
+    return max(numbers, default=-1) + 1

@@ -33,6 +33,9 @@ from nested_pivot import names
 MAX_INT = 2147483647
 """Placement's largest integer, and its default ``max_unit``."""
 
+MAX_RATIO = 3.40282e+38
+"""Placement's largest allocation ratio (a single-precision float)."""
+
 _FIELDS = ('total', 'reserved', 'min_unit', 'max_unit', 'step_size',
            'allocation_ratio')
 
@@ -62,8 +65,9 @@ class Inventory:
                        f'not {value!r}'
         ratio = self.allocation_ratio
         if (not isinstance(ratio, (int, float)) or isinstance(ratio, bool)
-                or not math.isfinite(ratio) or ratio <= 0):
-            return f'allocation_ratio must be a positive number, not {ratio!r}'
+                or not math.isfinite(ratio) or not 0 < ratio <= MAX_RATIO):
+            return (f'allocation_ratio must be a positive number up to '
+                    f'{MAX_RATIO:g}, not {ratio!r}')
         if self.total < 1:
             return f'total must be at least 1, not {self.total}'
         if self.reserved > self.total:
@@ -109,6 +113,11 @@ class Inventory:
 
 
 InventoryLike = Inventory | int | Mapping[str, int | float]
+
+
+def shown(value: float) -> int | float:
+    """A capacity as people read it: whole when it is, else 2 decimals."""
+    return int(value) if float(value).is_integer() else round(value, 2)
 
 
 def _is_int(value: object) -> bool:
@@ -278,12 +287,15 @@ class Layout:
         return Layout((), adopted=self.names,
                       managed_traits=self.managed_traits)
 
-    def flat_inventory(self) -> dict[str, Inventory]:
-        """The flat root equivalent of the children's inventory."""
+    def flat_inventory(self, classes: Collection[str] | None = None
+                       ) -> dict[str, Inventory]:
+        """The flat root equivalent of the children's inventory (of
+        ``classes`` only, when given)."""
         by_rc: dict[str, list[Inventory]] = {}
         for child in self.children:
             for rc, inv in child.inventory.items():
-                by_rc.setdefault(rc, []).append(inv)
+                if classes is None or rc in classes:
+                    by_rc.setdefault(rc, []).append(inv)
         return {rc: merge_inventories(f'layout {rc}', recs)
                 for rc, recs in sorted(by_rc.items())}
 

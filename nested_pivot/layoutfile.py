@@ -13,8 +13,9 @@
           compute-1: {"<consumer uuid>": NUMA0}
 
 A path may be a file or a directory of ``*.yaml``, ``*.yml`` and ``*.json``
-files, read in name order.  Errors name the file, the path inside it and
-what is wrong.
+regular files, read in name order.  Errors name the file, the path inside
+it and what is wrong.  A key given twice is an error, not "the last one
+wins"; ``children`` is required (``children: []`` is the flat layout).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import fnmatch
 import json
 import os
 from pathlib import Path
+import re
 from typing import Any
 
 import yaml
@@ -66,18 +68,23 @@ class Layouts:
 
 def load(path: str | os.PathLike[str]) -> Layouts:
     """Read a layout file or a directory of them."""
-    path = Path(path)
+    return Layouts(tuple(r for f in _files(Path(path)) for r in _rules(f)))
+
+
+def _files(path: Path) -> list[Path]:
+    # Only regular files: reading a FIFO named *.yaml would hang.
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES)
+        files = sorted(p for p in path.iterdir()
+                       if p.suffix in SUFFIXES and p.is_file())
         if not files:
             raise LayoutFileError(file=str(path), where='directory',
                                   reason='no *.yaml, *.yml or *.json files')
-    elif path.exists():
-        files = [path]
-    else:
-        raise LayoutFileError(file=str(path), where='path',
-                              reason='no such file or directory')
-    return Layouts(tuple(r for f in files for r in _rules(f)))
+        return files
+    if path.is_file():
+        return [path]
+    reason = ('not a regular file' if path.exists()
+              else 'no such file or directory')
+    raise LayoutFileError(file=str(path), where='path', reason=reason)
 
 
 def _rules(path: Path) -> list[Rule]:
@@ -92,14 +99,55 @@ def _rules(path: Path) -> list[Rule]:
 
 
 def _parse(path: Path) -> Any:
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding='utf-8')
+    except UnicodeDecodeError as err:
+        raise LayoutFileError(file=str(path), where='encoding',
+                              reason=f'not UTF-8 text ({err.reason} at '
+                                     f'byte {err.start})') from None
+    except OSError as err:
+        raise LayoutFileError(file=str(path), where='path',
+                              reason=err.strerror or str(err)) from None
     try:
         if path.suffix == '.json':
-            return json.loads(text)
-        return yaml.safe_load(text)
+            return json.loads(text, object_pairs_hook=_unique_pairs)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - safe loader
     except (ValueError, yaml.YAMLError) as err:
         raise LayoutFileError(file=str(path), where='syntax',
                               reason=str(err).replace('\n', ' ')) from None
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f'key {key!r} is given twice')
+        result[key] = value
+    return result
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing keys given twice, and reading
+    ``1.0e308`` as the number YAML 1.2 says it is (YAML 1.1 wants a sign
+    in the exponent and would read text)."""
+
+    def construct_mapping(self, node: yaml.MappingNode,
+                          deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f'key {key!r} is given twice',
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    'tag:yaml.org,2002:float',
+    re.compile(r'^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$'),
+    list('-+0123456789'))
 
 
 def _rule(path: Path, where: str, entry: Any) -> Rule:
@@ -115,7 +163,10 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
         raise fail('', f'unknown keys {unknown}')
     if not isinstance(entry.get('match'), str):
         raise fail('.match', 'expected a glob on the node name')
-    children = entry.get('children', [])
+    if 'children' not in entry:
+        raise fail('', 'no "children": list the children, or give '
+                       '"children: []" for the flat layout')
+    children = entry['children']
     if not isinstance(children, list):
         raise fail('.children', 'expected a list')
     built = [_child(fail, f'.children[{i}]', c)

@@ -6,11 +6,16 @@ from __future__ import annotations
 Version = tuple[int, int]
 VersionLike = str | Version
 
-# What each microversion brings that nested_pivot uses.
+# What each microversion brings that nested_pivot uses.  Every request
+# names its version through one of these: no literal versions elsewhere.
+TRAITS_PUT: Version = (1, 6)
+RESOURCE_CLASS_PUT: Version = (1, 7)
 NESTED_PROVIDERS: Version = (1, 14)
+REQUIRED_TRAITS: Version = (1, 18)
 CREATE_RETURNS_BODY: Version = (1, 20)
 PROVIDER_ALLOCATIONS_GENERATIONS: Version = (1, 28)
 RESHAPER: Version = (1, 30)
+REPARENT: Version = (1, 37)
 CONSUMER_TYPE: Version = (1, 38)
 # The newest version that neither shows nor asks for consumer types.
 # Reading at it costs Placement one query less per GET /allocations/{c}
@@ -19,13 +24,21 @@ CONSUMER_TYPE: Version = (1, 38)
 UNTYPED: Version = (1, 37)
 NEWEST_KNOWN: Version = (1, 39)
 
+# Providers are read and written at this one version: it has the tree
+# (1.14), ?required= (1.18), and returns a created provider (1.20).
+PROVIDERS: Version = CREATE_RETURNS_BODY
+
 TABLE: dict[Version, str] = {
+    TRAITS_PUT: 'PUT /traits/{name} creates a custom trait',
+    RESOURCE_CLASS_PUT: 'PUT /resource_classes/{name} creates a class',
     NESTED_PROVIDERS: 'parent_provider_uuid on providers, ?in_tree=',
+    REQUIRED_TRAITS: '?required= on GET /resource_providers',
     CREATE_RETURNS_BODY: 'POST /resource_providers returns the provider',
     PROVIDER_ALLOCATIONS_GENERATIONS:
         'consumer generations in allocations',
     RESHAPER: 'POST /reshaper',
-    UNTYPED: 'newest without consumer types',
+    UNTYPED: 'newest without consumer types; a provider may change its '
+             'parent (PUT /resource_providers/{uuid})',
     CONSUMER_TYPE: 'consumer_type required when writing allocations',
     NEWEST_KNOWN: 'newest microversion this library knows',
 }

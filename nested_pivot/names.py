@@ -12,7 +12,12 @@ import re
 import os_resource_classes
 import os_traits
 
+from nested_pivot import exception
+
 _CUSTOM = re.compile(r'^CUSTOM_[A-Z0-9_]+$')
+
+MAX_PROVIDER_NAME = 200
+"""The longest resource provider name Placement accepts."""
 
 
 @functools.cache
@@ -32,6 +37,28 @@ def is_valid_trait(name: object) -> bool:
     if not isinstance(name, str):
         return False
     return name in _standard_traits() or bool(_CUSTOM.match(name))
+
+
+def check_node_name(node: object) -> str:
+    """``node`` if it can name a compute node's root provider.
+
+    An empty name must never reach Placement: ``?name=`` with nothing
+    after it is no filter at all, and would match an arbitrary node.
+
+    :raises InvalidNodeName: empty, blank, not a string or too long.
+    """
+    if not isinstance(node, str):
+        raise exception.InvalidNodeName(
+            node=node, reason='a node is named by a string')
+    if not node.strip():
+        raise exception.InvalidNodeName(
+            node=node, reason='the name is empty or blank (an unset '
+                              'variable?); name the node')
+    if len(node) > MAX_PROVIDER_NAME:
+        raise exception.InvalidNodeName(
+            node=node, reason=f'{len(node)} characters, more than the '
+                              f'{MAX_PROVIDER_NAME} Placement allows')
+    return node
 
 
 def is_custom(name: str) -> bool:

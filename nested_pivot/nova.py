@@ -25,15 +25,17 @@ from collections.abc import MutableMapping
 import dataclasses
 import threading
 from typing import Any
+from typing import NamedTuple
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from nested_pivot import engine
 from nested_pivot import exception
+from nested_pivot import names
 from nested_pivot.conf import compute as compute_conf
 from nested_pivot.conf.compute import REQUEST_TRAIT
-from nested_pivot.engine.model import TreeLike
+from nested_pivot.engine import TreeLike
 from nested_pivot.layout import Layout
 
 LOG = logging.getLogger(__name__)
@@ -76,9 +78,13 @@ def update_provider_tree(provider_tree: TreeLike, nodename: str,
     """
     conf = _conf(conf)
     try:
-        layout.flat_inventory()  # inconsistent children fail up front
+        names.check_node_name(nodename)
+        # Classes the driver gives no flat record of need the children's
+        # flat equivalent: a layout without one fails up front.
+        layout.flat_inventory(layout.resource_classes
+                              - set(root_inventory or ()))
     except exception.PivotError as err:
-        raise _nova_exceptions()[1](error=str(err)) from err
+        raise _nova_exceptions().failed(error=str(err)) from err
     decision = _decision(provider_tree, nodename, layout, conf)
     target = layout if decision.nested else layout.flat()
     if _must_move(provider_tree, nodename, layout, decision.nested):
@@ -96,7 +102,7 @@ def update_provider_tree(provider_tree: TreeLike, nodename: str,
         _infeasible(provider_tree, nodename, layout, allocations, err, conf,
                     root_inventory)
     except exception.PivotError as err:
-        raise _nova_exceptions()[1](error=str(err)) from err
+        raise _nova_exceptions().failed(error=str(err)) from err
 
 
 def forget(nodename: str | None = None) -> None:
@@ -138,7 +144,7 @@ def _reshape_needed(decision: _Decision, nodename: str) -> None:
     """Ask nova for the allocations while it is still starting."""
     if not decision.settled and decision.reshapes_asked < STARTUP_ATTEMPTS:
         decision.reshapes_asked += 1
-        raise _nova_exceptions()[0]()
+        raise _nova_exceptions().needed()
     if not decision.warned:
         decision.warned = True
         LOG.warning('Node %s does not match the %s layout decided at start; '
@@ -197,17 +203,32 @@ def _apply(tree: TreeLike, nodename: str, layout: Layout, target: Layout,
            root_inventory: Mapping[str, Any] | None) -> None:
     # Order matters: read the root's own inventory before the engine
     # rewrites it, then move allocations, then write the root.
+    root = _root_records(tree, nodename, layout, target, root_inventory)
+    engine.reshape(tree, allocations if allocations is not None else {},
+                   layout=target, hints=hints, nodename=nodename,
+                   root_inventory=root)
+    tree.update_inventory(nodename, root)  # drops classes the driver dropped
+
+
+def _root_records(tree: TreeLike, nodename: str, layout: Layout,
+                  target: Layout, root_inventory: Mapping[str, Any] | None
+                  ) -> dict[str, Any]:
+    """The root's records: the driver's flat inventory (or the root as
+    Placement holds it) without the classes the layout's children carry.
+    Reported flat, those classes get the driver's flat records where it
+    gave them, else the children's flat equivalent."""
     base = dict(root_inventory if root_inventory is not None
                 else tree.data(nodename).inventory)
     root = {rc: dict(rec) for rc, rec in base.items()
             if rc not in layout.resource_classes}
     if target.is_flat:
-        root.update({rc: inv.as_dict()
-                     for rc, inv in layout.flat_inventory().items()})
-    engine.reshape(tree, allocations if allocations is not None else {},
-                   layout=target, hints=hints, nodename=nodename,
-                   root_inventory=root)
-    tree.update_inventory(nodename, root)  # drops classes the driver dropped
+        if root_inventory is not None:
+            root.update({rc: dict(base[rc]) for rc in layout.resource_classes
+                         if rc in base})
+        missing = layout.resource_classes - set(root)
+        root.update({rc: inv.as_dict() for rc, inv
+                     in layout.flat_inventory(missing).items()})
+    return root
 
 
 def _infeasible(tree: TreeLike, nodename: str, layout: Layout,
@@ -215,7 +236,7 @@ def _infeasible(tree: TreeLike, nodename: str, layout: Layout,
                 err: exception.CannotPivot, conf: cfg.ConfigOpts,
                 root_inventory: Mapping[str, Any] | None) -> None:
     if conf.nested_pivot.on_infeasible == 'fail':
-        raise _nova_exceptions()[1](error=str(err)) from err
+        raise _nova_exceptions().failed(error=str(err)) from err
     with _LOCK:
         _DECISIONS[nodename] = _Decision(False, 'instances do not fit',
                                          STARTUP_ATTEMPTS)
@@ -228,10 +249,17 @@ def _infeasible(tree: TreeLike, nodename: str, layout: Layout,
            root_inventory)
 
 
-def _nova_exceptions() -> tuple[Any, Any]:
+class _NovaExceptions(NamedTuple):
+    needed: Callable[..., Exception]
+    failed: Callable[..., Exception]
+
+
+def _nova_exceptions() -> _NovaExceptions:
     """nova's ReshapeNeeded and ReshapeFailed, or ours without nova."""
     try:
         from nova import exception as nova_exception
     except ImportError:
-        return exception.ReshapeNeeded, exception.ReshapeFailed
-    return nova_exception.ReshapeNeeded, nova_exception.ReshapeFailed
+        return _NovaExceptions(exception.ReshapeNeeded,
+                               exception.ReshapeFailed)
+    return _NovaExceptions(nova_exception.ReshapeNeeded,
+                           nova_exception.ReshapeFailed)

@@ -1,5 +1,9 @@
 """How the CLI reaches Placement: online with nova.conf's credentials, or
-offline over the Placement database with ``placement.direct``."""
+offline over the Placement database with ``placement.direct``.
+
+A database URL carries a password: it is masked in every message and log
+line (:func:`mask`, :class:`MaskingFilter`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
+import logging
+from pathlib import Path
+import re
 
 from oslo_config import cfg
 
@@ -17,9 +24,29 @@ from nested_pivot.placement import PlacementClient
 # policy, the reshaper's included.
 OFFLINE_HEADERS = {'X-Auth-Token': 'admin', 'X-Roles': 'admin,service'}
 
+_CREDENTIALS = re.compile(r'(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://'
+                          r'[^:/@\s]*):[^@\s]*@')
 
-class AccessError(exception.PivotError):
-    msg_fmt = '%(reason)s'
+# The Python module a database URL's driver imports, and the package that
+# provides it.
+DRIVERS = {'pymysql': 'PyMySQL', 'psycopg2': 'psycopg2-binary',
+           'psycopg': 'psycopg[binary]', 'MySQLdb': 'mysqlclient'}
+
+AccessError = exception.AccessError
+
+
+def mask(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ***."""
+    return _CREDENTIALS.sub(r'\g<scheme>:***@', text)
+
+
+class MaskingFilter(logging.Filter):
+    """Masks passwords in URLs of every log record it sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask(record.getMessage())
+        record.args = None
+        return True
 
 
 @contextlib.contextmanager
@@ -29,8 +56,27 @@ def client(config_files: Sequence[str], placement_db: str | None
     if placement_db:
         with _offline(placement_db, config_files) as found:
             yield found
-    else:
-        yield PlacementClient.from_conf(_conf(config_files))
+        return
+    if not config_files:
+        raise AccessError(
+            reason='say how to reach Placement: --config-file FILE '
+                   '(online, with a [placement] section as in nova.conf) '
+                   'or --placement-db CONNECTION (offline)')
+    conf = _conf(config_files)
+    _check_online(conf, config_files)
+    yield PlacementClient.from_conf(conf)
+
+
+def _check_online(conf: cfg.ConfigOpts, config_files: Sequence[str]) -> None:
+    from nested_pivot import conf as np_conf
+
+    np_conf.register_opts(conf)
+    if not (conf.placement.auth_type or conf.placement.endpoint_override):
+        raise AccessError(
+            reason=f'no [placement] credentials in '
+                   f'{", ".join(config_files)}: set auth_type and its '
+                   'options (as in nova.conf), or use --placement-db '
+                   'offline')
 
 
 def _conf(config_files: Sequence[str],
@@ -44,13 +90,15 @@ def _conf(config_files: Sequence[str],
         conf(args, project='nested_pivot', default_config_files=[],
              default_config_dirs=[])
     except cfg.Error as err:
-        raise AccessError(reason=f'bad configuration: {err}') from None
+        raise AccessError(reason=f'bad configuration: {mask(str(err))}'
+                          ) from None
     return conf
 
 
 @contextlib.contextmanager
 def _offline(connection: str, config_files: Sequence[str]
              ) -> Iterator[PlacementClient]:
+    _check_sqlite(connection)
     try:
         from placement import conf as placement_conf
         from placement import db_api
@@ -59,6 +107,7 @@ def _offline(connection: str, config_files: Sequence[str]
         raise AccessError(
             reason='--placement-db needs openstack-placement: install '
                    'nested_pivot[offline]') from None
+
     def register(conf: cfg.ConfigOpts) -> None:
         placement_conf.register_opts(conf)
         conf.set_override('connection', connection,
@@ -70,13 +119,53 @@ def _offline(connection: str, config_files: Sequence[str]
         direct = PlacementDirect(conf)
         adapter = direct.__enter__()
     except Exception as err:
-        raise AccessError(
-            reason=f'cannot use the placement database {connection!r}: '
-                   f'{type(err).__name__}: {err}'.splitlines()[0]
-        ) from None
+        raise _database_error(connection, err) from None
     try:
         # In process, threads buy nothing: one request at a time.
-        yield PlacementClient(adapter, headers=OFFLINE_HEADERS,
-                              max_concurrency=1)
+        client = PlacementClient(adapter, headers=OFFLINE_HEADERS,
+                                 max_concurrency=1)
+        _probe(client, connection)
+        yield client
     finally:
         direct.__exit__(None, None, None)
+
+
+def _probe(client: PlacementClient, connection: str) -> None:
+    """One read that reaches the database, so that a database that cannot
+    be used says so here, in one line, not halfway through a command."""
+    try:
+        client.get('/resource_classes')
+    except Exception as err:
+        raise _database_error(connection, err) from None
+
+
+def _check_sqlite(connection: str) -> None:
+    """A missing SQLite file would be created empty: refuse it first."""
+    match = re.match(r'^sqlite(\+\w+)?:///(?P<path>.+)$', connection)
+    if not match or match.group('path').startswith(':memory:'):
+        return
+    path = Path(match.group('path').split('?', 1)[0])
+    if not path.is_file():
+        raise AccessError(reason=f'--placement-db {connection}: no such '
+                                 f'SQLite database file {path}')
+
+
+def _database_error(connection: str, err: Exception) -> AccessError:
+    missing = _missing_module(err)
+    if missing:
+        package = DRIVERS.get(missing, missing)
+        return AccessError(
+            reason=f'--placement-db {mask(connection)}: the database '
+                   f'driver is not installed: pip install {package!r} (or '
+                   f'nested_pivot[offline])')
+    text = f'{type(err).__name__}: {err}'.splitlines()[0]
+    return AccessError(reason=f'cannot use the placement database '
+                              f'{mask(connection)}: {mask(text)}')
+
+
+def _missing_module(err: BaseException | None) -> str | None:
+    while err is not None:
+        if isinstance(err, ModuleNotFoundError) and err.name:
+            return err.name.split('.')[0]
+        err = err.__cause__ or err.__context__
+    return None

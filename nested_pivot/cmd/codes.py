@@ -1,5 +1,5 @@
-"""Exit codes, as oslo.upgradecheck's: 0 ok, 1 warning, 2 failure, 255
-unexpected."""
+"""Exit codes: oslo.upgradecheck's 0 ok, 1 warning, 2 failure and 255
+unexpected, and a code of its own for each other way a command ends."""
 
 from __future__ import annotations
 
@@ -8,12 +8,36 @@ import enum
 
 class Code(enum.IntEnum):
     SUCCESS = 0
-    """Nothing to do, or everything done."""
     WARNING = 1
-    """Work pending: nodes need a pivot."""
     FAILURE = 2
-    """A node cannot be pivoted, or its pivot failed."""
+    DECLINED = 3
+    USAGE = 64
     INTERRUPTED = 130
-    """Stopped by SIGINT; finished nodes stay done, rerun to go on."""
+    BROKEN_PIPE = 141
     UNEXPECTED = 255
-    """Bad configuration, unreachable Placement, or a bug."""
+
+
+MEANING: dict[Code, str] = {
+    Code.SUCCESS: 'nothing to do, or everything done',
+    Code.WARNING: 'work pending (nodes need a pivot), or a request that '
+                  'changed nothing',
+    Code.FAILURE: 'a node cannot be pivoted, is counted twice, or its '
+                  'pivot failed; or the credentials cannot pass the '
+                  'reshaper policy',
+    Code.DECLINED: 'the confirmation was declined, or there was no '
+                   'terminal to ask on and no --yes: nothing was changed',
+    Code.USAGE: 'bad command-line arguments',
+    Code.INTERRUPTED: 'stopped by Ctrl-C: finished nodes stay done; rerun '
+                      'to go on',
+    Code.BROKEN_PIPE: 'the reader of the output went away (a pager or head '
+                      'that quit)',
+    Code.UNEXPECTED: 'bad configuration, unreachable Placement, or a bug',
+}
+"""What each exit code means: ``--help`` and the operator guide show
+this table."""
+
+
+def epilog() -> str:
+    lines = ['exit codes:']
+    lines += [f'  {int(code):<4} {MEANING[code]}' for code in Code]
+    return '\n'.join(lines)

@@ -1,4 +1,5 @@
-"""What every command gets: its arguments, Placement, layouts, journal."""
+"""What every command gets: its arguments, Placement, layouts, journal and
+its output streams."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ import contextlib
 import dataclasses
 import json
 from pathlib import Path
+import shlex
 import sys
 from typing import Any
 from typing import TextIO
 
-from nested_pivot import exception
 from nested_pivot import layoutfile
 from nested_pivot.cmd import access
+from nested_pivot.cmd import render
 from nested_pivot.journal import Journal
 from nested_pivot.layout import Layout
 from nested_pivot.placement import PlacementClient
-from nested_pivot.placement import snapshot
+from nested_pivot.placement import read
 
 
 @dataclasses.dataclass
@@ -36,14 +38,12 @@ class Context:
     def layouts(self) -> layoutfile.Layouts:
         return layoutfile.load(self.args.layouts)
 
-    def rule(self, layouts: layoutfile.Layouts, node: str
-             ) -> layoutfile.Rule:
-        found = layouts.rule_for(node)
-        if found is None:
-            raise exception.InvalidLayout(
-                reason=f'no rule in {self.args.layouts} matches node '
-                       f'{node}')
-        return found
+    def node_rule(self, client: PlacementClient, node: str
+                  ) -> tuple[str, str, layoutfile.Rule | None]:
+        """The node's uuid and name (``node`` may be a uuid), and the rule
+        that matches it, if any."""
+        uuid, name = read.find_node(client, node)
+        return uuid, name, self.layouts().rule_for(name)
 
     def flat_layout(self, node: str) -> Layout:
         """The flat form of the node's layout, so that a rollback removes
@@ -54,19 +54,23 @@ class Context:
         rule = self.layouts().rule_for(node)
         return rule.layout.flat() if rule else Layout()
 
-    def node_rule(self, client: PlacementClient, node: str
-                  ) -> tuple[str, layoutfile.Rule]:
-        """The node's name (``node`` may be a uuid) and its rule."""
-        _, name = snapshot.find_node(client, node)
-        return name, self.rule(self.layouts(), name)
-
-    @staticmethod
-    def hints(rule: layoutfile.Rule, node: str) -> dict[str, Any] | None:
-        found = rule.hints.get(node)
-        return dict(found) if found else None
+    def command(self, *words: str) -> str:
+        """A command line to run next, with this one's access options
+        (a database password masked)."""
+        args = self.args
+        options = [f'--config-file {f}' for f in args.config_file]
+        if args.placement_db:
+            options.append(f'--placement-db {access.mask(args.placement_db)}')
+        options += [f'--layouts {args.layouts}',
+                    f'--state-dir {args.state_dir}']
+        return shlex.join(['nested-pivot', *words]) + ' ' + ' '.join(options)
 
     def journal(self) -> Journal:
         return Journal(self.args.state_dir)
+
+    @property
+    def branches(self) -> tuple[str, str, str]:
+        return render.glyphs(self.out)
 
     def print(self, *lines: str) -> None:
         for line in lines:
@@ -84,9 +88,12 @@ class Context:
         if self.args.yes:
             return True
         if not sys.stdin.isatty():
-            self.fail(f'{question} Refusing without --yes (no terminal).')
+            self.fail(f'{question} Not confirmed: there is no terminal to '
+                      'ask on; give --yes. Nothing was changed.')
             return False
         self.err.write(f'{question} [y/N] ')
         self.err.flush()
-        return sys.stdin.readline().strip().lower() in ('y', 'yes')
-
+        if sys.stdin.readline().strip().lower() in ('y', 'yes'):
+            return True
+        self.fail('not confirmed: nothing was changed.')
+        return False

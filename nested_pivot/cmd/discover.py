@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 import socket
-import sys
 from typing import Any
 
 from nested_pivot import discover as sysfs
+from nested_pivot import exception
+from nested_pivot.cmd import arguments
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 
@@ -25,30 +26,50 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument('--hostname', default=socket.gethostname(),
                         help='node name to match (default: %(default)s)')
     parser.add_argument('--physnet', action='append', default=[],
-                        metavar='IFACE=PHYSNET',
+                        metavar='IFACE=PHYSNET', type=arguments.physnet,
                         help='physical network of a PF (repeatable)')
-    parser.add_argument('--cpu-allocation-ratio', type=float, default=4.0)
-    parser.add_argument('--ram-allocation-ratio', type=float, default=1.0)
-    parser.add_argument('--reserved-host-memory-mb', type=int, default=0)
+    parser.add_argument('--cpu-allocation-ratio', type=arguments.ratio,
+                        default=4.0, metavar='RATIO',
+                        help='VCPU allocation ratio (default: %(default)s)')
+    parser.add_argument('--ram-allocation-ratio', type=arguments.ratio,
+                        default=1.0, metavar='RATIO',
+                        help='MEMORY_MB allocation ratio (default: '
+                             '%(default)s)')
+    parser.add_argument('--reserved-host-memory-mb', type=int, default=0,
+                        metavar='MB', help='memory reserved for the host, '
+                        'on the first cell (default: %(default)s)')
+    parser.add_argument('--gpus-under-numa', action='store_true',
+                        help='put each pGPU under its NUMA cell; by default '
+                             'under the root, as nova\'s libvirt driver '
+                             'does')
     parser.set_defaults(run=run)
 
 
 def run(ctx: Context) -> Code:
     args = ctx.args
-    physnets = dict(p.split('=', 1) for p in args.physnet if '=' in p)
     document = sysfs.discover(
-        args.sysfs, hostname=args.hostname, physnets=physnets,
+        args.sysfs, hostname=args.hostname, physnets=dict(args.physnet),
         cpu_allocation_ratio=args.cpu_allocation_ratio,
         ram_allocation_ratio=args.ram_allocation_ratio,
-        reserved_host_memory_mb=args.reserved_host_memory_mb)
+        reserved_host_memory_mb=args.reserved_host_memory_mb,
+        gpus_under_numa=args.gpus_under_numa)
     if args.json:
         ctx.emit(document)
         return Code.SUCCESS
     text = sysfs.render(document)
     if args.output:
-        Path(args.output).write_text(text)
-        print(f'Layout of {args.hostname} written to {args.output}',
-              file=sys.stderr)
+        _write(args.output, text)
+        ctx.err.write(f'Layout of {args.hostname} written to '
+                      f'{args.output}\n')
     else:
         ctx.out.write(text)
     return Code.SUCCESS
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as err:
+        raise exception.DiscoveryError(
+            path=path, problem=f'cannot write the layout: '
+                               f'{err.strerror or err}') from None

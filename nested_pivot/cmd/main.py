@@ -1,22 +1,28 @@
 """``nested-pivot``: find, plan, apply and roll back pivots of compute nodes.
 
 Options shared by every command are accepted before and after the command
-name.  Errors are one line on stderr (``--debug`` adds the traceback).
+name.  Errors are one line on stderr (``--debug`` adds the traceback), and a
+JSON document ``{"error": ...}`` on stdout under ``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import importlib.metadata
 import logging
 import os
 import sys
 import traceback
+from typing import Any
+from typing import NoReturn
 
 from nested_pivot import exception
 from nested_pivot import journal
+from nested_pivot.cmd import access
 from nested_pivot.cmd import apply
 from nested_pivot.cmd import check
+from nested_pivot.cmd import codes
 from nested_pivot.cmd import discover
 from nested_pivot.cmd import plan
 from nested_pivot.cmd import request
@@ -31,78 +37,131 @@ COMMANDS = (check, plan, apply, request, rollback, status, discover)
 DEFAULT_LAYOUTS = '/etc/nested_pivot/layouts.yaml'
 
 
-def _common(defaults: bool) -> argparse.ArgumentParser:
-    """The shared options; after the command name they must not reset
-    what was given before it, hence SUPPRESS there."""
-    def default(value: object) -> object:
-        return value if defaults else argparse.SUPPRESS
+class Parser(argparse.ArgumentParser):
+    """Usage errors exit with their own code, not argparse's 2 (which is
+    "a node failed" here)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(Code.USAGE, f'{self.prog}: error: {message}\n')
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        'config_file': [],
+        'placement_db': os.environ.get('NESTED_PIVOT_PLACEMENT_DB'),
+        'state_dir': os.environ.get('NESTED_PIVOT_STATE_DIR',
+                                    journal.DEFAULT_STATE_DIR),
+        'layouts': os.environ.get('NESTED_PIVOT_LAYOUTS', DEFAULT_LAYOUTS),
+        'json': False, 'debug': False,
+    }
+
+
+def _common(after: bool) -> argparse.ArgumentParser:
+    """The shared options.  After the command name they must not reset
+    what was given before it: there they default to nothing, and
+    --config-file collects into its own list, merged in :func:`parse`."""
+    values = _defaults()
+
+    def default(key: str) -> Any:
+        return argparse.SUPPRESS if after else values[key]
 
     parser = argparse.ArgumentParser(add_help=False)
     group = parser.add_argument_group('Placement access and output')
     group.add_argument(
         '--config-file', action='append', metavar='PATH',
-        default=default([]),
+        dest='config_file_after' if after else 'config_file',
+        default=argparse.SUPPRESS if after else [],
         help='config file with a [placement] group, e.g. '
-             '/etc/nova/nova.conf (repeatable)')
+             '/etc/nova/nova.conf (repeatable; online)')
     group.add_argument(
-        '--placement-db', metavar='CONNECTION',
-        default=default(os.environ.get('NESTED_PIVOT_PLACEMENT_DB')),
+        '--placement-db', metavar='CONNECTION', default=default(
+            'placement_db'),
         help='work offline on the Placement database itself (fast-forward '
-             'upgrades, every service stopped); needs nested_pivot[offline]')
+             'upgrades, every service stopped); needs nested_pivot[offline]'
+             ' (default: $NESTED_PIVOT_PLACEMENT_DB)')
     group.add_argument(
-        '--state-dir', metavar='DIR',
-        default=default(os.environ.get('NESTED_PIVOT_STATE_DIR',
-                                       journal.DEFAULT_STATE_DIR)),
-        help='where the journal of pre-images lives (default: %(default)s)')
+        '--state-dir', metavar='DIR', default=default('state_dir'),
+        help=f'where the journal lives (default: {values["state_dir"]})')
     group.add_argument(
-        '--layouts', metavar='PATH',
-        default=default(os.environ.get('NESTED_PIVOT_LAYOUTS',
-                                       DEFAULT_LAYOUTS)),
-        help='layout file or directory of them (default: %(default)s)')
-    group.add_argument('--json', action='store_true',
-                       default=default(False),
-                       help='machine-readable output')
-    group.add_argument('--debug', action='store_true',
-                       default=default(False),
-                       help='show tracebacks and library logs')
+        '--layouts', metavar='PATH', default=default('layouts'),
+        help=f'layout file or directory of them (default: '
+             f'{values["layouts"]})')
+    group.add_argument('--json', action='store_true', default=default(
+        'json'), help='machine-readable output')
+    group.add_argument('--debug', action='store_true', default=default(
+        'debug'), help='show tracebacks and library logs')
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version('nested_pivot')
+    except importlib.metadata.PackageNotFoundError:
+        return 'unknown'
+
+
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(
-        prog='nested-pivot', parents=[_common(True)],
-        description=DESCRIPTION)
+    main = Parser(prog='nested-pivot', parents=[_common(False)],
+                  description=DESCRIPTION, epilog=codes.epilog(),
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    main.add_argument('--version', action='version',
+                      version=f'%(prog)s {_version()}')
     commands = main.add_subparsers(dest='command', metavar='COMMAND',
-                                   required=True)
-    after = _common(False)
+                                   required=True, parser_class=Parser)
+    after = _common(True)
     for module in COMMANDS:
         module.add_parser(commands, after)
     return main
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug
-                        else logging.CRITICAL)
+    args.config_file = [*args.config_file,
+                        *vars(args).pop('config_file_after', [])]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    _logging(args.debug)
     ctx = Context(args, sys.stdout, sys.stderr)
     try:
         return int(args.run(ctx))
     except KeyboardInterrupt:
         ctx.fail('interrupted; rerun the same command to go on')
         return Code.INTERRUPTED
-    except exception.PivotError as err:
-        return _error(ctx, err, args.debug)
+    except BrokenPipeError:
+        return _broken_pipe()
     except Exception as err:
         return _error(ctx, err, args.debug)
 
 
+def _logging(debug: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(access.MaskingFilter())
+
+
+def _broken_pipe() -> int:
+    # The reader went away: say nothing more, and let no flush at exit
+    # fail again on the closed pipe.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return Code.BROKEN_PIPE
+
+
 def _error(ctx: Context, err: BaseException, debug: bool) -> int:
     if debug:
-        traceback.print_exc(file=ctx.err)
+        ctx.err.write(access.mask(''.join(traceback.format_exception(err))))
     text = str(err) or type(err).__name__
     if not isinstance(err, exception.PivotError):
         text = f'{type(err).__name__}: {text}'
-    ctx.fail(' '.join(text.split()))
+    text = access.mask(' '.join(text.split()))
+    if ctx.args.json:
+        ctx.emit({'error': text, 'exit': int(Code.UNEXPECTED),
+                  'code': getattr(err, 'code', exception.PivotError.code)})
+    ctx.fail(text)
     return Code.UNEXPECTED
 
 

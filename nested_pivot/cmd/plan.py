@@ -6,27 +6,55 @@ import argparse
 import dataclasses
 from typing import Any
 
+from nested_pivot import engine
+from nested_pivot import exception
 from nested_pivot.cmd import render
+from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
-from nested_pivot.engine.model import Snapshot
 from nested_pivot.placement import operations
+from nested_pivot.placement import read
+from nested_pivot.placement import workflows
+from nested_pivot.placement.operations import NodeState
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         'plan', parents=[common],
-        help='show what a pivot of NODE would do; changes nothing')
-    parser.add_argument('node', metavar='NODE', help='node name or uuid')
+        help='show what a pivot of NODE would do; changes nothing',
+        description='Draw NODE\'s tree now and after the pivot, and each '
+                    'instance that would move. On a node that cannot be '
+                    'pivoted, the instances that do not fit, each with what '
+                    'it needs and the free room of each child (exit 2).')
+    parser.add_argument('node', metavar='NODE', type=node_name,
+                        help='node name or uuid')
     parser.set_defaults(run=run)
 
 
 def run(ctx: Context) -> Code:
     with ctx.client() as client:
-        name, rule = ctx.node_rule(client, ctx.args.node)
-        state, plan = operations.read_and_plan(
-            client, ctx.args.node, rule.layout, ctx.hints(rule, name))
-    before = render.usage_before(plan.before, state.allocations)
+        uuid, name, rule = ctx.node_rule(client, ctx.args.node)
+        if rule is None:
+            return _not_applicable(ctx, name, uuid)
+        try:
+            state, plan = operations.read_and_plan(
+                client, uuid, rule.layout, rule.hints.get(name))
+        except workflows.UNFIT as err:
+            return _cannot_pivot(ctx, read.read_node(client, uuid), err)
+    state_now = operations.classify(state.snapshot, plan, rule.layout)
+    show(ctx, state.records, plan, 'apply', name)
+    if state_now is NodeState.DOUBLE_COUNTED:
+        ctx.err.write(f'{name} is double_counted: its root and the '
+                      'layout\'s children both offer a class of the layout; '
+                      'see the operator guide, "Recovery".\n')
+        return Code.FAILURE
+    return Code.SUCCESS
+
+
+def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
+         plan: engine.ReshapePlan, *command: str) -> None:
+    """The dry run of ``plan``, drawn or as JSON."""
+    before = render.usage_before(plan.before, records)
     after = render.usage_after(before, plan.moves, plan.after)
     if ctx.args.json:
         ctx.emit({'node': plan.node, 'uuid': plan.root,
@@ -34,22 +62,59 @@ def run(ctx: Context) -> Code:
                   'before': _providers(plan.before, before),
                   'after': _providers(plan.after, after),
                   'moves': [dataclasses.asdict(m) for m in plan.moves],
-                  'consumers': list(plan.consumers)})
-        return Code.SUCCESS
-    ctx.print(f'Node {plan.node} now:', *render.tree(plan.before, before),
-              '', f'Node {plan.node} after the pivot:',
-              *render.tree(plan.after, after), '')
+                  'consumers': list(plan.consumers),
+                  'foreign': sorted(plan.foreign)})
+        return
+    branches = ctx.branches
+    ctx.print(f'Node {plan.node} now:',
+              *render.tree(plan.before, before, branches, plan.foreign),
+              '', f'Node {plan.node} after:',
+              *render.tree(plan.after, after, branches, plan.foreign), '')
     if plan.is_noop:
         ctx.print('Nothing to do: the node already has this layout.')
-        return Code.SUCCESS
-    ctx.print(f'{len(plan.consumers)} consumers move:',
-              *render.moves(plan), '',
-              'Dry run: nothing was changed. Apply with: nested-pivot '
-              f'apply {plan.node}')
+        return
+    ctx.print(f'{workflows.plural(len(plan.consumers), "consumer")} '
+              f'move:', *render.moves(plan), '',
+              'Dry run: nothing was changed. Apply with:',
+              '  ' + ctx.command(*command))
+
+
+def _not_applicable(ctx: Context, name: str, uuid: str) -> Code:
+    reason = f'no rule in {ctx.args.layouts} matches it'
+    if ctx.args.json:
+        ctx.emit({'node': name, 'uuid': uuid,
+                  'state': str(NodeState.NOT_APPLICABLE), 'reason': reason})
+    else:
+        ctx.print(f'{name} ({uuid}): {NodeState.NOT_APPLICABLE}: {reason}. '
+                  'Nothing to plan.')
     return Code.SUCCESS
 
 
-def _providers(snapshot: Snapshot, usage: render.Usage
+def _cannot_pivot(ctx: Context, state: read.NodeRead,
+                  err: exception.PivotError) -> Code:
+    usage = render.usage_before(state.snapshot, state.records)
+    unfit = err.unfit if isinstance(err, exception.CannotPivot) else ()
+    if ctx.args.json:
+        ctx.emit({'node': state.name, 'uuid': state.root,
+                  'state': str(NodeState.CANNOT_PIVOT),
+                  'reason': workflows.one_line(err),
+                  'now': _providers(state.snapshot, usage),
+                  'unfit': [dataclasses.asdict(u) for u in unfit]})
+        return Code.FAILURE
+    ctx.print(f'Node {state.name} now:',
+              *render.tree(state.snapshot, usage, ctx.branches), '',
+              f'{state.name} cannot be pivoted.')
+    if isinstance(err, exception.CannotPivot) and unfit:
+        ctx.print(*render.unfit(err), '',
+                  'Moving these instances off the node (cold migration or '
+                  'resize) makes room; hints can place them where the '
+                  'hypervisor has them.')
+    else:
+        ctx.print(workflows.one_line(err))
+    return Code.FAILURE
+
+
+def _providers(snapshot: engine.Snapshot, usage: engine.Usage
                ) -> list[dict[str, Any]]:
     return [{'uuid': p.uuid, 'name': p.name, 'parent': p.parent,
              'traits': sorted(p.traits),

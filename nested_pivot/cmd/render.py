@@ -1,4 +1,7 @@
 """Terminal output: provider trees with usage bars, moves, tables, progress.
+
+A terminal that cannot show the tree's box-drawing characters (a stdout
+that is not UTF-8) gets ASCII ones.
 """
 
 from __future__ import annotations
@@ -6,26 +9,42 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import threading
 import time
 from typing import Any
 from typing import TextIO
 
-from nested_pivot.engine.model import Snapshot
-from nested_pivot.engine.plan import Move
-from nested_pivot.engine.plan import ReshapePlan
+from nested_pivot import exception
+from nested_pivot.engine import ConsumerRecord
+from nested_pivot.engine import Move
+from nested_pivot.engine import ReshapePlan
+from nested_pivot.engine import Snapshot
+from nested_pivot.engine import Usage
+from nested_pivot.layout import shown
+from nested_pivot.placement.workflows import plural
 
-Usage = dict[str, dict[str, int]]
 BAR = 16
+UNICODE = ('│  ', '├─ ', '└─ ')
+ASCII = ('|  ', '+- ', '`- ')
 
 
-def usage_before(snapshot: Snapshot, allocations: Mapping[str, Any]
-                 ) -> Usage:
+def glyphs(stream: TextIO) -> tuple[str, str, str]:
+    """The tree's branches, in characters ``stream`` can write."""
+    try:
+        ''.join(UNICODE).encode(stream.encoding or 'ascii')
+    except (LookupError, UnicodeEncodeError):
+        return ASCII
+    return UNICODE
+
+
+def usage_before(snapshot: Snapshot,
+                 records: Mapping[str, ConsumerRecord]) -> Usage:
     """What every consumer holds on each provider of the node."""
     usage: Usage = {u: {} for u in snapshot.providers}
-    for record in allocations.values():
-        for rp, entry in record.get('allocations', {}).items():
+    for record in records.values():
+        for rp, resources in record.allocations.items():
             if rp in usage:
-                for rc, n in entry.get('resources', {}).items():
+                for rc, n in resources.items():
                     usage[rp][rc] = usage[rp].get(rc, 0) + n
     return usage
 
@@ -42,25 +61,31 @@ def usage_after(before: Usage, moves: Iterable[Move],
     return usage
 
 
-def tree(snapshot: Snapshot, usage: Usage) -> list[str]:
-    """An indented tree: each provider with a usage bar per class."""
+def tree(snapshot: Snapshot, usage: Usage,
+         branches: tuple[str, str, str] = UNICODE,
+         foreign: frozenset[str] = frozenset()) -> list[str]:
+    """An indented tree: each provider with a usage bar per class; the
+    providers of other services are marked, as the pivot leaves them."""
     lines: list[str] = []
+    down, fork, last_fork = branches
 
     def walk(uuid: str, head: str, tail: str) -> None:
         provider = snapshot.providers[uuid]
         traits = (f'  [{", ".join(sorted(provider.traits))}]'
                   if provider.traits else '')
-        lines.append(f'{head}{provider.name}{traits}')
+        mark = '  (another service\'s: left as is)' if uuid in foreign \
+            else ''
+        lines.append(f'{head}{provider.name}{traits}{mark}')
         kids = snapshot.children(uuid)
-        gutter = tail + ('│  ' if kids else '   ')
+        gutter = tail + (down if kids else '   ')
         for rc, inv in sorted(provider.inventory.items()):
             used = usage.get(uuid, {}).get(rc, 0)
             lines.append(f'{gutter}{rc:<14} {bar(used, inv.capacity)} '
-                         f'{used}/{_num(inv.capacity)}')
+                         f'{used}/{shown(inv.capacity)}')
         for i, kid in enumerate(kids):
             last = i == len(kids) - 1
-            walk(kid, tail + ('└─ ' if last else '├─ '),
-                 tail + ('   ' if last else '│  '))
+            walk(kid, tail + (last_fork if last else fork),
+                 tail + ('   ' if last else down))
 
     walk(snapshot.root, '', '')
     return lines
@@ -91,6 +116,25 @@ def moves(plan: ReshapePlan) -> list[str]:
     return table(['consumer', 'type', 'moves', 'source -> target'], rows)
 
 
+def unfit(err: exception.CannotPivot) -> list[str]:
+    """One line per instance that does not fit: what it needs, and the
+    free room of each child that could take it."""
+    rows = []
+    for item in err.unfit:
+        needs = ' '.join(f'{rc}={n}' for rc, n in item.needs.items())
+        free = '; '.join(f'{name}: ' + ' '.join(
+            f'{rc}={n}' for rc, n in room.items())
+            for name, room in item.free.items()) or 'no child admits it'
+        rows.append([item.consumer, needs, free])
+    return [f'{plural(len(rows), "instance")} '
+            f'{"does" if len(rows) == 1 else "do"} not fit:',
+            *table(['consumer', 'needs', 'free room per child'], rows)]
+
+
+def amounts(moves: Mapping[str, int]) -> str:
+    return ' '.join(f'{rc}={n}' for rc, n in sorted(moves.items()))
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]
           ) -> list[str]:
     cells = [[str(c) for c in row] for row in rows]
@@ -106,20 +150,30 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]
 
 
 class Progress:
-    """A progress bar with ETA on a terminal; plain lines otherwise."""
+    """A progress bar with ETA on a terminal; plain lines otherwise.
 
-    def __init__(self, total: int, stream: TextIO) -> None:
+    Safe to step from several threads.
+    """
+
+    def __init__(self, total: int, stream: TextIO,
+                 what: str = 'nodes') -> None:
         self.total = total
         self.stream = stream
+        self.what = what
         self.started = time.monotonic()
         self.done = 0
+        self._lock = threading.Lock()
 
     def step(self, label: str) -> None:
+        with self._lock:
+            self._step(label)
+
+    def _step(self, label: str) -> None:
         self.done += 1
         elapsed = time.monotonic() - self.started
         left = elapsed / self.done * (self.total - self.done)
         text = (f'{bar(self.done, self.total)} {self.done}/{self.total} '
-                f'nodes, ETA {_clock(left)} ({label})')
+                f'{self.what}, ETA {_clock(left)} ({label})')
         if self.stream.isatty():
             end = '\n' if self.done == self.total else ''
             self.stream.write('\r\033[K' + text + end)
@@ -131,7 +185,3 @@ class Progress:
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds + 0.5), 60)
     return f'{minutes // 60}:{minutes % 60:02d}:{secs:02d}'
-
-
-def _num(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else round(value, 2)

@@ -4,8 +4,8 @@ Every allocation moves back to the root and the children the node's layout
 owns are removed; other services' providers stay.  The root gets back the
 flat records the journal kept from before the pivot; without a journal, or
 when they no longer fit what runs on the node, the children's records
-summed.  It works from what Placement holds now, so it
-works even if the node changed since its pivot.
+summed.  It works from what Placement holds now, so it works even if the
+node changed since its pivot.
 """
 
 from __future__ import annotations
@@ -13,19 +13,32 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nested_pivot.cmd.apply import pivot_node
+from nested_pivot.cmd import apply
+from nested_pivot.cmd import plan as plan_cmd
+from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
-from nested_pivot.placement import snapshot
+from nested_pivot.placement import operations
+from nested_pivot.placement import read
+from nested_pivot.placement import workflows
+from nested_pivot.placement.workflows import Result
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         'rollback', parents=[common],
-        help='move NODE back to the flat layout and remove its children')
-    parser.add_argument('node', metavar='NODE')
+        help='move NODE back to the flat layout and remove the children '
+             'its layout owns')
+    parser.add_argument('node', metavar='NODE', type=node_name)
     parser.add_argument('--yes', action='store_true',
                         help='do not ask for confirmation')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='show what the rollback would do; change '
+                             'nothing')
+    parser.add_argument('--no-journal', action='store_true',
+                        help='do not read the journal (e.g. a corrupt '
+                             'one): the root gets the children\'s records '
+                             'summed')
     parser.set_defaults(run=run)
 
 
@@ -33,23 +46,24 @@ def run(ctx: Context) -> Code:
     journal = ctx.journal()
     with ctx.client() as client:
         client.version()
-        if not ctx.confirm(f'Roll {ctx.args.node} back to flat?'):
-            return Code.FAILURE
-        _, name = snapshot.find_node(client, ctx.args.node)
+        _, name = read.find_node(client, ctx.args.node)
         flat = ctx.flat_layout(name)
-        records = journal.flat_records(name)
-        outcome = pivot_node(client, journal, name, flat, None, records)
-        if outcome.result == 'failed' and records:
-            ctx.print(f'{name}: the flat records of the journal do not fit '
-                      f'({outcome.detail}); using the children\'s records '
-                      'summed.')
-            outcome = pivot_node(client, journal, name, flat, None)
-    if ctx.args.json:
-        ctx.emit({'node': outcome.node, 'result': outcome.result,
-                  'detail': outcome.detail})
-    else:
-        words = {'done': 'rolled back to flat',
-                 'already pivoted': 'already flat'}
-        ctx.print(f'{outcome.node}: {words.get(outcome.result, "FAILED")}'
-                  + (f': {outcome.detail}' if outcome.detail else ''))
-    return Code.FAILURE if outcome.result == 'failed' else Code.SUCCESS
+        if ctx.args.dry_run:
+            return _dry_run(ctx, client, journal, name, flat)
+        if not ctx.confirm(f'Roll {name} back to flat?'):
+            return Code.DECLINED
+        outcome = workflows.rollback_node(
+            client, journal, name, flat,
+            use_journal=not ctx.args.no_journal)
+    return apply.report(ctx, [outcome], {Result.DONE: 'rolled back to flat',
+                                         Result.UNCHANGED: 'already flat'})
+
+
+def _dry_run(ctx: Context, client: Any, journal: Any, name: str,
+             flat: Any) -> Code:
+    records = (None if ctx.args.no_journal
+               else workflows.flat_records(client, journal, name))
+    state, plan = operations.read_and_plan(client, name, flat,
+                                           root_inventory=records)
+    plan_cmd.show(ctx, state.records, plan, 'rollback', name)
+    return Code.SUCCESS

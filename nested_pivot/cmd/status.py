@@ -6,47 +6,69 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from nested_pivot import exception
+from nested_pivot.cmd import check
 from nested_pivot.cmd import render
+from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
-from nested_pivot.placement import operations
+from nested_pivot.journal import Entry
+from nested_pivot.placement import workflows
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         'status', parents=[common],
-        help="NODE's state against its layout, and its journal")
-    parser.add_argument('node', metavar='NODE')
+        help="NODE's state against its layout, and its journal",
+        description='NODE\'s state, as check reports it, and its journal. '
+                    'Exit 2 when the node cannot be pivoted or is counted '
+                    'twice, else 0.')
+    parser.add_argument('node', metavar='NODE', type=node_name)
     parser.set_defaults(run=run)
 
 
 def run(ctx: Context) -> Code:
     with ctx.client() as client:
-        name, rule = ctx.node_rule(client, ctx.args.node)
-        found = operations.status(client, ctx.args.node, rule.layout)
-    entries = ctx.journal().entries(name)
+        uuid, name, rule = ctx.node_rule(client, ctx.args.node)
+        found = workflows.report_node(client, uuid, name, rule)
+    entries, problem = _journal(ctx, uuid)
+    code = Code.FAILURE if found.state in check.FAILING else Code.SUCCESS
     if ctx.args.json:
-        ctx.emit({'node': found.node, 'uuid': found.uuid,
-                  'state': str(found.state), 'consumers': found.consumers,
-                  'moves': dict(found.moves),
+        ctx.emit({**check.report_document(found),
                   'journal': [dict(e.body, path=str(e.path))
-                              for e in entries]})
-        return Code.SUCCESS
-    moves = ' '.join(f'{rc}={n}' for rc, n in sorted(found.moves.items()))
-    ctx.print(f'{found.node} ({found.uuid}): {found.state}'
-              + (f', {found.consumers} consumers would move: {moves}'
-                 if found.consumers else ''), '',
-              f'Journal ({ctx.journal().state_dir}):')
-    rows = [[e.time, e.kind, _summary(e.body), e.path.name]
-            for e in entries]
-    ctx.print(*(render.table(['time', 'kind', 'summary', 'file'], rows)
+                              for e in entries],
+                  'journal_error': problem})
+        return code
+    would = (f', {workflows.plural(found.consumers, "consumer")} would '
+             f'move: {render.amounts(found.moves)}' if found.consumers
+             else '')
+    ctx.print(f'{found.node} ({found.uuid}): {found.state}{would}')
+    if found.reason:
+        ctx.print(f'  {found.reason}')
+    ctx.print('', f'Journal ({ctx.journal().state_dir}):')
+    rows = [[e.time, e.operation or '-', e.kind, _summary(e.body),
+             e.path.name] for e in entries]
+    ctx.print(*(render.table(['time', 'operation', 'kind', 'summary',
+                              'file'], rows)
                 if rows else ['  (no entries)']))
-    return Code.SUCCESS
+    if problem:
+        ctx.print(f'  {problem}', '  Roll back from what Placement holds '
+                  'with: nested-pivot rollback --no-journal')
+    return code
+
+
+def _journal(ctx: Context, uuid: str) -> tuple[list[Entry], str]:
+    try:
+        return ctx.journal().entries(uuid), ''
+    except exception.JournalError as err:
+        return [], str(err)
 
 
 def _summary(body: Mapping[str, Any]) -> str:
     if body.get('kind') == 'pre-image':
-        return (f'{len(body.get("consumers", {}))} consumers, '
-                f'{len(body.get("moves", []))} moves, '
-                f'{len(body.get("tree", []))} providers')
+        counts = [workflows.plural(len(body.get(key) or ()), noun)
+                  for key, noun in (('consumers', 'consumer'),
+                                    ('moves', 'move'),
+                                    ('tree', 'provider'))]
+        return ', '.join(counts)
     return f'{body.get("outcome", "")} {body.get("detail", "")}'.strip()

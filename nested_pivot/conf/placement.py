@@ -3,6 +3,8 @@ reads them) and the client's own options in ``[nested_pivot]``."""
 
 from __future__ import annotations
 
+import copy
+
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 
@@ -36,6 +38,11 @@ CLIENT_OPTS: list[cfg.Opt] = [
 ]
 
 
+ADAPTER_DEFAULTS = {'service_type': 'placement',
+                    'valid_interfaces': ['internal', 'public']}
+"""nova's defaults for the keystoneauth adapter options of [placement]."""
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     """Register the client options and the keystoneauth options."""
     engine.register_group(conf, PLACEMENT_GROUP)
@@ -43,9 +50,8 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     ks_loading.register_auth_conf_options(conf, PLACEMENT_GROUP.name)
     ks_loading.register_adapter_conf_options(conf, PLACEMENT_GROUP.name,
                                              include_deprecated=False)
-    conf.set_default('service_type', 'placement', group='placement')
-    conf.set_default('valid_interfaces', ['internal', 'public'],
-                     group='placement')
+    for name, value in ADAPTER_DEFAULTS.items():
+        conf.set_default(name, value, group=PLACEMENT_GROUP.name)
     engine.register_group(conf, engine.GROUP)
     conf.register_opts(CLIENT_OPTS, group=engine.GROUP.name)
 
@@ -55,4 +61,15 @@ def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
                + ks_loading.get_auth_common_conf_options()
                + ks_loading.get_adapter_conf_options(
                    include_deprecated=False))
-    return [(engine.GROUP, CLIENT_OPTS), (PLACEMENT_GROUP, ks_opts)]
+    return [(engine.GROUP, CLIENT_OPTS),
+            (PLACEMENT_GROUP, [_with_default(o) for o in ks_opts])]
+
+
+def _with_default(opt: cfg.Opt) -> cfg.Opt:
+    """``opt`` as the sample config should show it: with the default
+    :func:`register_opts` sets at run time."""
+    if opt.dest not in ADAPTER_DEFAULTS:
+        return opt
+    opt = copy.copy(opt)
+    opt.default = ADAPTER_DEFAULTS[opt.dest]
+    return opt

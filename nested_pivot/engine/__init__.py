@@ -1,12 +1,20 @@
 """The pivot engine: plan a reshape of one node, with no I/O.
 
-:func:`reshape` reads the provider tree and nova's allocations dict, plans
-where every displaced allocation goes, and only then writes the target
-tree and the final allocations back, so that on any error neither changes.
+:func:`plan_snapshot` is the engine's own entry point: a typed
+:class:`Snapshot` of the node and typed :class:`ConsumerRecord` values in,
+a :class:`ReshapePlan` out.  The Placement layer feeds it directly.
+
+:func:`reshape` and :func:`plan` are the adapters for nova's shapes: they
+read a provider tree and nova's allocations dict into those values, plan,
+and (``reshape``) only then write the target tree and the final
+allocations back, so that on any error neither changes.
+
+Importing the engine loads no HTTP client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import MutableMapping
 from typing import Any
@@ -17,13 +25,17 @@ from nested_pivot.engine import allocations as allocations_mod
 from nested_pivot.engine import hints as hints_mod
 from nested_pivot.engine import packing
 from nested_pivot.engine import target as target_mod
+from nested_pivot.engine.allocations import ConsumerRecord
 from nested_pivot.engine.displace import find_displaced
 from nested_pivot.engine.model import find_root
+from nested_pivot.engine.model import Provider
 from nested_pivot.engine.model import read_snapshot
+from nested_pivot.engine.model import Snapshot
 from nested_pivot.engine.model import TreeLike
-from nested_pivot.engine.plan import Move
-from nested_pivot.engine.plan import ProviderInventory
-from nested_pivot.engine.plan import ReshapePlan
+from nested_pivot.engine.model import Usage
+from nested_pivot.engine.result import Move
+from nested_pivot.engine.result import ProviderInventory
+from nested_pivot.engine.result import ReshapePlan
 from nested_pivot.engine.solve import Final
 from nested_pivot.engine.solve import solve
 from nested_pivot.engine.target import apply_layout
@@ -33,8 +45,9 @@ from nested_pivot.engine.target import unchanged
 from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
 
-__all__ = ['Move', 'ReshapePlan', 'TraitChange', 'owned_children', 'plan',
-           'reshape']
+__all__ = ['ConsumerRecord', 'Move', 'Provider', 'ProviderInventory',
+           'ReshapePlan', 'Snapshot', 'TraitChange', 'TreeLike', 'Usage',
+           'owned_children', 'plan', 'plan_snapshot', 'reshape']
 
 
 def reshape(provider_tree: TreeLike,
@@ -70,20 +83,65 @@ def plan(provider_tree: TreeLike, allocations: Mapping[str, Any], *,
          root_inventory: Mapping[str, Any] | None = None,
          budget: int = packing.DEFAULT_BUDGET) -> ReshapePlan:
     """Like :func:`reshape`, but change nothing: only return the plan."""
-    if layout is not None and not isinstance(layout, Layout):
-        raise TypeError(f'layout must be a Layout, not {layout!r}')
-    if root_inventory is not None and layout is None:
-        raise TypeError('root_inventory needs a layout')
+    _check_arguments(provider_tree, layout, root_inventory, budget)
     root = find_root(provider_tree, nodename)
-    snapshot = read_snapshot(provider_tree, root)
-    target = (apply_layout(snapshot, layout, provider_tree.exists,
+    return plan_snapshot(read_snapshot(provider_tree, root),
+                         allocations_mod.parse(allocations), layout,
+                         hints=hints, root_inventory=root_inventory,
+                         budget=budget, exists=provider_tree.exists)
+
+
+def plan_snapshot(snapshot: Snapshot,
+                  records: Mapping[str, ConsumerRecord],
+                  layout: Layout | None, *,
+                  hints: Mapping[str, Any] | None = None,
+                  root_inventory: Mapping[str, Any] | None = None,
+                  budget: int = packing.DEFAULT_BUDGET,
+                  exists: Callable[[str], bool] | None = None
+                  ) -> ReshapePlan:
+    """Plan the reshape of the node in ``snapshot``: its typed entry point.
+
+    ``records`` are the consumers' allocations (those on other providers
+    included).  ``exists`` tells whether a provider name is taken outside
+    the node, when the caller knows; a clash is otherwise found when the
+    child is created.
+    """
+    target = (apply_layout(snapshot, layout, exists or _unknown,
                            _records('root inventory', root_inventory))
               if layout is not None else unchanged(snapshot))
-    records = allocations_mod.parse(allocations)
     displaced = find_displaced(target, records)
     hinted = hints_mod.resolve(hints, target, records, displaced)
     moves, final = solve(target, records, displaced, hinted, budget)
     return _build(target, records, moves, final)
+
+
+def _unknown(_name: str) -> bool:
+    return False
+
+
+_TREE_METHODS = ('get_provider_uuids', 'data', 'exists', 'new_child',
+                 'remove', 'update_inventory', 'update_traits')
+
+
+def _check_arguments(provider_tree: Any, layout: Any, root_inventory: Any,
+                     budget: Any) -> None:
+    """Type errors before anything is read, so none surfaces halfway."""
+    if not all(callable(getattr(provider_tree, m, None))
+               for m in _TREE_METHODS):
+        raise TypeError(f'provider_tree must be a ProviderTree (nova\'s or '
+                        f'nested_pivot\'s), not {provider_tree!r}')
+    if layout is not None and not isinstance(layout, Layout):
+        raise TypeError(f'layout must be a Layout, not {layout!r}')
+    if root_inventory is not None and not isinstance(root_inventory,
+                                                     Mapping):
+        raise TypeError(f'root_inventory must be a mapping of resource '
+                        f'class to record, not {root_inventory!r}')
+    if root_inventory is not None and layout is None:
+        raise TypeError('root_inventory needs a layout')
+    if not isinstance(budget, int) or isinstance(budget, bool) \
+            or budget < 1:
+        raise TypeError(f'budget must be a positive integer, not '
+                        f'{budget!r}')
 
 
 def owned_children(provider_tree: TreeLike, layout: Layout,

@@ -44,7 +44,19 @@ def parse(allocations: Mapping[str, Any]) -> dict[str, ConsumerRecord]:
     if not isinstance(allocations, Mapping):
         raise exception.InvalidAllocations(
             reason='expected a mapping of consumer uuid to record')
-    return {str(c): _record(str(c), rec) for c, rec in allocations.items()}
+    _check_keys('consumer', allocations)
+    return {c: _record(c, rec) for c, rec in allocations.items()}
+
+
+def _check_keys(what: str, mapping: Mapping[Any, Any],
+                where: str = '') -> None:
+    # Keys are written back into the caller's dict as they are: a key that
+    # is not a string would fail there, after the tree had changed.
+    bad = [k for k in mapping if not isinstance(k, str) or not k]
+    if bad:
+        raise exception.InvalidAllocations(
+            reason=f'{where}{what} keys must be non-empty strings (uuids), '
+                   f'not {bad[0]!r}')
 
 
 def _record(consumer: str, record: Any) -> ConsumerRecord:
@@ -53,9 +65,11 @@ def _record(consumer: str, record: Any) -> ConsumerRecord:
         raise exception.InvalidAllocations(
             reason=f'consumer {consumer}: expected a record with an '
                    '"allocations" mapping')
+    _check_keys('provider', record['allocations'],
+                f'consumer {consumer}: ')
     return ConsumerRecord(
         consumer=consumer,
-        allocations={str(rp): _resources(consumer, str(rp), entry)
+        allocations={rp: _resources(consumer, rp, entry)
                      for rp, entry in record['allocations'].items()},
         project_id=record.get('project_id'),
         user_id=record.get('user_id'),

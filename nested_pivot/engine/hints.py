@@ -17,17 +17,20 @@ from nested_pivot.engine.allocations import ConsumerRecord
 from nested_pivot.engine.displace import Displaced
 from nested_pivot.engine.target import Target
 
-# consumer -> resource class -> target provider uuid -> amount
-Placement = dict[str, dict[str, dict[str, int]]]
+Placed = dict[str, dict[str, dict[str, int]]]
+"""consumer -> class -> target provider -> amount: where moving amounts
+go (a hint's, or the packer's)."""
 
 
 def resolve(hints: Mapping[str, Any] | None, target: Target,
             records: Mapping[str, ConsumerRecord],
-            displaced: list[Displaced]) -> Placement:
+            displaced: list[Displaced]) -> Placed:
     """Validate hints and return the placements they fix.
 
     Hints for consumers or classes that have nothing to move (already
-    pivoted) are checked but fix nothing, so a rerun stays a no-op.
+    pivoted) are checked but fix nothing, so a rerun stays a no-op.  A hint
+    for a consumer with no allocations on the node is refused: it names
+    the wrong instance or the wrong node.
     """
     if hints is None:
         return {}
@@ -38,11 +41,15 @@ def resolve(hints: Mapping[str, Any] | None, target: Target,
     for d in displaced:
         per_rc = moving.setdefault(d.consumer, {})
         per_rc[d.resource_class] = per_rc.get(d.resource_class, 0) + d.amount
-    result: Placement = {}
+    result: Placed = {}
     for consumer, hint in hints.items():
         record = records.get(consumer)
-        if record is None:
-            continue
+        if record is None or not record.resource_classes(
+                target.before.providers):
+            raise exception.InvalidHint(
+                consumer=consumer,
+                reason=f'the consumer has no allocations on node '
+                       f'{target.node}')
         fixed = _resolve_one(target, record, hint, moving.get(consumer, {}))
         if fixed:
             result[consumer] = fixed

@@ -11,8 +11,13 @@ import dataclasses
 from typing import Any
 from typing import Protocol
 
+import os_traits
+
 from nested_pivot import exception
 from nested_pivot.layout import Inventory
+
+Usage = dict[str, dict[str, int]]
+"""provider -> class -> amount used."""
 
 
 class TreeLike(Protocol):
@@ -101,7 +106,7 @@ def find_root(tree: TreeLike, nodename: str | None) -> str:
         return str(data.uuid)
     roots = [d for d in map(tree.data, tree.get_provider_uuids())
              if d.parent_uuid is None
-             and 'MISC_SHARES_VIA_AGGREGATE' not in d.traits]
+             and os_traits.MISC_SHARES_VIA_AGGREGATE not in d.traits]
     if len(roots) != 1:
         raise exception.InvalidTree(
             reason=f'expected one compute node root, found '
@@ -119,13 +124,14 @@ def read_snapshot(tree: TreeLike, root: str) -> Snapshot:
             uuid=data.uuid, name=data.name,
             parent=None if data.uuid == root else data.parent_uuid,
             generation=data.generation,
-            inventory=_read_inventory(data.name, data.inventory),
+            inventory=read_inventory(data.name, data.inventory),
             traits=frozenset(data.traits))
     return Snapshot(root=root, providers=providers)
 
 
-def _read_inventory(name: str, inventory: Mapping[str, Any]
-                    ) -> dict[str, Inventory]:
+def read_inventory(name: str, inventory: Mapping[str, Any]
+                   ) -> dict[str, Inventory]:
+    """Placement's (or nova's) inventory records of provider ``name``."""
     result = {}
     for rc, record in inventory.items():
         try:

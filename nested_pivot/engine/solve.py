@@ -5,21 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 import operator
+from typing import Any
 
 from nested_pivot import exception
 from nested_pivot.engine import packing
 from nested_pivot.engine.allocations import ConsumerRecord
 from nested_pivot.engine.displace import Displaced
-from nested_pivot.engine.hints import Placement
-from nested_pivot.engine.plan import Move
+from nested_pivot.engine.hints import Placed
+from nested_pivot.engine.model import Usage
+from nested_pivot.engine.result import Move
 from nested_pivot.engine.target import Target
+from nested_pivot.layout import shown
 
-Usage = dict[str, dict[str, int]]
 Final = dict[str, dict[str, dict[str, int]]]
+"""consumer -> provider -> class -> amount: the moving consumers'
+allocations after the pivot."""
 
 
 def solve(target: Target, records: Mapping[str, ConsumerRecord],
-          displaced: list[Displaced], hinted: Placement,
+          displaced: list[Displaced], hinted: Placed,
           budget: int = packing.DEFAULT_BUDGET) -> tuple[list[Move], Final]:
     """The moves and the final allocations of the consumers that move.
 
@@ -27,25 +31,25 @@ def solve(target: Target, records: Mapping[str, ConsumerRecord],
     :raises CannotPivot: the displaced allocations fit no valid placement.
     """
     usage = staying_usage(target, records.values())
-    _check_below_usage(target, usage)
-    placed = _place_hinted(target, records, hinted, usage)
+    _check_below_usage(target, usage, displaced)
+    placed = _place_hinted(target, records, hinted, usage, displaced)
     items = _items(target, records, displaced, hinted)
     capacity = {u: {rc: inv.capacity for rc, inv in p.inventory.items()}
                 for u, p in target.after.providers.items()}
     result = packing.pack(items, capacity, usage, budget,
                           _affinity(target, placed))
     if not result.ok:
-        raise _cannot_pivot(target, items, result)
+        raise _cannot_pivot(target, items, result, displaced)
     for index, bin_ in result.assignment.items():
         for rc, amount in items[index].demand:
             _add(placed, items[index].consumer, rc, bin_, amount)
     moves = _moves(displaced, placed)
     final = _final(records, moves)
-    _verify(target, records, final)
+    _verify(target, records, final, displaced)
     return moves, final
 
 
-def _affinity(target: Target, placed: Placement) -> packing.Affinity:
+def _affinity(target: Target, placed: Placed) -> packing.Affinity:
     """Tree branches to keep each consumer in, starting from its hints."""
     after = target.after
     return packing.Affinity(
@@ -69,7 +73,8 @@ def staying_usage(target: Target, records: Iterable[ConsumerRecord]
     return usage
 
 
-def _check_below_usage(target: Target, usage: Usage) -> None:
+def _check_below_usage(target: Target, usage: Usage,
+                       displaced: list[Displaced]) -> None:
     # Placement does not refuse inventory below what stays allocated, so
     # the engine must.
     for uuid, provider in target.after.providers.items():
@@ -79,37 +84,39 @@ def _check_below_usage(target: Target, usage: Usage) -> None:
             if usage[uuid].get(rc, 0) > inv.capacity:
                 raise exception.InventoryBelowUsage(
                     node=target.node, provider=provider.name,
-                    resource_class=rc, capacity=_num(inv.capacity),
-                    used=usage[uuid][rc])
+                    resource_class=rc, capacity=shown(inv.capacity),
+                    used=usage[uuid][rc], **_moving(displaced))
 
 
 def _place_hinted(target: Target, records: Mapping[str, ConsumerRecord],
-                  hinted: Placement, usage: Usage) -> Placement:
-    placed: Placement = {}
+                  hinted: Placed, usage: Usage,
+                  displaced: list[Displaced]) -> Placed:
+    placed: Placed = {}
     for consumer, per_rc in sorted(hinted.items()):
         for rc, split in sorted(per_rc.items()):
             for uuid, amount in sorted(split.items()):
                 _add(placed, consumer, rc, uuid, amount)
                 usage[uuid][rc] = usage[uuid].get(rc, 0) + amount
                 _check_hint(target, records[consumer], rc, uuid,
-                            usage[uuid][rc])
+                            usage[uuid][rc], displaced)
     return placed
 
 
 def _check_hint(target: Target, record: ConsumerRecord, rc: str,
-                uuid: str, used: int) -> None:
+                uuid: str, used: int, displaced: list[Displaced]) -> None:
     provider = target.after.providers[uuid]
     inv = provider.inventory[rc]
     if used > inv.capacity:
         raise exception.CannotPivot(
             node=target.node, unplaced=(record.consumer,),
+            **_moving(displaced),
             reason=f'the hint for consumer {record.consumer} puts {rc} on '
                    f'{provider.name}, which would then hold {used} of '
-                   f'{_num(inv.capacity)}')
+                   f'{shown(inv.capacity)}')
 
 
 def _items(target: Target, records: Mapping[str, ConsumerRecord],
-           displaced: list[Displaced], hinted: Placement
+           displaced: list[Displaced], hinted: Placed
            ) -> list[packing.Item]:
     """One item per consumer and candidate set, holding the classes that
     must land together."""
@@ -160,13 +167,13 @@ class _Admits:
                    for rc, n in needs)
 
 
-def _add(placed: Placement, consumer: str, rc: str, uuid: str,
+def _add(placed: Placed, consumer: str, rc: str, uuid: str,
          amount: int) -> None:
     split = placed.setdefault(consumer, {}).setdefault(rc, {})
     split[uuid] = split.get(uuid, 0) + amount
 
 
-def _moves(displaced: list[Displaced], placed: Placement) -> list[Move]:
+def _moves(displaced: list[Displaced], placed: Placed) -> list[Move]:
     """Pair each displaced amount with where it was placed."""
     moves = []
     left = {(c, rc): dict(split) for c, per_rc in placed.items()
@@ -212,7 +219,7 @@ def _final(records: Mapping[str, ConsumerRecord], moves: list[Move]
 
 
 def _verify(target: Target, records: Mapping[str, ConsumerRecord],
-            final: Final) -> None:
+            final: Final, displaced: list[Displaced]) -> None:
     """The plan is valid: a last check of capacity and units, so that an
     invalid plan is never returned whatever the search did."""
     after = {**records}
@@ -236,37 +243,60 @@ def _verify(target: Target, records: Mapping[str, ConsumerRecord],
         provider = providers[uuid]
         raise exception.CannotPivot(
             node=target.node, unplaced=tuple(sorted(final)),
+            **_moving(displaced),
             reason=f'no valid placement found for {rc} on '
                    f'{provider.name} ({usage[uuid].get(rc, 0)} of '
-                   f'{_num(provider.inventory[rc].capacity)})')
+                   f'{shown(provider.inventory[rc].capacity)})')
+
+
+SHOWN = 3
+"""Consumers an error message names; the exception carries them all."""
 
 
 def _cannot_pivot(target: Target, items: list[packing.Item],
-                  result: packing.Result) -> exception.CannotPivot:
-    lines = []
-    for index in result.unplaced:
-        item = items[index]
-        needs = ' '.join(f'{rc}={n}' for rc, n in item.demand)
-        if item.bins:
-            free = '; '.join(
-                f'{target.name(b)} ' + ' '.join(
-                    f'{rc}={_num(result.room[b].get(rc, 0))}'
-                    for rc, _ in item.demand)
-                for b in item.bins)
-        else:
-            free = 'no candidate provider admits this amount ' \
-                   '(min_unit, max_unit or step_size)'
-        lines.append(f'consumer {item.consumer} needs {needs} (free: '
-                     f'{free})')
-    unplaced = tuple(sorted({items[i].consumer for i in result.unplaced}))
+                  result: packing.Result, displaced: list[Displaced]
+                  ) -> exception.CannotPivot:
+    unfit = tuple(_unfit(target, items[i], result) for i in result.unplaced)
+    unplaced = tuple(sorted({u.consumer for u in unfit}))
+    lines = [_unfit_line(u) for u in unfit]
+    shown = '; '.join(lines[:SHOWN])
+    if len(lines) > SHOWN:
+        shown += f'; and {len(lines) - SHOWN} more'
     reason = (f'{len(unplaced)} consumer(s) do not fit the target '
-              f'providers: ' + '; '.join(lines))
+              f'providers: {shown}')
     if result.exhausted:
         reason += ('. The search gave up before proving that no placement '
                    'exists; hints can place these consumers')
     return exception.CannotPivot(node=target.node, unplaced=unplaced,
-                                 reason=reason)
+                                 unfit=unfit, reason=reason,
+                                 **_moving(displaced))
 
 
-def _num(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else round(value, 2)
+def _unfit(target: Target, item: packing.Item,
+           result: packing.Result) -> exception.Unfit:
+    return exception.Unfit(
+        consumer=item.consumer, needs=dict(item.demand),
+        free={target.name(b): {rc: shown(result.room[b].get(rc, 0))
+                               for rc, _ in item.demand}
+              for b in item.bins})
+
+
+def _unfit_line(unfit: exception.Unfit) -> str:
+    needs = ' '.join(f'{rc}={n}' for rc, n in unfit.needs.items())
+    if unfit.free:
+        free = '; '.join(f'{name} ' + ' '.join(
+            f'{rc}={n}' for rc, n in room.items())
+            for name, room in unfit.free.items())
+    else:
+        free = 'no candidate provider admits this amount ' \
+               '(min_unit, max_unit or step_size)'
+    return f'consumer {unfit.consumer} needs {needs} (free: {free})'
+
+
+def _moving(displaced: list[Displaced]) -> dict[str, Any]:
+    """What the pivot would move: for a CannotPivot to report."""
+    moving: dict[str, int] = {}
+    for d in displaced:
+        moving[d.resource_class] = moving.get(d.resource_class, 0) + d.amount
+    return {'consumers': len({d.consumer for d in displaced}),
+            'moving': moving}

@@ -9,6 +9,7 @@ import dataclasses
 import uuid as uuidlib
 
 from nested_pivot import exception
+from nested_pivot import names
 from nested_pivot.engine.model import Provider
 from nested_pivot.engine.model import Snapshot
 from nested_pivot.layout import Child
@@ -132,7 +133,8 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
                         if u != root_provider.uuid and u not in mine)
     _check_removable(snapshot, removed, foreign)
     new_root = dataclasses.replace(root_provider, inventory={
-        **_root_inventory(snapshot, layout, mine, children), **given})
+        **_root_inventory(snapshot, layout, mine, children, set(given)),
+        **given})
     after = Snapshot(root_provider.uuid, {
         root_provider.uuid: new_root, **{p.uuid: p for p in children},
         **{u: p for u, p in snapshot.providers.items() if u in foreign}})
@@ -183,6 +185,11 @@ def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
                     layout: Layout, child: Child, parent: str,
                     exists: Callable[[str], bool]) -> Provider:
     name = f'{snapshot.root_provider.name}_{child.name}'
+    if len(name) > names.MAX_PROVIDER_NAME:
+        raise exception.InvalidLayout(
+            reason=f'child {child.name} of node {snapshot.root_provider.name}'
+                   f' would be named {name}, {len(name)} characters: '
+                   f'Placement allows {names.MAX_PROVIDER_NAME}')
     current = by_name.get(name)
     if current is None and exists(name):
         raise exception.InvalidTree(
@@ -203,11 +210,13 @@ def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
 
 
 def _root_inventory(snapshot: Snapshot, layout: Layout,
-                    mine: frozenset[str],
-                    children: list[Provider]) -> dict[str, Inventory]:
+                    mine: frozenset[str], children: list[Provider],
+                    given: set[str]) -> dict[str, Inventory]:
     """The root keeps what no child carries, and regains what leaves the
     children it owns: its own record if it has one, else their flat
-    sum."""
+    sum.  Classes in ``given`` get the caller's records instead, so their
+    children's records need not have a flat sum (cells whose allocation
+    ratios differ roll back to the flat record they came from)."""
     carried = layout.resource_classes
     root = snapshot.root_provider
     inventory = {rc: inv for rc, inv in root.inventory.items()
@@ -221,7 +230,7 @@ def _root_inventory(snapshot: Snapshot, layout: Layout,
                                       or rc not in kept.inventory):
                 returning.setdefault(rc, []).append(inv)
     for rc, records in sorted(returning.items()):
-        if rc not in inventory:
+        if rc not in inventory and rc not in given:
             inventory[rc] = merge_inventories(
                 f'node {root.name} {rc}', records)
     return inventory

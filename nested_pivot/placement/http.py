@@ -5,21 +5,19 @@ it, retries connection errors and 5xx answers with jittered backoff, and
 turns keystoneauth's exceptions into nested_pivot's in :func:`_wrapped`.
 Non-2xx answers come back as :class:`Response` for the caller to judge;
 ``raise_exc`` is always off, as with ``placement.direct.PlacementDirect``.
+The client knows nothing of pivots: no thread pool, no conflict handling.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Iterator
-import concurrent.futures
 import contextlib
 import dataclasses
 import random
 import threading
 import time
 from typing import Any
-from typing import TypeVar
+import urllib.parse
 
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
@@ -28,9 +26,6 @@ from oslo_config import cfg
 from nested_pivot import conf as np_conf
 from nested_pivot import exception
 from nested_pivot import microversion
-
-T = TypeVar('T')
-R = TypeVar('R')
 
 RESHAPE_POLICY = 'placement:reshaper:reshape'
 
@@ -43,6 +38,9 @@ class Response:
     url: str
     status: int
     body: Any
+    retried: bool = False
+    """Sent more than once: an earlier try may have been applied although
+    its answer never came."""
 
     @property
     def ok(self) -> bool:
@@ -77,17 +75,30 @@ class _Transient(Exception):
     """A failure worth retrying: connection error, timeout or 5xx."""
 
 
+DEFAULT_CONCURRENCY = 8
+"""Reads in flight against a Placement server."""
+
+
 class PlacementClient:
     """Talks to Placement through a keystoneauth1 Adapter.
 
     ``headers`` are sent with every request (the offline CLI uses them to
-    claim the service role under noauth2).
+    claim the service role under noauth2).  ``max_concurrency`` is how
+    many reads its callers may have in flight: by default
+    :data:`DEFAULT_CONCURRENCY` for a server, and one for Placement in
+    this process (``placement.direct``), where threads only add cost.
     """
 
-    def __init__(self, adapter: Any, *, max_concurrency: int = 8,
+    def __init__(self, adapter: Any, *, max_concurrency: int | None = None,
                  max_retries: int = 5, backoff: float = 0.2,
                  headers: dict[str, str] | None = None) -> None:
         self.adapter = adapter
+        if max_concurrency is None:
+            max_concurrency = 1 if in_process(adapter) \
+                else DEFAULT_CONCURRENCY
+        if max_concurrency < 1:
+            raise ValueError(f'max_concurrency must be at least 1, not '
+                             f'{max_concurrency}')
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
         self.backoff = backoff
@@ -95,6 +106,7 @@ class PlacementClient:
         self._lock = threading.Lock()
         self._requests = 0
         self._version: microversion.Version | None = None
+        self._endpoint_known = False
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> PlacementClient:
@@ -126,7 +138,7 @@ class PlacementClient:
             if not resp.ok:
                 raise resp.error()
             server_max = _max_version(resp.body)
-            if server_max < microversion.RESHAPER:
+            if not microversion.at_least(server_max, microversion.RESHAPER):
                 raise exception.PlacementTooOld(
                     url=self._endpoint(), version=microversion.text(
                         server_max),
@@ -136,13 +148,14 @@ class PlacementClient:
 
     # -- requests ----------------------------------------------------------
     def request(self, method: str, url: str, *, json: Any = None,
-                version: microversion.VersionLike | None = '1.30'
-                ) -> Response:
+                version: microversion.VersionLike | None = (
+                    microversion.RESHAPER)) -> Response:
         """One request, retried on transient failures."""
+        self._find_endpoint()
         attempt = 0
         while True:
             try:
-                return self._once(method, url, json, version)
+                resp = self._once(method, url, json, version)
             except _Transient as err:
                 attempt += 1
                 if attempt > self.max_retries:
@@ -150,8 +163,11 @@ class PlacementClient:
                         url=f'{self._endpoint()} ({method} {url})',
                         attempts=attempt, detail=str(err)) from None
                 self.sleep(attempt)
+                continue
+            return dataclasses.replace(resp, retried=attempt > 0)
 
-    def get(self, url: str, version: microversion.VersionLike = '1.30'
+    def get(self, url: str,
+            version: microversion.VersionLike = microversion.RESHAPER
             ) -> Any:
         """GET a body; any non-2xx answer raises."""
         resp = self.request('GET', url, version=version)
@@ -161,18 +177,7 @@ class PlacementClient:
 
     def sleep(self, attempt: int) -> None:
         """Jittered exponential backoff before retry ``attempt``."""
-        delay = min(5.0, self.backoff * 2 ** (attempt - 1))
-        time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311
-
-    def map(self, func: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """``func`` over ``items`` with at most ``max_concurrency`` in
-        flight; results in input order."""
-        work = list(items)
-        if self.max_concurrency <= 1 or len(work) <= 1:
-            return [func(item) for item in work]
-        workers = min(self.max_concurrency, len(work))
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(func, work))
+        backoff(self.backoff, attempt)
 
     def _once(self, method: str, url: str, json: Any,
               version: microversion.VersionLike | None) -> Response:
@@ -190,10 +195,52 @@ class PlacementClient:
             raise _Transient(f'HTTP {resp.status}: {resp.detail}')
         return resp
 
+    def _find_endpoint(self) -> None:
+        """Authenticate and find Placement's endpoint, once: a failure
+        there is keystone's, not Placement's, and says so."""
+        if self._endpoint_known:
+            return
+        try:
+            self.adapter.get_endpoint()
+        except ks_exc.ClientException as err:
+            raise exception.AuthenticationFailed(
+                method='GET', url='/', status=getattr(err, 'http_status',
+                                                      None),
+                error_code='', auth_url=self._auth_url(),
+                detail=f'{type(err).__name__}: {err}') from None
+        self._endpoint_known = True
+
+    def _auth_url(self) -> str:
+        auth = (getattr(self.adapter, 'auth', None)
+                or getattr(getattr(self.adapter, 'session', None), 'auth',
+                           None))
+        return str(getattr(auth, 'auth_url', None) or 'the auth_url')
+
     def _endpoint(self) -> str:
         with contextlib.suppress(Exception):
             return str(self.adapter.get_endpoint())
         return 'placement'
+
+
+def backoff(base: float, attempt: int) -> None:
+    """Sleep before retry ``attempt``: jittered exponential from ``base``,
+    at most 5 s."""
+    delay = min(5.0, base * 2 ** (attempt - 1))
+    time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311
+
+
+def in_process(adapter: Any) -> bool:
+    """Is ``adapter`` a ``placement.direct`` one, served in this process?"""
+    try:
+        import wsgi_intercept
+    except ImportError:
+        return False
+    try:
+        url = urllib.parse.urlsplit(str(adapter.get_endpoint()))
+    except Exception:
+        return False
+    intercepts = getattr(wsgi_intercept, '_wsgi_intercept', {})
+    return (url.hostname, url.port or 80) in intercepts
 
 
 @contextlib.contextmanager

@@ -2,7 +2,8 @@
 
 The engine decides; this module only reads, and writes what the plan
 says.  The node's state is re-read before every attempt, so a retry after a
-conflict plans against what Placement holds now.
+conflict (or after an answer that never came) plans against what Placement
+holds now.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from typing import Any
 
 from nested_pivot import engine
 from nested_pivot import exception
+from nested_pivot import microversion
+from nested_pivot import names
+from nested_pivot.conf.compute import REQUEST_TRAIT
 from nested_pivot.layout import Layout
-from nested_pivot.placement import snapshot as snap
+from nested_pivot.placement import read
 from nested_pivot.placement import writes
+from nested_pivot.placement.http import backoff
 from nested_pivot.placement.http import PlacementClient
 
 LOG = logging.getLogger(__name__)
@@ -29,7 +34,7 @@ class PivotResult:
     """What :func:`pivot` did: the plan, whether it was applied, and the
     HTTP requests and conflict retries it took.
 
-    After a conflict whose cause was this call's own earlier write (its
+    After a retry whose cause was this call's own earlier write (its
     answer lost on the way back), ``plan`` is the plan that was written.
     """
 
@@ -40,28 +45,52 @@ class PivotResult:
 
 
 class NodeState(str, enum.Enum):
+    """Where a node stands against its layout."""
+
     FLAT = 'flat'
+    """The layout's classes are on the root: the node needs a pivot."""
     PARTIAL = 'partial'
+    """Owned children exist, but the pivot is not complete."""
+    REQUESTED = 'requested'
+    """Flat or partial, and its pivot is requested for the next start."""
     PIVOTED = 'pivoted'
+    """The node has its layout."""
     NOT_APPLICABLE = 'not_applicable'
+    """No rule matches the node, or none of the layout's classes are
+    on it."""
+    CANNOT_PIVOT = 'cannot_pivot'
+    """The running instances do not fit the children, or the layout does
+    not fit the node."""
+    DOUBLE_COUNTED = 'double_counted'
+    """The root and the layout's children both offer a layout class:
+    its capacity is counted twice."""
 
     def __str__(self) -> str:
         return self.value
 
 
+PENDING = frozenset({NodeState.FLAT, NodeState.PARTIAL, NodeState.REQUESTED})
+"""States that an ``apply`` would change."""
+
+
 @dataclasses.dataclass(frozen=True)
 class NodeStatus:
-    """Where a node stands against a layout, and what a pivot would move."""
+    """Where a node stands against a layout, and what a pivot would move.
+
+    ``plan`` is the dry run; ``None`` when the node cannot be pivoted, and
+    then ``problem`` says why.
+    """
 
     node: str
     uuid: str
     state: NodeState
     consumers: int
     moves: Mapping[str, int]
-    plan: engine.ReshapePlan = dataclasses.field(repr=False)
+    plan: engine.ReshapePlan | None = dataclasses.field(repr=False)
+    problem: exception.PivotError | None = None
 
 
-BeforeWrite = Callable[[snap.NodeSnapshot, engine.ReshapePlan], None]
+BeforeWrite = Callable[[read.NodeRead, engine.ReshapePlan], None]
 
 
 def pivot(client: PlacementClient, node: str, layout: Layout, *,
@@ -71,7 +100,7 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
           root_inventory: Mapping[str, Any] | None = None) -> PivotResult:
     """Read ``node``, plan with the engine, and apply the plan atomically.
 
-    ``before_write(snapshot, plan)`` runs before the first write of each
+    ``before_write(state, plan)`` runs before the first write of each
     attempt; the CLI records its journal's pre-image there.
     ``root_inventory`` sets the root's records of classes no child carries
     (a rollback restores the flat records from the journal with it).
@@ -81,68 +110,136 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
     :raises CannotPivot, InvalidLayout, InvalidHint: from the engine;
         Placement is left as it was.
     """
-    start = client.requests
+    _check_arguments(client, node, layout)
     client.version()
-    retries = 0
-    # The last plan whose reshape was sent: when a retry finds it done
-    # (its answer was lost), that is the plan the result reports.
-    reshaped: engine.ReshapePlan | None = None
+    attempt = _Attempts(client, before_write)
     while True:
         # A dry run shows each consumer's type.  A pivot does not need
         # them: it reads and writes below 1.38, which leaves every type
         # as it is and spares Placement a query per consumer read.
         state, plan = read_and_plan(client, node, layout, hints,
                                     root_inventory, consumer_types=dry_run)
-        if plan.is_noop and reshaped is not None:
-            return PivotResult(reshaped, True, client.requests - start,
-                               retries)
         if plan.is_noop or dry_run:
-            return PivotResult(plan, False, client.requests - start, retries)
-        if plan.inventories:
-            reshaped = plan
-        if before_write is not None:
-            before_write(state, plan)
+            return attempt.result(plan, applied=False)
+        if attempt.write(state, plan):
+            return attempt.result(plan, applied=True)
+
+
+class _Attempts:
+    """The attempts of one pivot: its retries, and the reshape it sent.
+
+    A conflict (409) means the write did not happen: re-read and retry.
+    An answer that never came (Placement unavailable after the client's
+    own retries) is ambiguous: the reshape may have landed, so the node is
+    re-read before anything is called failed.
+    """
+
+    def __init__(self, client: PlacementClient,
+                 before_write: BeforeWrite | None) -> None:
+        self.client = client
+        self.before_write = before_write
+        self.start = client.requests
+        self.retries = 0
+        self.reshaped: engine.ReshapePlan | None = None
+        self.maybe: engine.ReshapePlan | None = None
+
+    def result(self, plan: engine.ReshapePlan, applied: bool
+               ) -> PivotResult:
+        if self.maybe is not None and not plan.inventories:
+            self.reshaped = self.maybe  # its answer was lost on the way
+        done = self.reshaped
+        return PivotResult(done or plan, applied or done is not None,
+                           self.client.requests - self.start, self.retries)
+
+    def write(self, state: read.NodeRead, plan: engine.ReshapePlan) -> bool:
+        """Write ``plan``; False when the node must be re-read first."""
+        if self.maybe is not None and not plan.inventories:
+            self.reshaped = self.maybe
+        if self.before_write is not None:
+            self.before_write(state, plan)
         try:
-            writes.apply(client, state, plan)
+            self._apply(plan)
         except writes.Conflict as conflict:
-            retries += 1
-            if retries > client.max_retries:
-                raise exception.ConcurrentUpdate(
-                    method='POST', url='/reshaper', status=409,
-                    node=plan.node, attempts=retries,
-                    detail=str(conflict)) from None
-            LOG.info('Node %s changed during the pivot (%s); re-reading, '
-                     'retry %d of %d', plan.node, conflict, retries,
-                     client.max_retries)
-            client.sleep(retries)
-            continue
-        return PivotResult(reshaped or plan, True, client.requests - start,
-                           retries)
+            self._again(plan, f'concurrent update: {conflict}')
+            return False
+        except exception.PlacementUnavailable as err:
+            self._again(plan, f'no answer: {err.detail}', err)
+            return False
+        return True
+
+    def _apply(self, plan: engine.ReshapePlan) -> None:
+        # Order matters. Custom classes and traits must exist before
+        # anything names them; children before the reshape moves
+        # inventory onto them; child traits after it (the reshape bumps
+        # their generations); emptied children are deleted last, once the
+        # reshape has removed their inventory and allocations. A failure
+        # before the reshape leaves only empty children, which the next
+        # run finds and reuses.
+        writes.ensure_custom_names(self.client, plan)
+        writes.create_children(self.client, plan)
+        if plan.inventories:
+            try:
+                writes.reshape(self.client, plan)
+            except exception.PlacementUnavailable:
+                self.maybe = plan
+                raise
+            except writes.Conflict as conflict:
+                if conflict.maybe_applied:
+                    self.maybe = plan
+                raise
+            self.reshaped, self.maybe = plan, None
+        writes.set_child_traits(self.client, plan)
+        writes.delete_removed(self.client, plan)
+
+    def _again(self, plan: engine.ReshapePlan, why: str,
+               unavailable: exception.PlacementUnavailable | None = None
+               ) -> None:
+        self.retries += 1
+        if self.retries > self.client.max_retries:
+            if unavailable is not None:
+                raise unavailable
+            raise exception.ConcurrentUpdate(
+                method='POST', url='/reshaper', status=409, node=plan.node,
+                attempts=self.retries, detail=why)
+        LOG.info('Node %s: %s; re-reading, retry %d of %d', plan.node, why,
+                 self.retries, self.client.max_retries)
+        backoff(self.client.backoff, self.retries)
+
+
+def _check_arguments(client: Any, node: Any, layout: Any) -> None:
+    if not isinstance(client, PlacementClient):
+        raise TypeError(f'client must be a PlacementClient, not {client!r}')
+    if not isinstance(layout, Layout):
+        raise TypeError(f'layout must be a Layout, not {layout!r}')
+    names.check_node_name(node)
 
 
 def read_and_plan(client: PlacementClient, node: str, layout: Layout,
                   hints: Mapping[str, Any] | None = None,
                   root_inventory: Mapping[str, Any] | None = None, *,
                   consumer_types: bool = True
-                  ) -> tuple[snap.NodeSnapshot, engine.ReshapePlan]:
+                  ) -> tuple[read.NodeRead, engine.ReshapePlan]:
     """The node as Placement holds it, and the engine's plan for it.
 
     ``consumer_types=False`` reads the moving consumers without their
-    type (see :func:`snapshot.complete`).
+    type (see :func:`read.complete`).
     """
-    state = snap.read_node(client, node)
-    first = engine.plan(state.tree, state.allocations, layout=layout,
-                        hints=hints, nodename=state.root,
-                        root_inventory=root_inventory)
+    state = read.read_node(client, node)
+    first = _plan(state, layout, hints, root_inventory)
     if not first.consumers:
         return state, first
     # Only the consumers that move are read whole: the cost of a pivot
     # grows with what moves, not with the size of the host.
-    snap.complete(client, state, first.consumers,
+    read.complete(client, state, first.consumers,
                   consumer_types=consumer_types)
-    return state, engine.plan(state.tree, state.allocations, layout=layout,
-                              hints=hints, nodename=state.root,
-                              root_inventory=root_inventory)
+    return state, _plan(state, layout, hints, root_inventory)
+
+
+def _plan(state: read.NodeRead, layout: Layout,
+          hints: Mapping[str, Any] | None,
+          root_inventory: Mapping[str, Any] | None) -> engine.ReshapePlan:
+    return engine.plan_snapshot(state.snapshot, state.records, layout,
+                                hints=hints, root_inventory=root_inventory)
 
 
 def may_reshape(client: PlacementClient) -> bool:
@@ -151,7 +248,8 @@ def may_reshape(client: PlacementClient) -> bool:
     An empty body is refused for its schema (400) only after the policy
     passed, and with 403 when it did not; nothing is written either way.
     """
-    resp = client.request('POST', '/reshaper', json={}, version='1.30')
+    resp = client.request('POST', '/reshaper', json={},
+                          version=microversion.RESHAPER)
     if resp.status == 403:
         return False
     if resp.status == 400:
@@ -159,24 +257,39 @@ def may_reshape(client: PlacementClient) -> bool:
     raise resp.error()
 
 
-def status(client: PlacementClient, node: str, layout: Layout
-           ) -> NodeStatus:
-    """Classify ``node`` against ``layout`` without changing anything."""
-    state = snap.read_node(client, node)
-    plan = engine.plan(state.tree, state.allocations, layout=layout,
-                       nodename=state.root)
-    return NodeStatus(state.name, state.root, _classify(state, plan, layout),
+def status(client: PlacementClient, node: str, layout: Layout,
+           hints: Mapping[str, Any] | None = None) -> NodeStatus:
+    """Classify ``node`` against ``layout`` without changing anything.
+
+    A node whose instances do not fit is a state, ``cannot_pivot``, with
+    the engine's error as ``problem``; it is not raised.
+    """
+    _check_arguments(client, node, layout)
+    state = read.read_node(client, node)
+    try:
+        plan = _plan(state, layout, hints, None)
+    except exception.CannotPivot as err:
+        return NodeStatus(state.name, state.root, NodeState.CANNOT_PIVOT,
+                          err.consumers, dict(err.moving), None, err)
+    return NodeStatus(state.name, state.root,
+                      classify(state.snapshot, plan, layout),
                       len(plan.consumers), plan.moved(), plan)
 
 
-def _classify(state: snap.NodeSnapshot, plan: engine.ReshapePlan,
-              layout: Layout) -> NodeState:
+def classify(snapshot: engine.Snapshot, plan: engine.ReshapePlan,
+             layout: Layout) -> NodeState:
+    root = snapshot.root_provider
+    classes = layout.resource_classes
+    owned = [p for u, p in snapshot.providers.items()
+             if u != root.uuid and u not in plan.foreign]
+    on_root = set(root.inventory) & classes
+    if on_root and any(set(p.inventory) & on_root for p in owned):
+        return NodeState.DOUBLE_COUNTED
     if plan.is_noop:
         return NodeState.PIVOTED
-    owned = set(state.children) - plan.foreign
+    requested = REQUEST_TRAIT in root.traits
     if owned:
-        return NodeState.PARTIAL
-    root_classes = set(plan.before.root_provider.inventory)
-    if root_classes & layout.resource_classes:
-        return NodeState.FLAT
+        return NodeState.REQUESTED if requested else NodeState.PARTIAL
+    if on_root:
+        return NodeState.REQUESTED if requested else NodeState.FLAT
     return NodeState.NOT_APPLICABLE

@@ -1,4 +1,8 @@
-"""Write a plan to Placement: classes, traits, children, one reshape."""
+"""Write a plan to Placement: classes, traits, children, one reshape.
+
+Each function is one step; :mod:`nested_pivot.placement.operations` runs
+them in their order.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +12,25 @@ from nested_pivot import engine
 from nested_pivot import exception
 from nested_pivot import microversion
 from nested_pivot import names
-from nested_pivot.placement import snapshot as snap
+from nested_pivot.placement import body
 from nested_pivot.placement.http import PlacementClient
 from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.http import Response
 
 CONCURRENT_UPDATE = 'placement.concurrent_update'
-TRAITS_VERSION = '1.20'
+TRAITS_VERSION = microversion.PROVIDERS
 
 
 class Conflict(Exception):
-    """Placement saw a concurrent change: re-read, re-plan, retry."""
+    """Placement saw a concurrent change: re-read, re-plan, retry.
 
+    ``maybe_applied``: the request had been sent before without an
+    answer, so the change Placement saw may be this very write.
+    """
 
-def apply(client: PlacementClient, state: snap.NodeSnapshot,
-          plan: engine.ReshapePlan) -> None:
-    # Order matters. Custom classes and traits must exist before anything
-    # names them; children before the reshape moves inventory onto them;
-    # child traits after it (the reshape bumps their generations); emptied
-    # children are deleted last, once the reshape has removed their
-    # inventory and allocations. A failure before the reshape leaves only
-    # empty children, which the next run finds and reuses.
-    ensure_custom_names(client, plan)
-    create_children(client, plan)
-    if plan.inventories:
-        reshape(client, plan)
-    set_child_traits(client, plan)
-    delete_removed(client, plan)
+    def __init__(self, detail: str, maybe_applied: bool = False) -> None:
+        super().__init__(detail)
+        self.maybe_applied = maybe_applied
 
 
 def ensure_custom_names(client: PlacementClient,
@@ -43,9 +39,15 @@ def ensure_custom_names(client: PlacementClient,
     traits = {t for change in plan.traits.values() for t in change.add}
     for rc in sorted(filter(names.is_custom, classes)):
         _expect(client.request('PUT', f'/resource_classes/{rc}',
-                               version='1.7'))
+                               version=microversion.RESOURCE_CLASS_PUT))
     for trait in sorted(filter(names.is_custom, traits)):
-        _expect(client.request('PUT', f'/traits/{trait}', version='1.6'))
+        ensure_trait(client, trait)
+
+
+def ensure_trait(client: PlacementClient, trait: str) -> None:
+    """Create custom ``trait`` unless it exists."""
+    _expect(client.request('PUT', f'/traits/{trait}',
+                           version=microversion.TRAITS_PUT))
 
 
 def create_children(client: PlacementClient,
@@ -53,7 +55,8 @@ def create_children(client: PlacementClient,
     for child in plan.created:  # parents first
         resp = client.request('POST', '/resource_providers', json={
             'name': child.name, 'uuid': child.uuid,
-            'parent_provider_uuid': child.parent}, version='1.20')
+            'parent_provider_uuid': child.parent},
+            version=microversion.PROVIDERS)
         if resp.status == 409:
             _creation_conflict(client, plan, child.name, resp.detail)
         _expect(resp)
@@ -64,7 +67,7 @@ def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
     """A name taken outside the node is an error; anything else (another
     attempt created the child meanwhile) is a conflict to re-read."""
     found = client.get('/resource_providers?name='
-                       + urllib.parse.quote(name), '1.20')
+                       + urllib.parse.quote(name), microversion.PROVIDERS)
     for provider in found.get('resource_providers', []):
         if provider['root_provider_uuid'] != plan.root:
             raise exception.ProviderNameClash(
@@ -76,16 +79,17 @@ def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
 def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
     """The one atomic POST /reshaper."""
     version = client.version()
-    if _untyped(plan):
+    if any(map(body.untyped, plan.allocations.values())):
         # Records read without their type (or with none, as nova writes
         # them) go at 1.37, which leaves every consumer's type be.
         version = microversion.untyped(version)
     resp = client.request('POST', '/reshaper',
-                          json=plan.request_body(version), version=version)
+                          json=body.reshape_body(plan, version),
+                          version=version)
     if resp.ok:
         return
     if resp.status == 409 and resp.error_code == CONCURRENT_UPDATE:
-        raise Conflict(resp.detail)
+        raise Conflict(resp.detail, maybe_applied=resp.retried)
     if resp.status == 403:
         raise exception.PermissionDenied(
             method='POST', url='/reshaper', status=403,
@@ -95,11 +99,6 @@ def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
         method='POST', url='/reshaper', status=resp.status,
         error_code=resp.error_code or '', node=plan.node,
         detail=resp.detail)
-
-
-def _untyped(plan: engine.ReshapePlan) -> bool:
-    return any(not r.consumer_type or r.consumer_type == 'unknown'
-               for r in plan.allocations.values())
 
 
 def set_child_traits(client: PlacementClient,
@@ -142,7 +141,7 @@ def delete_removed(client: PlacementClient,
                    plan: engine.ReshapePlan) -> None:
     for uuid in plan.removed:  # children before parents
         resp = client.request('DELETE', f'/resource_providers/{uuid}',
-                              version='1.20')
+                              version=microversion.PROVIDERS)
         if resp.status != 404:
             _expect(resp)
 

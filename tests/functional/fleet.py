@@ -45,6 +45,12 @@ layouts:
         inventory: {{VGPU: {{total: 4}}}}
       - name: pci_0000_85_00_0
         inventory: {{VGPU: {{total: 4}}}}
+  - match: "{p}-ratios-*"
+    children:
+      - name: PINNED
+        inventory: {{VCPU: {{total: 16, allocation_ratio: 1.0}}}}
+      - name: SHARED
+        inventory: {{VCPU: {{total: 16, allocation_ratio: 4.0}}}}
   - match: "{p}-tight-*"
     children:
       - name: NUMA0
@@ -78,6 +84,11 @@ def node(adapter: Any, name: str, shape: str) -> list[str]:
             'VGPU': {'total': 8}, 'VCPU': {'total': 16}})
         return seed.instances(adapter, root, 5, {'VGPU': 1, 'VCPU': 1},
                               consumer_type=None)
+    if shape == 'ratios':  # for cells of different allocation ratios
+        root = seed.flat_node(adapter, name, {
+            'VCPU': {'total': 32, 'allocation_ratio': 2.0,
+                     'reserved': 1}})
+        return seed.instances(adapter, root, 4, {'VCPU': 3})
     if shape == 'tight':
         root = seed.flat_node(adapter, name, {
             'VCPU': {'total': 12}, 'MEMORY_MB': {'total': 16384}})

@@ -199,7 +199,7 @@ def test_interrupted_apply_reruns_to_completion(tmp_path):
 
 
 def test_request_and_cancel(offline):
-    node = f'{offline.prefix}-plain-003'
+    node = f'{offline.prefix}-numa-000'  # flat, or rolled back to flat
     asked = offline.run('request', node)
     assert asked.returncode == 0
     assert 'next restart of nova-compute' in asked.stdout
@@ -209,7 +209,7 @@ def test_request_and_cancel(offline):
 
 def test_request_marks_the_root_for_the_hook(http, real_server_url,
                                              tmp_path):
-    name = seed.unique('req')
+    name = f'{seed.unique("req")}-numa-000'
     root = seed.flat_node(http, name, {'VCPU': {'total': 4}})
     f = Fleet(tmp_path, 'req', [])
     conf = tmp_path / 'nova.conf'
@@ -218,6 +218,7 @@ def test_request_marks_the_root_for_the_hook(http, real_server_url,
         conf.write_text(f'[placement]\nauth_type = admin_token\n'
                         f'endpoint = {proxy.url}\ntoken = admin\n')
         f.access = ['--config-file', str(conf)]
+        f.layouts.write_text(fleet.layouts(name.rsplit('-numa-', 1)[0]))
         assert f.run('request', name).returncode == 0
         traits = seed.call(http, 'GET', f'/resource_providers/{root}/traits')
         assert 'CUSTOM_NESTED_PIVOT_REQUESTED' in traits['traits']

@@ -5,8 +5,6 @@ the real server, never from a mock."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid as uuidlib
 
 import pytest
@@ -171,39 +169,49 @@ def test_refusal_carries_placements_code_and_detail(http, fault_proxy):
     assert inventories == {name: {'VCPU'}, f'{name}_fpga0': set()}
 
 
-def test_concurrent_claimer_thread_every_allocation_accounted(http):
+def test_concurrent_claimer_thread_every_allocation_accounted(
+    http, fault_proxy
+):
+    """The scheduler claims on the flat node while the pivot runs: right
+    before each of the pivot's first two reshapes (each then meets a
+    conflict and is re-planned with the new claim), and once after it,
+    when the root has no VCPU left and Placement refuses the claim."""
     name, root, vms = two_socket_host(http, 20)
-    stop = threading.Event()
     claimed: list[str] = []
 
-    def claimer() -> None:
-        # What the scheduler does on a flat node: claim on the root. Once
-        # the pivot lands the root has no VCPU left and claims fail.
-        deadline = time.monotonic() + 20
-        for _ in range(15):
-            if stop.is_set() or time.monotonic() > deadline:
-                return
+    def claim(method: str, path: str) -> None:
+        if _reshapes(method, path) and len(claimed) < 2:
             consumer = str(uuidlib.uuid4())
-            try:
-                seed.allocate(http, consumer, {root: CLAIM})
-                claimed.append(consumer)
-            except AssertionError:
-                pass
-            time.sleep(0.05)
+            seed.allocate(http, consumer, {root: CLAIM})
+            claimed.append(consumer)
 
-    thread = threading.Thread(target=claimer)
-    thread.start()
-    try:
-        before = seed.totals(http, vms)
-        result = nested_pivot.pivot(
-            PlacementClient(http, backoff=0.1, max_retries=10),
-            name,
-            TWO_SOCKETS,
-        )
-    finally:
-        stop.set()
-        thread.join()
-    assert result.applied
+    fault_proxy.before_forward = claim
+    before = seed.totals(http, vms)
+    result = nested_pivot.pivot(
+        PlacementClient(
+            harness.http_placement(fault_proxy.url),
+            backoff=0.01,
+            max_retries=10,
+        ),
+        name,
+        TWO_SOCKETS,
+    )
+    assert not fault_proxy.hook_errors
+    assert result.applied and result.retries == 2
     seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
     assert claimed
     assert seed.totals(http, claimed) == dict.fromkeys(claimed, CLAIM)
+    late = str(uuidlib.uuid4())
+    seed.call(
+        http,
+        'PUT',
+        f'/allocations/{late}',
+        {
+            'allocations': {root: {'resources': CLAIM}},
+            'project_id': str(uuidlib.UUID(int=1)),
+            'user_id': str(uuidlib.UUID(int=2)),
+            'consumer_generation': None,
+            'consumer_type': 'INSTANCE',
+        },
+        ok=(409,),
+    )

@@ -1,17 +1,54 @@
 """``python -m tests.nova_functional``: run these tests and end with one
-``nova: N passed, N failed, N skipped`` line; exit 1 on any failure."""
+``nova: N passed, N failed, N skipped`` line; exit 1 on any failure.
 
+nova's services log at INFO: that output goes to a file, which is shown
+(its last lines) only when a test fails.
+"""
+
+import os
 import sys
+import tempfile
 import unittest
 
-suite = unittest.defaultTestLoader.discover('tests/nova_functional',
-                                            top_level_dir='.')
-result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
-failed = (len(result.failures) + len(result.errors)
-          + len(result.unexpectedSuccesses))
-skipped = len(result.skipped)
-passed = result.testsRun - failed - skipped - len(result.expectedFailures)
-for test, _ in result.expectedFailures:
-    print(f'expected failure (a known bug): {test.id()}')
-print(f'nova: {passed} passed, {failed} failed, {skipped} skipped')
-sys.exit(1 if failed or not result.testsRun else 0)
+TAIL = 300
+
+
+def main() -> int:
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept after exit
+        'w+', prefix='nova-functional-', suffix='.log', delete=False)
+    report = os.fdopen(os.dup(1), 'w', buffering=1)
+    saved_err = os.dup(2)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    try:
+        suite = unittest.defaultTestLoader.discover(
+            'tests/nova_functional', top_level_dir='.')
+        result = unittest.TextTestRunner(stream=report, verbosity=2).run(
+            suite)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(report.fileno(), 1)
+        os.dup2(saved_err, 2)
+    failed = (len(result.failures) + len(result.errors)
+              + len(result.unexpectedSuccesses))
+    skipped = len(result.skipped)
+    passed = result.testsRun - failed - skipped - len(
+        result.expectedFailures)
+    for test, _ in result.expectedFailures:
+        print(f'expected failure (a known bug): {test.id()}', file=report)
+    if failed:
+        log.seek(0)
+        lines = log.read().splitlines()
+        print(f'---- the last {TAIL} lines of nova\'s log ({log.name}):',
+              *lines[-TAIL:], sep='\n', file=report)
+    else:
+        os.unlink(log.name)
+    print(f'nova: {passed} passed, {failed} failed, {skipped} skipped',
+          file=report)
+    return 1 if failed or not result.testsRun else 0
+
+
+sys.exit(main())

@@ -33,3 +33,16 @@ def test_entry_point_is_declared():
     points = metadata.entry_points(group='oslo.config.opts')
     assert any(p.name == 'nested_pivot' and
                p.value == 'nested_pivot.conf:list_opts' for p in points)
+
+
+def test_sample_config_shows_the_runtime_defaults(tmp_path):
+    """Fails if the generated sample shows <None> where nested_pivot sets
+    nova's defaults at run time."""
+    from oslo_config import generator
+
+    out = tmp_path / 'sample.conf'
+    generator.main(['--namespace', 'nested_pivot', '--output-file',
+                    str(out)])
+    text = out.read_text()
+    assert '#service_type = placement\n' in text
+    assert '#valid_interfaces = internal,public\n' in text

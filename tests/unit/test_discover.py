@@ -59,7 +59,8 @@ def test_fixture_document():
                             physnets={'ens1f0': 'physnet-a'},
                             cpu_allocation_ratio=2.0,
                             ram_allocation_ratio=1.5,
-                            reserved_host_memory_mb=512)
+                            reserved_host_memory_mb=512,
+                            gpus_under_numa=True)
     assert doc == {'layouts': [{'match': HOST, 'children': [
         {'name': 'NUMA0',
          'inventory': {
@@ -80,6 +81,14 @@ def test_fixture_document():
         {'name': 'pci_0000_84_00_0', 'parent': 'NUMA1',
          'inventory': {'VGPU': {'total': 4}}},
     ]}]}
+
+
+def test_gpus_go_under_the_root_by_default_as_nova_puts_them():
+    """Fails if the default drifts from nova's libvirt shape: pGPU
+    providers are children of the compute node, not of a NUMA cell."""
+    doc = discover.discover(FIXTURE, hostname=HOST)
+    assert 'parent' not in _by_name(doc)['pci_0000_84_00_0']
+    assert _by_name(doc)['ens1f1']['parent'] == 'NUMA1'
 
 
 def test_defaults():
@@ -305,7 +314,8 @@ def test_unreadable_file_is_an_error(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('physnets', [None, {'ens1f1': 'b'}])
 def test_round_trip_into_layout(physnets):
-    doc = discover.discover(FIXTURE, hostname=HOST, physnets=physnets)
+    doc = discover.discover(FIXTURE, hostname=HOST, physnets=physnets,
+                            gpus_under_numa=True)
     layout = _layout(doc)
     assert {c.name: c.parent for c in layout.children} == {
         'NUMA0': None, 'NUMA1': None, 'ens1f0': 'NUMA0', 'ens1f1': 'NUMA1',

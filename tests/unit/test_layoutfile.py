@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -78,7 +79,14 @@ def test_json_and_directories(tmp_path):
      'layouts[0].children[0]', 'list of names'),
     ('layouts: [{match: a, children: [{name: p, parent: X}]}]',
      'layouts[0].children', "parent 'X'"),
-    ('layouts: [{match: a, hints: [1]}]', 'layouts[0].hints', 'node ->'),
+    ('layouts: [{match: a, children: [], hints: [1]}]', 'layouts[0].hints',
+     'node ->'),
+    ('layouts: [{match: a}]', 'layouts[0]', 'children: []'),
+    ('layouts: [{match: a, match: b, children: []}]', 'syntax',
+     "'match' is given twice"),
+    ('layouts: [{match: a, children: [{name: N0, inventory: {VCPU: {'
+     'total: 4, allocation_ratio: 1.0e308}}}]}]', 'layouts[0].children[0]',
+     'up to 3.40282e+38, not 1e+308'),
     ('layouts: [{match: a, children: [], managed_traits: CUSTOM_X}]',
      'layouts[0].managed_traits', 'trait patterns'),
     ('layouts: [{match: a', 'syntax', ''),
@@ -90,6 +98,26 @@ def test_errors_name_file_path_and_problem(tmp_path, text, where, reason):
     message = str(err.value)
     assert message.startswith(f'{path}: {where}:')
     assert reason in message
+
+
+def test_duplicate_json_keys(tmp_path):
+    path = _write(tmp_path, '{"layouts": [], "layouts": []}', 'l.json')
+    with pytest.raises(exception.InvalidLayout, match='given twice'):
+        layoutfile.load(path)
+
+
+def test_only_regular_utf8_files_are_read(tmp_path):
+    os.mkfifo(tmp_path / 'pipe.yaml')  # reading it would hang
+    (tmp_path / 'sub.yaml').mkdir()
+    _write(tmp_path, 'layouts: [{match: a, children: []}]', 'a.yaml')
+    assert [r.match for r in layoutfile.load(tmp_path).rules] == ['a']
+    with pytest.raises(exception.InvalidLayout, match='not a regular file'):
+        layoutfile.load(tmp_path / 'pipe.yaml')
+    (tmp_path / 'b.yaml').write_bytes(b'layouts: [\xff]')
+    with pytest.raises(exception.InvalidLayout) as err:
+        layoutfile.load(tmp_path)
+    assert str(err.value).startswith(f'{tmp_path / "b.yaml"}: encoding: '
+                                     'not UTF-8')
 
 
 def test_missing_path_and_empty_directory(tmp_path):

@@ -1,0 +1,51 @@
+"""Argument types shared by the commands: each refuses a bad value with a
+usage error that says what was expected."""
+
+from __future__ import annotations
+
+import argparse
+
+from nested_pivot import exception
+from nested_pivot import names
+
+
+def node_name(value: str) -> str:
+    """A node name Placement can be asked about: never empty or blank,
+    which Placement would read as "any node"."""
+    try:
+        return names.check_node_name(value)
+    except exception.InvalidNodeName as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def positive(value: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected a whole number of at least 1, not {value!r}')
+    return number
+
+
+def physnet(value: str) -> tuple[str, str]:
+    """``IFACE=PHYSNET``, both parts non-empty."""
+    iface, sep, net = value.partition('=')
+    if not sep or not iface.strip() or not net.strip():
+        raise argparse.ArgumentTypeError(
+            f'expected IFACE=PHYSNET, e.g. ens1f0=physnet1, not {value!r}')
+    return iface.strip(), net.strip()
+
+
+def ratio(value: str) -> float:
+    """A positive allocation ratio."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not 0 < number < float('inf'):
+        raise argparse.ArgumentTypeError(
+            f'expected a positive number, not {value!r}')
+    return number

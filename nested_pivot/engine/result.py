@@ -1,0 +1,91 @@
+"""The result of planning: the moves and the final records.
+
+The wire format (the ``POST /reshaper`` body) is the Placement layer's:
+:mod:`nested_pivot.placement.body`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+from typing import Any
+
+from nested_pivot import microversion
+from nested_pivot.engine.allocations import ConsumerRecord
+from nested_pivot.engine.model import Provider
+from nested_pivot.engine.model import Snapshot
+from nested_pivot.engine.target import TraitChange
+from nested_pivot.layout import Inventory
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Move:
+    """``amount`` of ``resource_class`` held by ``consumer`` moves from
+    provider ``source`` to provider ``target`` (uuids)."""
+
+    consumer: str
+    resource_class: str
+    amount: int
+    source: str
+    target: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderInventory:
+    """A provider's inventory after the reshape, with the generation the
+    reshape must see; an empty inventory deletes all of it."""
+
+    uuid: str
+    name: str
+    generation: int | None
+    inventory: Mapping[str, Inventory]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReshapePlan:
+    """Everything one reshape of one node changes.
+
+    ``inventories`` and ``allocations`` hold only the providers and
+    consumers that change; ``created`` children must exist before the
+    reshape, ``removed`` ones are deleted after it.  ``traits`` holds the
+    trait changes of the children; ``foreign`` the providers of the node's
+    tree that the layout does not own, which the plan leaves as they are.
+    """
+
+    node: str
+    root: str
+    moves: tuple[Move, ...]
+    allocations: Mapping[str, ConsumerRecord]
+    inventories: Mapping[str, ProviderInventory]
+    created: tuple[Provider, ...]
+    removed: tuple[str, ...]
+    traits: Mapping[str, TraitChange]
+    before: Snapshot = dataclasses.field(repr=False)
+    after: Snapshot = dataclasses.field(repr=False)
+    foreign: frozenset[str] = frozenset()
+
+    @property
+    def consumers(self) -> tuple[str, ...]:
+        """The consumers whose allocations change."""
+        return tuple(sorted(self.allocations))
+
+    @property
+    def is_noop(self) -> bool:
+        return not (self.moves or self.inventories or self.created
+                    or self.removed or self.traits)
+
+    def moved(self) -> dict[str, int]:
+        """Total amount moved per resource class."""
+        totals: dict[str, int] = {}
+        for move in self.moves:
+            totals[move.resource_class] = (
+                totals.get(move.resource_class, 0) + move.amount)
+        return totals
+
+    def request_body(self, version: microversion.VersionLike = (
+            microversion.RESHAPER)) -> dict[str, Any]:
+        """The POST /reshaper body at ``version`` (1.30 to 1.39)."""
+        # Imported here: the engine must not load the HTTP layer.
+        from nested_pivot.placement import body
+
+        return body.reshape_body(self, version)

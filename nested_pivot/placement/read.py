@@ -1,0 +1,214 @@
+"""Read one node from Placement into the engine's typed values.
+
+The tree, each provider's inventory and traits, and each provider's
+allocations (with consumer generations) cost a fixed number of requests per
+provider.  Full consumer records (project, user, type, allocations on other
+hosts and sharing providers) are read only for the consumers that move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+import concurrent.futures
+import dataclasses
+from typing import Any
+from typing import TypeVar
+import urllib.parse
+import uuid as uuidlib
+
+import os_traits
+
+from nested_pivot import engine
+from nested_pivot import exception
+from nested_pivot import microversion
+from nested_pivot import names
+from nested_pivot.engine import model
+from nested_pivot.engine.allocations import parse as parse_allocations
+from nested_pivot.placement.http import PlacementClient
+
+T = TypeVar('T')
+R = TypeVar('R')
+
+PROVIDERS = microversion.PROVIDERS
+ALLOCATIONS = microversion.PROVIDER_ALLOCATIONS_GENERATIONS
+
+
+@dataclasses.dataclass
+class NodeRead:
+    """A node as Placement holds it, as the engine takes it.
+
+    ``records`` hold each consumer's allocations on this node's providers,
+    until :func:`complete` replaces a consumer's with its whole record.
+    """
+
+    root: str
+    name: str
+    snapshot: engine.Snapshot
+    records: dict[str, engine.ConsumerRecord]
+
+    @property
+    def children(self) -> list[str]:
+        return [u for u in self.snapshot.providers if u != self.root]
+
+
+def concurrently(client: PlacementClient, func: Callable[[T], R],
+                 items: Iterable[T]) -> list[R]:
+    """``func`` over ``items`` with at most ``client.max_concurrency`` in
+    flight; results in input order."""
+    work = list(items)
+    if client.max_concurrency <= 1 or len(work) <= 1:
+        return [func(item) for item in work]
+    workers = min(client.max_concurrency, len(work))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(func, work))
+
+
+def list_roots(client: PlacementClient) -> list[tuple[str, str]]:
+    """(uuid, name) of every root provider that is not a sharing one."""
+    every = client.get('/resource_providers', PROVIDERS)
+    sharing = client.get('/resource_providers?required='
+                         + os_traits.MISC_SHARES_VIA_AGGREGATE, PROVIDERS)
+    shared = {p['uuid'] for p in sharing['resource_providers']}
+    return sorted(((p['uuid'], p['name'])
+                   for p in every['resource_providers']
+                   if p['uuid'] == p['root_provider_uuid']
+                   and p['uuid'] not in shared), key=lambda r: r[1])
+
+
+def find_node(client: PlacementClient, node: str) -> tuple[str, str]:
+    """(uuid, name) of the root provider named, or with uuid, ``node``.
+
+    Never "the first" of a listing: the one provider must carry the name.
+
+    :raises NodeNotFound: no such provider; named after a child, it says
+        which node the child belongs to.
+    """
+    names.check_node_name(node)
+    provider = _provider(client, node)
+    root = provider.get('root_provider_uuid') or provider['uuid']
+    if root == provider['uuid']:
+        return root, provider['name']
+    parent = client.get(f'/resource_providers/{root}', PROVIDERS)
+    raise exception.NodeNotFound(
+        method='GET', url='/resource_providers', status=404, node=node,
+        message=f'{node} is not a compute node but a child provider of '
+                f'node {parent["name"]} ({root}): name the node.')
+
+
+def _provider(client: PlacementClient, node: str) -> dict[str, Any]:
+    if _is_uuid(node):
+        resp = client.request('GET', f'/resource_providers/{node}',
+                              version=PROVIDERS)
+        if resp.ok:
+            return dict(resp.body)
+        if resp.status != 404:
+            raise resp.error()
+    found = client.get('/resource_providers?name='
+                       + urllib.parse.quote(node), PROVIDERS)
+    providers = [p for p in found.get('resource_providers', [])
+                 if p.get('name') == node]
+    if len(providers) != 1:
+        raise exception.NodeNotFound(method='GET', url='/resource_providers',
+                                     status=404, node=node)
+    return dict(providers[0])
+
+
+def read_node(client: PlacementClient, node: str) -> NodeRead:
+    """The node's tree and its providers' allocations."""
+    root, name = find_node(client, node)
+    listing = client.get(f'/resource_providers?in_tree={root}',
+                         PROVIDERS)['resource_providers']
+    ordered = _top_down(root, listing)
+    uuids = [p['uuid'] for p in ordered]
+    details = concurrently(client, lambda u: _details(client, u), uuids)
+    held = concurrently(client, lambda u: _allocations(client, u), uuids)
+    providers = {p['uuid']: _provider_value(root, p, *d)
+                 for p, d in zip(ordered, details, strict=True)}
+    return NodeRead(root, name, engine.Snapshot(root, providers),
+                    _partial_records(uuids, held))
+
+
+def _top_down(root: str, listing: list[dict[str, Any]]
+              ) -> list[dict[str, Any]]:
+    """Parents before children, as the engine's snapshots are."""
+    by_parent: dict[str | None, list[dict[str, Any]]] = {}
+    for provider in listing:
+        parent = (None if provider['uuid'] == root
+                  else provider['parent_provider_uuid'])
+        by_parent.setdefault(parent, []).append(provider)
+    ordered: list[dict[str, Any]] = []
+    frontier = by_parent.get(None, [])
+    while frontier:
+        ordered.extend(frontier)
+        frontier = [c for p in frontier for c in by_parent.get(p['uuid'], [])]
+    return ordered
+
+
+def _provider_value(root: str, provider: dict[str, Any],
+                    inventory: dict[str, Any], traits: list[str]
+                    ) -> engine.Provider:
+    uuid = provider['uuid']
+    return engine.Provider(
+        uuid=uuid, name=provider['name'],
+        parent=None if uuid == root else provider['parent_provider_uuid'],
+        generation=provider['generation'],
+        inventory=model.read_inventory(provider['name'], inventory),
+        traits=frozenset(traits))
+
+
+def _partial_records(uuids: list[str], held: list[dict[str, Any]]
+                     ) -> dict[str, engine.ConsumerRecord]:
+    allocations: dict[str, dict[str, dict[str, int]]] = {}
+    generations: dict[str, int | None] = {}
+    for uuid, consumers in zip(uuids, held, strict=True):
+        for consumer, entry in consumers.items():
+            allocations.setdefault(consumer, {})[uuid] = dict(
+                entry['resources'])
+            generations[consumer] = entry.get('consumer_generation')
+    return {c: engine.ConsumerRecord(c, a, consumer_generation=generations[c])
+            for c, a in allocations.items()}
+
+
+def _details(client: PlacementClient, uuid: str
+             ) -> tuple[dict[str, Any], list[str]]:
+    inventories = client.get(f'/resource_providers/{uuid}/inventories')
+    traits = client.get(f'/resource_providers/{uuid}/traits')
+    return inventories['inventories'], traits['traits']
+
+
+def _allocations(client: PlacementClient, uuid: str) -> dict[str, Any]:
+    body = client.get(f'/resource_providers/{uuid}/allocations',
+                      ALLOCATIONS)
+    return dict(body['allocations'])
+
+
+def complete(client: PlacementClient, state: NodeRead,
+             consumers: tuple[str, ...], *,
+             consumer_types: bool = True) -> None:
+    """Replace the records of ``consumers`` with their whole records.
+
+    Without ``consumer_types`` they are read below microversion 1.38,
+    which is cheaper for Placement and leaves the records untyped.
+    A consumer whose allocations vanished since the first read is dropped:
+    it has nothing left to move.
+    """
+    version = client.version()
+    if not consumer_types:
+        version = microversion.untyped(version)
+    bodies = concurrently(
+        client, lambda c: client.get(f'/allocations/{c}', version),
+        consumers)
+    for consumer, body in zip(consumers, bodies, strict=True):
+        if not body.get('allocations'):
+            del state.records[consumer]
+            continue
+        state.records.update(parse_allocations({consumer: body}))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuidlib.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,283 @@
+"""What the operator's commands do to nodes: journaled pivots and
+rollbacks, pivot requests, and the survey of a fleet.
+
+These are operations over Placement and the journal; the ``nested-pivot``
+command only parses its arguments, renders these values and chooses its
+exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+import dataclasses
+import enum
+from typing import Any
+
+from nested_pivot import engine
+from nested_pivot import exception
+from nested_pivot import microversion
+from nested_pivot.conf.compute import REQUEST_TRAIT
+from nested_pivot.journal import Journal
+from nested_pivot.layout import Layout
+from nested_pivot.layoutfile import Layouts
+from nested_pivot.layoutfile import Rule
+from nested_pivot.placement import operations
+from nested_pivot.placement import read
+from nested_pivot.placement import writes
+from nested_pivot.placement.http import PlacementClient
+from nested_pivot.placement.operations import NodeState
+
+UNFIT = (exception.CannotPivot, exception.InvalidLayout,
+         exception.InvalidTree, exception.InvalidHint)
+"""Errors that make a node ``cannot_pivot`` rather than fail a command."""
+
+
+class Result(str, enum.Enum):
+    """What became of one node in ``apply`` or ``rollback``."""
+
+    DONE = 'done'
+    UNCHANGED = 'unchanged'
+    FAILED = 'failed'
+    NOT_STARTED = 'not started'
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeOutcome:
+    node: str
+    result: Result
+    detail: str = ''
+    consumers: int = 0
+    retries: int = 0
+
+
+def pivot_node(client: PlacementClient, journal: Journal, node: str,
+               layout: Layout, hints: Mapping[str, Any] | None = None, *,
+               root_inventory: Mapping[str, Any] | None = None,
+               operation: str = 'apply') -> NodeOutcome:
+    """Pivot one node, journaled; failures become an outcome.
+
+    The pre-image is in the journal before the first write; when it
+    cannot be written, nothing is written to Placement either.
+    """
+    written: list[engine.ReshapePlan] = []
+
+    def record(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
+        journal.record_preimage(plan, state.records, operation)
+        written.append(plan)
+
+    try:
+        result = operations.pivot(client, node, layout, hints=hints,
+                                  before_write=record,
+                                  root_inventory=root_inventory)
+    except exception.PivotError as err:
+        if written:
+            _record_result(journal, written[-1], 'failed', one_line(err),
+                           operation)
+        return NodeOutcome(node, Result.FAILED, one_line(err))
+    if not result.applied:
+        if written:  # another writer got there first
+            _record_result(journal, written[-1], 'unchanged',
+                           'another writer pivoted it first', operation)
+        return NodeOutcome(result.plan.node, Result.UNCHANGED)
+    moved = len(result.plan.consumers)
+    detail = _record_result(journal, result.plan, 'done',
+                            f'{plural(moved, "consumer")} moved', operation)
+    return NodeOutcome(result.plan.node, Result.DONE, detail, moved,
+                       result.retries)
+
+
+def _record_result(journal: Journal, plan: engine.ReshapePlan,
+                   outcome: str, detail: str, operation: str) -> str:
+    try:
+        journal.record_result(plan.root, plan.node, outcome, detail,
+                              operation)
+    except exception.JournalError as err:
+        return f'{detail}; the result is not in the journal: {err}'
+    return detail
+
+
+def rollback_node(client: PlacementClient, journal: Journal, node: str,
+                  flat: Layout, *, use_journal: bool = True) -> NodeOutcome:
+    """Move ``node`` back to ``flat`` (a layout's flat form).
+
+    The root gets back the records the journal kept from before the
+    pivot; without them, or when they no longer fit what runs on the node,
+    the children's records summed.
+    """
+    records = flat_records(client, journal, node) if use_journal else None
+    outcome = pivot_node(client, journal, node, flat, root_inventory=records,
+                         operation='rollback')
+    if outcome.result is Result.FAILED and records:
+        retry = pivot_node(client, journal, node, flat,
+                           operation='rollback')
+        return dataclasses.replace(retry, detail=(
+            f'the flat records of the journal do not fit '
+            f'({outcome.detail}); used the children\'s records summed. '
+            + retry.detail).strip())
+    return outcome
+
+
+def flat_records(client: PlacementClient, journal: Journal, node: str
+                 ) -> dict[str, Any] | None:
+    """The root's records from before the node's last pivot, if any."""
+    uuid, name = read.find_node(client, node)
+    found = journal.flat_records(uuid, name)
+    return {rc: inv.as_dict() for rc, inv in found.items()} if found \
+        else None
+
+
+class Request(str, enum.Enum):
+    """What ``request`` found and did."""
+
+    REQUESTED = 'requested'
+    WITHDRAWN = 'withdrawn'
+    ALREADY_REQUESTED = 'already requested'
+    NOT_REQUESTED = 'not requested'
+    ALREADY_PIVOTED = 'already pivoted'
+    NOT_APPLICABLE = 'not applicable'
+
+    @property
+    def changed(self) -> bool:
+        return self in (Request.REQUESTED, Request.WITHDRAWN)
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestOutcome:
+    node: str
+    uuid: str
+    result: Request
+
+
+def request_pivot(client: PlacementClient, node: str,
+                  layouts: Layouts | None, *, cancel: bool = False
+                  ) -> RequestOutcome:
+    """Ask for (or withdraw) ``node``'s pivot at its next nova-compute
+    start: a trait on its root provider, which both sides see.  A node
+    that its rule (in ``layouts``) finds pivoted or not applicable is not
+    requested."""
+    uuid, name = read.find_node(client, node)
+    if cancel:
+        change = engine.TraitChange(remove=frozenset([REQUEST_TRAIT]))
+        done = writes.put_traits(client, uuid, change, node=name)
+        return RequestOutcome(name, uuid, Request.WITHDRAWN if done
+                              else Request.NOT_REQUESTED)
+    rule = layouts.rule_for(name) if layouts is not None else None
+    refused = _unrequestable(client, uuid, rule)
+    if refused is not None:
+        return RequestOutcome(name, uuid, refused)
+    writes.ensure_trait(client, REQUEST_TRAIT)
+    change = engine.TraitChange(add=frozenset([REQUEST_TRAIT]))
+    done = writes.put_traits(client, uuid, change, node=name)
+    return RequestOutcome(name, uuid, Request.REQUESTED if done
+                          else Request.ALREADY_REQUESTED)
+
+
+def _unrequestable(client: PlacementClient, uuid: str, rule: Rule | None
+                   ) -> Request | None:
+    if rule is None:
+        return Request.NOT_APPLICABLE
+    state = operations.status(client, uuid, rule.layout).state
+    if state is NodeState.PIVOTED:
+        return Request.ALREADY_PIVOTED
+    if state is NodeState.NOT_APPLICABLE:
+        return Request.NOT_APPLICABLE
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Preflight:
+    """Can pivots be applied at all with these credentials?"""
+
+    microversion: str
+    reshaper_policy: bool
+
+
+def preflight(client: PlacementClient) -> Preflight:
+    version = client.version()
+    return Preflight(microversion.text(version),
+                     operations.may_reshape(client))
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeReport:
+    """One node's state, for ``check`` and ``status``.
+
+    ``reason`` is short enough for a table cell; ``unfit`` lists every
+    instance that does not fit, with what it needs and the room left.
+    """
+
+    node: str
+    uuid: str
+    state: NodeState
+    consumers: int = 0
+    moves: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    reason: str = ''
+    unfit: tuple[exception.Unfit, ...] = ()
+    status: operations.NodeStatus | None = dataclasses.field(
+        default=None, repr=False, compare=False)
+
+
+def report_node(client: PlacementClient, uuid: str, name: str,
+                rule: Rule | None) -> NodeReport:
+    """Where one node stands against its rule; never raises for a node
+    that cannot be pivoted."""
+    if rule is None:
+        return NodeReport(name, uuid, NodeState.NOT_APPLICABLE,
+                          reason='no layout rule matches')
+    try:
+        found = operations.status(client, uuid, rule.layout,
+                                  hints=rule.hints.get(name))
+    except UNFIT as err:
+        return NodeReport(name, uuid, NodeState.CANNOT_PIVOT,
+                          reason=one_line(err))
+    problem = found.problem
+    if isinstance(problem, exception.CannotPivot):
+        return NodeReport(name, uuid, found.state, found.consumers,
+                          dict(found.moves), short_reason(problem),
+                          problem.unfit, found)
+    return NodeReport(name, uuid, found.state, found.consumers,
+                      dict(found.moves), status=found)
+
+
+def survey(client: PlacementClient, layouts: Layouts,
+           roots: list[tuple[str, str]] | None = None,
+           progress: Callable[[NodeReport], None] | None = None
+           ) -> list[NodeReport]:
+    """The report of every compute node (or of ``roots``, as
+    :func:`read.list_roots` gives them), in name order."""
+    def one(root: tuple[str, str]) -> NodeReport:
+        report = report_node(client, *root, layouts.rule_for(root[1]))
+        if progress is not None:
+            progress(report)
+        return report
+
+    if roots is None:
+        roots = read.list_roots(client)
+    return read.concurrently(client, one, roots)
+
+
+def short_reason(err: exception.CannotPivot) -> str:
+    """A count and the worst offender: the full list is in ``unfit``."""
+    if not err.unfit:
+        return one_line(err)
+    worst = max(err.unfit, key=lambda u: (sum(u.needs.values()),
+                                          u.consumer))
+    needs = ' '.join(f'{rc}={n}' for rc, n in worst.needs.items())
+    verb = 'does' if len(err.unfit) == 1 else 'do'
+    return (f'{err.kwargs.get("node", "")}: '
+            f'{plural(len(err.unfit), "instance")} {verb} not fit; '
+            f'largest: {worst.consumer} needs {needs}')
+
+
+def one_line(err: BaseException) -> str:
+    return ' '.join(str(err).split())
+
+
+def plural(count: int, noun: str) -> str:
+    if count == 1:
+        return f'1 {noun}'
+    return f'{count} {noun[:-1] + "ies" if noun.endswith("y") else noun + "s"}'

@@ -1,0 +1,42 @@
+"""Guards of the layering: the engine is a leaf, the command line holds no
+Placement writes, and microversions are named in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import re
+import subprocess
+import sys
+
+PACKAGE = Path(__file__).resolve().parents[2] / 'nested_pivot'
+
+
+def test_the_engine_loads_no_http_client():
+    """Fails when importing the engine (or the top-level package) loads
+    keystoneauth1: the engine must stay a leaf, usable and cheap to import
+    where there is no Placement client (a virt driver's planning, tests).
+    """
+    code = ('import sys, nested_pivot, nested_pivot.engine, '
+            'nested_pivot.layouts; '
+            'print(sorted(m for m in sys.modules if m.startswith('
+            '("keystoneauth1", "requests", "nested_pivot.placement"))))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == '[]'
+
+
+def test_the_command_line_writes_nothing_to_placement_itself():
+    """Fails when a module of nested_pivot/cmd sends a request itself:
+    writes belong to the Placement layer's operations."""
+    for path in (PACKAGE / 'cmd').glob('*.py'):
+        text = path.read_text()
+        assert not re.search(r"\.request\(|'(PUT|POST|DELETE)'", text), path
+
+
+def test_no_literal_microversions_outside_their_table():
+    """Fails when a module names a microversion as a literal '1.x'
+    instead of one of nested_pivot.microversion's named constants."""
+    for path in PACKAGE.rglob('*.py'):
+        if path.name == 'microversion.py':
+            continue
+        assert not re.search(r"""['"]1\.\d+['"]""", path.read_text()), path
