@@ -34,6 +34,9 @@ import urllib.parse
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import session as ks_session
 
+#: The databases under the real servers of ``tools/placement-server``.
+BACKENDS = ('postgresql', 'mariadb')
+
 #: Headers that make noauth2 treat a request as an admin with the service role.
 ADMIN_SERVICE_HEADERS: dict[str, str] = {
     'X-Auth-Token': 'admin',
