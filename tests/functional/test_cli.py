@@ -1,6 +1,7 @@
 """The real ``nested-pivot`` console script, in a subprocess, against real
-Placement: offline over a SQLite database, and online through each HTTP
-server (PostgreSQL, MariaDB) with nova.conf-style credentials."""
+Placement: offline over a Placement database (SQLite, and a database of its
+own on each real server's PostgreSQL or MariaDB), and online through each
+HTTP server with nova.conf-style credentials."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 from typing import Any
+import uuid as uuidlib
 
 import pytest
 
@@ -22,7 +24,7 @@ SCRIPT = str(Path(sys.executable).with_name('nested-pivot'))
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = 52
 #: Where the offline fleet's Placement database lives.
-OFFLINE_DBS = ('sqlite',)
+OFFLINE_DBS = ('sqlite', *harness.BACKENDS)
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -90,7 +92,15 @@ class Fleets:
         key = f'offline-{db}'
         if key not in self.fleets:
             tmp = self.tmp_path_factory.mktemp(key)
-            url = sqlite_url(tmp / 'placement.db')
+            if db == 'sqlite':
+                url = sqlite_url(tmp / 'placement.db')
+            else:
+                server = self.servers.get(db)
+                if server.db is None:
+                    pytest.skip(f'no database URL for the {db} server')
+                url = harness.create_database(
+                    server.db, f'np_offline_{uuidlib.uuid4().hex[:12]}')
+                self.exit.callback(harness.drop_database, url)
             seed_offline(url, 'off', FLEET)
             self.fleets[key] = Fleet(tmp, 'off', ['--placement-db', url])
         return self.fleets[key]
@@ -285,6 +295,8 @@ def test_errors_are_one_line(tmp_path, real_server_url):
     one_line_error(cli('check', '--placement-db', 'not a url'))
     one_line_error(cli('check', '--placement-db',
                        'postgresql+psycopg2://nobody@127.0.0.1:9/none'))
+    one_line_error(cli('check', '--placement-db',
+                       'mysql+pymysql://nobody@127.0.0.1:9/none'))
     wrong = tmp_path / 'wrong.conf'
     wrong.write_text(f'[placement]\nauth_type = admin_token\n'
                      f'endpoint = {real_server_url}\ntoken = bogus\n')
