@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
+import dataclasses
 import os
 from pathlib import Path
 import subprocess
 import sys
 import tempfile
+from typing import NoReturn
 
 from keystoneauth1 import adapter as ks_adapter
 import pytest
 
 try:  # tests/functional as a package, or as rootdir-relative modules
+    from .harness import BACKENDS
     from .harness import direct_placement
     from .harness import FaultProxy
     from .harness import http_placement
 except ImportError:
+    from harness import BACKENDS  # type: ignore[no-redef]
     from harness import direct_placement  # type: ignore[no-redef]
     from harness import FaultProxy  # type: ignore[no-redef]
     from harness import http_placement  # type: ignore[no-redef]
@@ -26,6 +30,17 @@ SERVER_SCRIPT = (
     Path(__file__).resolve().parents[2] / 'tools' / 'placement-server'
 )
 URL_VAR = 'NESTED_PIVOT_PLACEMENT_URL'
+DB_VAR = 'NESTED_PIVOT_PLACEMENT_DB'
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """A real Placement server: its API, and its database as a SQLAlchemy
+    URL (``None`` when not told) whose user may create more databases."""
+
+    backend: str
+    url: str
+    db: str | None
 
 
 @pytest.fixture
@@ -40,7 +55,7 @@ def direct() -> Iterator[ks_adapter.Adapter]:
         yield client
 
 
-def _cannot_start(reason: str) -> None:
+def _cannot_start(reason: str) -> NoReturn:
     if os.environ.get('CI'):
         pytest.fail(
             'real Placement server could not start (CI is set, so this'
@@ -49,8 +64,8 @@ def _cannot_start(reason: str) -> None:
     pytest.skip(f'real Placement server could not start: {reason}')
 
 
-def _server(command: str, env: dict[str, str], timeout: float) -> str:
-    """Run tools/placement-server COMMAND; raise RuntimeError with its output.
+def _server(args: list[str], env: dict[str, str], timeout: float) -> str:
+    """Run tools/placement-server ARGS; raise RuntimeError with its output.
 
     Output goes to a file, not a pipe: the daemons it leaves running must
     not hold our end open.
@@ -58,7 +73,7 @@ def _server(command: str, env: dict[str, str], timeout: float) -> str:
     with tempfile.TemporaryFile('w+') as out:
         try:
             rc = subprocess.call(
-                ['bash', str(SERVER_SCRIPT), command],
+                ['bash', str(SERVER_SCRIPT), *args],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -72,53 +87,124 @@ def _server(command: str, env: dict[str, str], timeout: float) -> str:
             text = out.read()
     if rc != 0:
         tail = '\n'.join(text.splitlines()[-40:])
-        raise RuntimeError(f'{SERVER_SCRIPT} {command} exited {rc}:\n{tail}')
+        raise RuntimeError(
+            f'{SERVER_SCRIPT} {" ".join(args)} exited {rc}:\n{tail}'
+        )
     return text
 
 
-@pytest.fixture(scope='session')
-def real_server_url() -> Iterator[str]:
-    """A real server: $NESTED_PIVOT_PLACEMENT_URL, else one started here."""
-    url = os.environ.get(URL_VAR)
-    if url:
-        yield url.rstrip('/')
-        return
-    state = tempfile.mkdtemp(prefix='nested-pivot-placement-')
-    env = dict(os.environ, NP_PLACEMENT_STATE=state, PYTHON=sys.executable)
-    env['PATH'] = os.pathsep.join(
-        [os.path.dirname(sys.executable), env.get('PATH', '')]
-    )
-    try:
-        text = _server('start', env, timeout=300)
-        urls = [
-            line.split('=', 1)[1]
+class Servers:
+    """One real server per backend for the session, found on first use.
+
+    ``$NESTED_PIVOT_PLACEMENT_URL_<BACKEND>`` (and ``_DB_<BACKEND>``), as
+    ``tools/placement-server run --db all`` exports them; for PostgreSQL
+    also the older ``$NESTED_PIVOT_PLACEMENT_URL``. Otherwise the server is
+    started here, and stopped by :meth:`close`. A server that could not
+    start is not tried again.
+    """
+
+    def __init__(self) -> None:
+        self._servers: dict[str, Server] = {}
+        self._failed: dict[str, str] = {}
+        self._started: list[dict[str, str]] = []
+
+    def get(self, backend: str) -> Server:
+        if backend not in self._servers:
+            if backend in self._failed:
+                _cannot_start(self._failed[backend])
+            try:
+                self._servers[backend] = (
+                    self._from_env(backend) or self._start(backend)
+                )
+            except RuntimeError as exc:
+                self._failed[backend] = str(exc)
+                _cannot_start(str(exc))
+        return self._servers[backend]
+
+    @staticmethod
+    def _from_env(backend: str) -> Server | None:
+        suffix = '_' + backend.upper()
+        url = os.environ.get(URL_VAR + suffix)
+        if not url and backend == 'postgresql':
+            url = os.environ.get(URL_VAR)
+        if not url:
+            return None
+        db = os.environ.get(DB_VAR + suffix) or None
+        return Server(backend, url.rstrip('/'), db)
+
+    def _start(self, backend: str) -> Server:
+        state = tempfile.mkdtemp(prefix=f'nested-pivot-{backend}-')
+        env = dict(os.environ, NP_PLACEMENT_STATE=state, PYTHON=sys.executable)
+        env['PATH'] = os.pathsep.join(
+            [os.path.dirname(sys.executable), env.get('PATH', '')]
+        )
+        try:
+            text = _server(['start', '--db', backend], env, timeout=300)
+        except RuntimeError:
+            with contextlib.suppress(RuntimeError):
+                _server(['stop'], env, timeout=120)
+            raise
+        self._started.append(env)
+        found = dict(
+            line.split('=', 1)
             for line in text.splitlines()
-            if line.startswith(URL_VAR + '=')
-        ]
-        if not urls:
-            raise RuntimeError(f'no {URL_VAR}= line in:\n{text}')
-    except RuntimeError as exc:
-        with contextlib.suppress(RuntimeError):
-            _server('stop', env, timeout=120)
-        _cannot_start(str(exc))
-        return
-    try:
-        yield urls[-1]
-    finally:
-        _server('stop', env, timeout=120)
+            if line.startswith('NESTED_PIVOT_') and '=' in line
+        )
+        suffix = '_' + backend.upper()
+        if URL_VAR + suffix not in found:
+            raise RuntimeError(f'no {URL_VAR}{suffix}= line in:\n{text}')
+        return Server(
+            backend, found[URL_VAR + suffix], found.get(DB_VAR + suffix)
+        )
+
+    def close(self) -> None:
+        while self._started:
+            _server(['stop'], self._started.pop(), timeout=120)
 
 
 @pytest.fixture(scope='session')
-def http(real_server_url: str) -> ks_adapter.Adapter:
+def placement_servers() -> Iterator[Servers]:
+    """The real servers of the session, by backend (``.get(backend)``)."""
+    servers = Servers()
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+# Per test, not per session: a session-scoped parametrized fixture would
+# make pytest regroup the whole session by backend, tearing down and again
+# setting up module fixtures (test_cli's seeded fleets). The servers
+# themselves are the session's, started once each.
+@pytest.fixture(params=BACKENDS)
+def real_server(
+    request: pytest.FixtureRequest, placement_servers: Servers
+) -> Server:
+    """The same test on a real server on each backend."""
+    return placement_servers.get(request.param)
+
+
+@pytest.fixture
+def real_server_url(real_server: Server) -> str:
+    return real_server.url
+
+
+@pytest.fixture
+def http(real_server: Server) -> ks_adapter.Adapter:
     """Adapter onto the real server, as admin with the service role."""
-    return http_placement(real_server_url)
+    return http_placement(real_server.url)
 
 
-@pytest.fixture(params=['direct', 'http'])
-def placement(request: pytest.FixtureRequest) -> ks_adapter.Adapter:
-    """The same test on both backends."""
-    client: ks_adapter.Adapter = request.getfixturevalue(request.param)
-    return client
+@pytest.fixture(params=['direct', *(f'http-{b}' for b in BACKENDS)])
+def placement(
+    request: pytest.FixtureRequest, placement_servers: Servers
+) -> ks_adapter.Adapter:
+    """The same test in process (SQLite) and on each real server."""
+    if request.param == 'direct':
+        client: ks_adapter.Adapter = request.getfixturevalue('direct')
+        return client
+    backend = request.param.split('-', 1)[1]
+    return http_placement(placement_servers.get(backend).url)
 
 
 @pytest.fixture

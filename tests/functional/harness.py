@@ -34,6 +34,9 @@ import urllib.parse
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import session as ks_session
 
+#: The databases under the real servers of ``tools/placement-server``.
+BACKENDS = ('postgresql', 'mariadb')
+
 #: Headers that make noauth2 treat a request as an admin with the service role.
 ADMIN_SERVICE_HEADERS: dict[str, str] = {
     'X-Auth-Token': 'admin',
@@ -76,6 +79,47 @@ def _process_database() -> Any:
                 f'sqlite:///{tmpdir}/placement.sqlite'
             )
         return _DB_CONF
+
+
+def create_database(server_db: str, name: str) -> str:
+    """Create database ``name`` on the server of SQLAlchemy URL
+    ``server_db`` (PostgreSQL or MySQL/MariaDB); its URL, still empty.
+
+    ``configure_database()`` then brings its schema to head, as
+    ``placement-manage db sync`` does.
+    """
+    import sqlalchemy
+
+    url = sqlalchemy.engine.make_url(server_db)
+    engine = sqlalchemy.create_engine(url, isolation_level='AUTOCOMMIT')
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE {name}'))
+    finally:
+        engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(db: str) -> None:
+    """Drop the database of SQLAlchemy URL ``db`` made by
+    :func:`create_database`, through the server's own database."""
+    import sqlalchemy
+
+    url = sqlalchemy.engine.make_url(db)
+    name = url.database
+    admin = url.set(
+        database='postgres' if url.get_backend_name() == 'postgresql'
+        else None
+    )
+    force = ' WITH (FORCE)' if url.get_backend_name() == 'postgresql' else ''
+    engine = sqlalchemy.create_engine(admin, isolation_level='AUTOCOMMIT')
+    try:
+        with engine.connect() as conn:
+            conn.execute(
+                sqlalchemy.text(f'DROP DATABASE IF EXISTS {name}{force}')
+            )
+    finally:
+        engine.dispose()
 
 
 @contextlib.contextmanager

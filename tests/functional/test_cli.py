@@ -1,15 +1,18 @@
 """The real ``nested-pivot`` console script, in a subprocess, against real
-Placement: offline over a SQLite database, and online through the HTTP
-server with nova.conf-style credentials."""
+Placement: offline over a Placement database (SQLite, and a database of its
+own on each real server's PostgreSQL or MariaDB), and online through each
+HTTP server with nova.conf-style credentials."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 import signal
 import subprocess
 import sys
 from typing import Any
+import uuid as uuidlib
 
 import pytest
 
@@ -20,6 +23,8 @@ from tests.functional import seed
 SCRIPT = str(Path(sys.executable).with_name('nested-pivot'))
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = 52
+#: Where the offline fleet's Placement database lives.
+OFFLINE_DBS = ('sqlite', *harness.BACKENDS)
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -35,8 +40,13 @@ def one_line_error(proc: subprocess.CompletedProcess) -> None:
     assert len(lines) == 1 and lines[0].startswith('nested-pivot: error:')
 
 
-def seed_offline(path: Path, prefix: str, count: int, *extra: str) -> str:
-    url = f'sqlite:///{path}'
+def sqlite_url(path: Path) -> str:
+    return f'sqlite:///{path}'
+
+
+def seed_offline(url: str, prefix: str, count: int, *extra: str) -> str:
+    """Sync the schema of the Placement database ``url`` and seed it, in a
+    process of its own (Placement configures one database per process)."""
     subprocess.run(
         [sys.executable, '-m', 'tests.functional.fleet', url, prefix,
          str(count), *extra], check=True, cwd=ROOT, timeout=600)
@@ -67,30 +77,70 @@ class Fleet:
         return document
 
 
-@pytest.fixture(scope='module')
-def offline(tmp_path_factory) -> Fleet:
-    tmp = tmp_path_factory.mktemp('offline')
-    url = seed_offline(tmp / 'placement.db', 'off', FLEET)
-    return Fleet(tmp, 'off', ['--placement-db', url])
+class Fleets:
+    """This module's fleets, each seeded on first use: offline over a
+    Placement database (SQLite, or one of its own on a real server), and
+    online through a real server."""
+
+    def __init__(self, tmp_path_factory: Any, servers: Any) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.servers = servers
+        self.fleets: dict[str, Fleet] = {}
+        self.exit = contextlib.ExitStack()
+
+    def offline(self, db: str) -> Fleet:
+        key = f'offline-{db}'
+        if key not in self.fleets:
+            tmp = self.tmp_path_factory.mktemp(key)
+            if db == 'sqlite':
+                url = sqlite_url(tmp / 'placement.db')
+            else:
+                server = self.servers.get(db)
+                if server.db is None:
+                    pytest.skip(f'no database URL for the {db} server')
+                url = harness.create_database(
+                    server.db, f'np_offline_{uuidlib.uuid4().hex[:12]}')
+                self.exit.callback(harness.drop_database, url)
+            seed_offline(url, 'off', FLEET)
+            self.fleets[key] = Fleet(tmp, 'off', ['--placement-db', url])
+        return self.fleets[key]
+
+    def online(self, backend: str) -> Fleet:
+        key = f'online-{backend}'
+        if key not in self.fleets:
+            url = self.servers.get(backend).url
+            tmp = self.tmp_path_factory.mktemp(key)
+            prefix = seed.unique('on')
+            fleet.fleet(harness.http_placement(url), prefix, FLEET)
+            proxy = self.exit.enter_context(harness.FaultProxy(url))
+            # What keystonemiddleware does for a token with these roles.
+            proxy.set_headers = {'X-Roles': 'admin,service'}
+            conf = tmp / 'nova.conf'
+            conf.write_text(f'[placement]\nauth_type = admin_token\n'
+                            f'endpoint = {proxy.url}\ntoken = admin\n')
+            self.fleets[key] = Fleet(tmp, prefix, ['--config-file', str(conf)])
+        return self.fleets[key]
 
 
 @pytest.fixture(scope='module')
-def online(tmp_path_factory, real_server_url) -> Any:
-    tmp = tmp_path_factory.mktemp('online')
-    prefix = seed.unique('on')
-    fleet.fleet(harness.http_placement(real_server_url), prefix, FLEET)
-    with harness.FaultProxy(real_server_url) as proxy:
-        # What keystonemiddleware does for a token with these roles.
-        proxy.set_headers = {'X-Roles': 'admin,service'}
-        conf = tmp / 'nova.conf'
-        conf.write_text(f'[placement]\nauth_type = admin_token\n'
-                        f'endpoint = {proxy.url}\ntoken = admin\n')
-        yield Fleet(tmp, prefix, ['--config-file', str(conf)])
+def fleets(tmp_path_factory, placement_servers) -> Any:
+    found = Fleets(tmp_path_factory, placement_servers)
+    with found.exit:
+        yield found
 
 
-@pytest.fixture(params=['offline', 'online'])
-def any_fleet(request) -> Fleet:
-    return request.getfixturevalue(request.param)
+@pytest.fixture(params=OFFLINE_DBS)
+def offline(request, fleets) -> Fleet:
+    """The offline fleet, over each kind of Placement database."""
+    return fleets.offline(request.param)
+
+
+@pytest.fixture(params=[*(f'offline-{db}' for db in OFFLINE_DBS),
+                        *(f'online-{b}' for b in harness.BACKENDS)])
+def any_fleet(request, fleets) -> Fleet:
+    kind, _, where = request.param.partition('-')
+    found: Fleet = getattr(fleets, kind)(where)
+    return found
 
 
 def test_fleet_check_plan_apply_check_rollback(any_fleet):
@@ -139,7 +189,8 @@ def _first(states: dict[str, str], shape: str) -> str:
 
 
 def test_already_pivoted_and_infeasible_nodes(tmp_path):
-    url = seed_offline(tmp_path / 'p.db', 'x', 4, 'tight=x-tight-900')
+    url = seed_offline(sqlite_url(tmp_path / 'p.db'), 'x', 4,
+                       'tight=x-tight-900')
     f = Fleet(tmp_path, 'x', ['--placement-db', url])
     first = f.run('apply', 'x-numa-000', '--yes')
     assert first.returncode == 0
@@ -160,7 +211,7 @@ def test_already_pivoted_and_infeasible_nodes(tmp_path):
 
 
 def test_stale_layout_file_is_reported(tmp_path):
-    url = seed_offline(tmp_path / 'p.db', 's', 1)
+    url = seed_offline(sqlite_url(tmp_path / 'p.db'), 's', 1)
     f = Fleet(tmp_path, 's', ['--placement-db', url])
     assert f.run('apply', 's-numa-000', '--yes').returncode == 0
     # The layout file later shrinks the cells below what runs on them.
@@ -174,7 +225,7 @@ def test_stale_layout_file_is_reported(tmp_path):
 
 
 def test_interrupted_apply_reruns_to_completion(tmp_path):
-    url = seed_offline(tmp_path / 'p.db', 'i', 24)
+    url = seed_offline(sqlite_url(tmp_path / 'p.db'), 'i', 24)
     f = Fleet(tmp_path, 'i', ['--placement-db', url])
     proc = subprocess.Popen(
         [SCRIPT, 'apply', '--all', '--yes', *f.access, '--layouts',
@@ -245,6 +296,8 @@ def test_errors_are_one_line(tmp_path, real_server_url):
     one_line_error(cli('check', '--placement-db', 'not a url'))
     one_line_error(cli('check', '--placement-db',
                        'postgresql+psycopg2://nobody@127.0.0.1:9/none'))
+    one_line_error(cli('check', '--placement-db',
+                       'mysql+pymysql://nobody@127.0.0.1:9/none'))
     wrong = tmp_path / 'wrong.conf'
     wrong.write_text(f'[placement]\nauth_type = admin_token\n'
                      f'endpoint = {real_server_url}\ntoken = bogus\n')
