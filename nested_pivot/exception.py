@@ -212,6 +212,14 @@ class ReshapeFailed(PivotError):
     code = errors.RESHAPE_FAILED
 
 
+class UnsafeOnline(PivotError):
+    """An online pivot or rollback that the node's nova-compute would
+    undo, or count twice."""
+
+    msg_fmt = 'Node %(node)s: %(reason)s'
+    code = errors.UNSAFE_ONLINE
+
+
 class JournalError(PivotError):
     """A journal entry cannot be written, or read back and trusted."""
 

@@ -86,6 +86,7 @@ def update_provider_tree(provider_tree: TreeLike, nodename: str,
     except exception.PivotError as err:
         raise _nova_exceptions().failed(error=str(err)) from err
     decision = _decision(provider_tree, nodename, layout, conf)
+    _mark(provider_tree, nodename, conf)
     target = layout if decision.nested else layout.flat()
     if _must_move(provider_tree, nodename, layout, decision.nested):
         if allocations is None:
@@ -97,7 +98,7 @@ def update_provider_tree(provider_tree: TreeLike, nodename: str,
         hints = None
     try:
         _apply(provider_tree, nodename, layout, target, allocations, hints,
-               root_inventory)
+               root_inventory, conf.nested_pivot.search_budget)
     except exception.CannotPivot as err:
         _infeasible(provider_tree, nodename, layout, allocations, err, conf,
                     root_inventory)
@@ -138,6 +139,17 @@ def _decision(tree: TreeLike, nodename: str, layout: Layout,
     LOG.info('Node %s: reporting the %s layout (%s).', nodename,
              'nested' if decision.nested else 'flat', decision.reason)
     return decision
+
+
+def _mark(tree: TreeLike, nodename: str, conf: cfg.ConfigOpts) -> None:
+    """Keep the root's trait saying that this nova-compute runs the hook,
+    and in which mode (``[nested_pivot] mark_root``)."""
+    traits = set(tree.data(nodename).traits)
+    marks = set(compute_conf.HOOK_TRAITS.values())
+    wanted = ({compute_conf.HOOK_TRAITS[conf.nested_pivot.pivot_mode]}
+              if conf.nested_pivot.mark_root else set())
+    if traits & marks != wanted:
+        tree.update_traits(nodename, (traits - marks) | wanted)
 
 
 def _reshape_needed(decision: _Decision, nodename: str) -> None:
@@ -200,13 +212,14 @@ def _resolve_hints(hints: Hints | None, tree: TreeLike, nodename: str,
 def _apply(tree: TreeLike, nodename: str, layout: Layout, target: Layout,
            allocations: MutableMapping[str, Any] | None,
            hints: Mapping[str, Any] | None,
-           root_inventory: Mapping[str, Any] | None) -> None:
+           root_inventory: Mapping[str, Any] | None,
+           budget: int) -> None:
     # Order matters: read the root's own inventory before the engine
     # rewrites it, then move allocations, then write the root.
     root = _root_records(tree, nodename, layout, target, root_inventory)
     engine.reshape(tree, allocations if allocations is not None else {},
                    layout=target, hints=hints, nodename=nodename,
-                   root_inventory=root)
+                   root_inventory=root, budget=budget)
     tree.update_inventory(nodename, root)  # drops classes the driver dropped
 
 
@@ -246,7 +259,7 @@ def _infeasible(tree: TreeLike, nodename: str, layout: Layout,
               'running; the pivot is retried at the next nova-compute '
               'start.', err, movers, nodename)
     _apply(tree, nodename, layout, layout.flat(), allocations, None,
-           root_inventory)
+           root_inventory, conf.nested_pivot.search_budget)
 
 
 class _NovaExceptions(NamedTuple):

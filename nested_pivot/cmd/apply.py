@@ -38,6 +38,10 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                         metavar='N', help='nodes pivoted at once (default: 1)')
     parser.add_argument('--yes', action='store_true',
                         help='do not ask for confirmation')
+    parser.add_argument('--force', action='store_true',
+                        help='online, pivot nodes whose nova-compute does '
+                             'not run the hook (or runs it with pivot_mode '
+                             '= off), which it would undo at its next start')
     parser.set_defaults(run=run, usage=parser.error)
 
 
@@ -59,10 +63,18 @@ def run(ctx: Context) -> Code:
                                    f'no rule in {ctx.args.layouts} matches '
                                    f'node {node}')
             return workflows.pivot_node(client, journal, node, rule.layout,
-                                        rule.hints.get(node))
+                                        rule.hints.get(node),
+                                        guarded=guarded(ctx))
 
         outcomes = unknown + run_all(ctx, nodes, one)
     return report(ctx, outcomes, {Result.UNCHANGED: 'already pivoted'})
+
+
+def guarded(ctx: Context) -> bool:
+    """Online, a running nova-compute may undo what is written: refuse
+    nodes whose compute does not keep it, unless --force.  Offline every
+    service is stopped."""
+    return not ctx.args.placement_db and not ctx.args.force
 
 
 def _nodes(ctx: Context, client: PlacementClient, layouts: Layouts

@@ -35,6 +35,11 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument('--dry-run', action='store_true',
                         help='show what the rollback would do; change '
                              'nothing')
+    parser.add_argument('--force', action='store_true',
+                        help='online, roll back a node whose nova-compute '
+                             'does not run the hook (or runs it with '
+                             'pivot_mode = startup), which would pivot it '
+                             'again')
     parser.add_argument('--no-journal', action='store_true',
                         help='do not read the journal (e.g. a corrupt '
                              'one): the root gets the children\'s records '
@@ -54,7 +59,8 @@ def run(ctx: Context) -> Code:
             return Code.DECLINED
         outcome = workflows.rollback_node(
             client, journal, name, flat,
-            use_journal=not ctx.args.no_journal)
+            use_journal=not ctx.args.no_journal,
+            guarded=apply.guarded(ctx))
     return apply.report(ctx, [outcome], {Result.DONE: 'rolled back to flat',
                                          Result.UNCHANGED: 'already flat'})
 

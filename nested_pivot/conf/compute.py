@@ -9,10 +9,24 @@ from nested_pivot.conf import engine
 REQUEST_TRAIT = 'CUSTOM_NESTED_PIVOT_REQUESTED'
 """The trait on a node's root provider that requests its pivot."""
 
+MODES = ('startup', 'requested', 'off')
+
+HOOK_TRAITS = {mode: f'CUSTOM_NESTED_PIVOT_HOOK_{mode.upper()}'
+               for mode in MODES}
+"""The trait the hook keeps on a node's root provider: this node's
+nova-compute runs nested_pivot's hook, in that ``pivot_mode``."""
+
+
+def hook_mode(traits: frozenset[str] | set[str]) -> str | None:
+    """The ``pivot_mode`` a root's traits say its nova-compute runs the
+    hook in, or None when it does not run it."""
+    found = [mode for mode, trait in HOOK_TRAITS.items() if trait in traits]
+    return found[0] if len(found) == 1 else None
+
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         'pivot_mode',
-        default='startup',
+        default=MODES[0],
         choices=[
             ('startup', 'Pivot every node at the first nova-compute start '
                         'after the upgrade, in place. Use it when every '
@@ -46,11 +60,23 @@ OPTS: list[cfg.Opt] = [
         ],
         help='What nova-compute does when the running instances do not '
              'fit the children of the nested layout.'),
+    cfg.BoolOpt(
+        'mark_root',
+        default=True,
+        help='Keep a trait on the node\'s root provider, '
+             'CUSTOM_NESTED_PIVOT_HOOK_<PIVOT_MODE>, that tells '
+             '"nested-pivot" this nova-compute runs the hook, and in which '
+             'pivot_mode. An online "nested-pivot apply" or "rollback" '
+             'refuses a node without it: a nova-compute that does not run '
+             'the hook puts the flat inventory back on the root at its next '
+             'start. Turn it off only where no trait may be added to the '
+             'root provider.'),
 ]
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    engine.register_group(conf, engine.GROUP)
+    """The hook's options and the engine's, which the hook passes on."""
+    engine.register_opts(conf)
     conf.register_opts(OPTS, group=engine.GROUP.name)
 
 

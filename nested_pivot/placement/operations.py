@@ -20,6 +20,7 @@ from nested_pivot import exception
 from nested_pivot import microversion
 from nested_pivot import names
 from nested_pivot.conf.compute import REQUEST_TRAIT
+from nested_pivot.engine.packing import DEFAULT_BUDGET
 from nested_pivot.layout import Layout
 from nested_pivot.placement import read
 from nested_pivot.placement import writes
@@ -97,13 +98,16 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
           hints: Mapping[str, Any] | None = None,
           dry_run: bool = False,
           before_write: BeforeWrite | None = None,
-          root_inventory: Mapping[str, Any] | None = None) -> PivotResult:
+          root_inventory: Mapping[str, Any] | None = None,
+          budget: int = DEFAULT_BUDGET) -> PivotResult:
     """Read ``node``, plan with the engine, and apply the plan atomically.
 
     ``before_write(state, plan)`` runs before the first write of each
     attempt; the CLI records its journal's pre-image there.
     ``root_inventory`` sets the root's records of classes no child carries
     (a rollback restores the flat records from the journal with it).
+    ``budget`` is the packer's search budget (``[nested_pivot]
+    search_budget``).
 
     :raises PlacementTooOld, PermissionDenied, ReshapeRejected,
         PlacementUnavailable, ConcurrentUpdate: from Placement.
@@ -118,7 +122,8 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
         # them: it reads and writes below 1.38, which leaves every type
         # as it is and spares Placement a query per consumer read.
         state, plan = read_and_plan(client, node, layout, hints,
-                                    root_inventory, consumer_types=dry_run)
+                                    root_inventory, consumer_types=dry_run,
+                                    budget=budget)
         if plan.is_noop or dry_run:
             return attempt.result(plan, applied=False)
         if attempt.write(state, plan):
@@ -217,7 +222,7 @@ def _check_arguments(client: Any, node: Any, layout: Any) -> None:
 def read_and_plan(client: PlacementClient, node: str, layout: Layout,
                   hints: Mapping[str, Any] | None = None,
                   root_inventory: Mapping[str, Any] | None = None, *,
-                  consumer_types: bool = True
+                  consumer_types: bool = True, budget: int = DEFAULT_BUDGET
                   ) -> tuple[read.NodeRead, engine.ReshapePlan]:
     """The node as Placement holds it, and the engine's plan for it.
 
@@ -225,21 +230,23 @@ def read_and_plan(client: PlacementClient, node: str, layout: Layout,
     type (see :func:`read.complete`).
     """
     state = read.read_node(client, node)
-    first = _plan(state, layout, hints, root_inventory)
+    first = _plan(state, layout, hints, root_inventory, budget)
     if not first.consumers:
         return state, first
     # Only the consumers that move are read whole: the cost of a pivot
     # grows with what moves, not with the size of the host.
     read.complete(client, state, first.consumers,
                   consumer_types=consumer_types)
-    return state, _plan(state, layout, hints, root_inventory)
+    return state, _plan(state, layout, hints, root_inventory, budget)
 
 
 def _plan(state: read.NodeRead, layout: Layout,
           hints: Mapping[str, Any] | None,
-          root_inventory: Mapping[str, Any] | None) -> engine.ReshapePlan:
+          root_inventory: Mapping[str, Any] | None,
+          budget: int = DEFAULT_BUDGET) -> engine.ReshapePlan:
     return engine.plan_snapshot(state.snapshot, state.records, layout,
-                                hints=hints, root_inventory=root_inventory)
+                                hints=hints, root_inventory=root_inventory,
+                                budget=budget)
 
 
 def may_reshape(client: PlacementClient) -> bool:

@@ -15,8 +15,10 @@ import enum
 from typing import Any
 
 from nested_pivot import engine
+from nested_pivot import errors
 from nested_pivot import exception
 from nested_pivot import microversion
+from nested_pivot.conf.compute import hook_mode
 from nested_pivot.conf.compute import REQUEST_TRAIT
 from nested_pivot.journal import Journal
 from nested_pivot.layout import Layout
@@ -47,25 +49,39 @@ class Result(str, enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class NodeOutcome:
+    """What became of one node; ``error`` is the failure's error code."""
+
     node: str
     result: Result
     detail: str = ''
     consumers: int = 0
     retries: int = 0
+    error: str = ''
+
+
+NOT_FITTING = frozenset({errors.CANNOT_PIVOT, errors.INVENTORY_BELOW_USAGE,
+                         errors.INVALID_LAYOUT})
+"""Error codes of a plan that does not fit the node."""
 
 
 def pivot_node(client: PlacementClient, journal: Journal, node: str,
                layout: Layout, hints: Mapping[str, Any] | None = None, *,
                root_inventory: Mapping[str, Any] | None = None,
-               operation: str = 'apply') -> NodeOutcome:
+               operation: str = 'apply', guarded: bool = False
+               ) -> NodeOutcome:
     """Pivot one node, journaled; failures become an outcome.
 
     The pre-image is in the journal before the first write; when it
-    cannot be written, nothing is written to Placement either.
+    cannot be written, nothing is written to Placement either.  A
+    ``guarded`` pivot (online, next to a running nova-compute) writes
+    nothing unless the node's nova-compute runs the hook in a mode that
+    keeps the result (:func:`check_hook`).
     """
     written: list[engine.ReshapePlan] = []
 
     def record(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
+        if guarded:
+            check_hook(state.snapshot.root_provider, operation)
         journal.record_preimage(plan, state.records, operation)
         written.append(plan)
 
@@ -77,7 +93,8 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
         if written:
             _record_result(journal, written[-1], 'failed', one_line(err),
                            operation)
-        return NodeOutcome(node, Result.FAILED, one_line(err))
+        return NodeOutcome(node, Result.FAILED, one_line(err),
+                           error=err.code)
     if not result.applied:
         if written:  # another writer got there first
             _record_result(journal, written[-1], 'unchanged',
@@ -100,8 +117,40 @@ def _record_result(journal: Journal, plan: engine.ReshapePlan,
     return detail
 
 
+def check_hook(root: engine.Provider, operation: str) -> None:
+    """Refuse an online pivot (``apply``) or ``rollback`` that the node's
+    nova-compute would undo or count twice, as its root's hook trait
+    tells.
+
+    :raises UnsafeOnline: naming the hazard and the fix.
+    """
+    mode = hook_mode(root.traits)
+    if mode is None:
+        reason = ('its nova-compute does not run nested_pivot\'s hook (no '
+                  'CUSTOM_NESTED_PIVOT_HOOK_* trait on its root provider): '
+                  'at its next start the driver would put the flat '
+                  'inventory back on the root, and the root and the '
+                  'children would count the capacity twice. Stop that '
+                  'nova-compute, or upgrade its driver to call the hook; '
+                  '--force goes on anyway')
+    elif operation == 'apply' and mode == 'off':
+        reason = ('its nova-compute runs the hook with pivot_mode = off '
+                  'and would move the node back to flat at its next start: '
+                  'set pivot_mode = startup or requested there first; '
+                  '--force goes on anyway')
+    elif operation == 'rollback' and mode == 'startup':
+        reason = ('its nova-compute runs the hook with pivot_mode = '
+                  'startup and would pivot the node again at its next '
+                  'start: set pivot_mode = off there first; --force goes '
+                  'on anyway')
+    else:
+        return
+    raise exception.UnsafeOnline(node=root.name, reason=reason)
+
+
 def rollback_node(client: PlacementClient, journal: Journal, node: str,
-                  flat: Layout, *, use_journal: bool = True) -> NodeOutcome:
+                  flat: Layout, *, use_journal: bool = True,
+                  guarded: bool = False) -> NodeOutcome:
     """Move ``node`` back to ``flat`` (a layout's flat form).
 
     The root gets back the records the journal kept from before the
@@ -110,10 +159,10 @@ def rollback_node(client: PlacementClient, journal: Journal, node: str,
     """
     records = flat_records(client, journal, node) if use_journal else None
     outcome = pivot_node(client, journal, node, flat, root_inventory=records,
-                         operation='rollback')
-    if outcome.result is Result.FAILED and records:
+                         operation='rollback', guarded=guarded)
+    if records and outcome.error in NOT_FITTING:
         retry = pivot_node(client, journal, node, flat,
-                           operation='rollback')
+                           operation='rollback', guarded=guarded)
         return dataclasses.replace(retry, detail=(
             f'the flat records of the journal do not fit '
             f'({outcome.detail}); used the children\'s records summed. '

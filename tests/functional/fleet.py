@@ -108,6 +108,14 @@ def fleet(adapter: Any, prefix: str, count: int) -> dict[str, list[str]]:
     return result
 
 
+def roots(adapter: Any, prefix: str) -> list[str]:
+    """The root providers of the fleet ``prefix``."""
+    listing = seed.call(adapter, 'GET', '/resource_providers')
+    return [p['uuid'] for p in listing['resource_providers']
+            if p['name'].startswith(prefix + '-')
+            and p['uuid'] == p['root_provider_uuid']]
+
+
 def _main(connection: str, prefix: str, count: int) -> None:
     conf = harness.configure_database(connection)
     with harness.direct_placement(conf) as adapter:

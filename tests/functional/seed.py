@@ -265,3 +265,11 @@ def foreign_state(adapter: Any, rp: str) -> tuple[Any, ...]:
             'traits']),
         {c: e['resources'] for c, e in held['allocations'].items()},
     )
+
+
+def mark_hook(adapter: Any, root: str, mode: str = 'requested') -> None:
+    """What nested_pivot's hook keeps on the root of a node whose
+    nova-compute runs it, in pivot_mode ``mode``."""
+    trait = f'CUSTOM_NESTED_PIVOT_HOOK_{mode.upper()}'
+    call(adapter, 'PUT', f'/traits/{trait}')
+    add_traits(adapter, root, trait)

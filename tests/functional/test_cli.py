@@ -111,7 +111,10 @@ class Fleets:
             url = self.servers.get(backend).url
             tmp = self.tmp_path_factory.mktemp(key)
             prefix = seed.unique('on')
-            fleet.fleet(harness.http_placement(url), prefix, FLEET)
+            adapter = harness.http_placement(url)
+            fleet.fleet(adapter, prefix, FLEET)
+            for root in fleet.roots(adapter, prefix):
+                seed.mark_hook(adapter, root)  # their computes run the hook
             proxy = self.exit.enter_context(harness.FaultProxy(url))
             # What keystonemiddleware does for a token with these roles.
             proxy.set_headers = {'X-Roles': 'admin,service'}
@@ -344,6 +347,7 @@ def test_rollback_restores_the_flat_records_from_the_journal(
                           'max_unit': 32768, 'step_size': 1,
                           'allocation_ratio': 1.0}}
     root = seed.flat_node(http, name, flat)
+    seed.mark_hook(http, root)
     seed.instances(http, root, 3, {'VCPU': 2, 'MEMORY_MB': 1024})
     with harness.FaultProxy(real_server_url) as proxy:
         proxy.set_headers = {'X-Roles': 'admin,service'}

@@ -22,6 +22,7 @@ from tests.functional.test_cli import Fleet
 from tests.functional.test_cli import one_line_error
 from tests.functional.test_cli import SCRIPT
 from tests.functional.test_cli import seed_offline
+from tests.functional.test_cli import sqlite_url
 from tests.functional.test_faults import _reshapes
 from tests.functional.test_pivot import two_socket_host
 from tests.functional.test_pivot import TWO_SOCKETS
@@ -33,7 +34,7 @@ USAGE = 64
 def small(tmp_path_factory) -> Fleet:
     """A fleet of 4 (numa, sriov, gpu, plain) plus special nodes."""
     tmp = tmp_path_factory.mktemp('small')
-    url = seed_offline(tmp / 'p.db', 'h', 4, 'ratios=h-ratios-000',
+    url = seed_offline(sqlite_url(tmp / 'p.db'), 'h', 4, 'ratios=h-ratios-000',
                        'numa=jc x', 'numa=jc_x', 'numa=..',
                        'tight=h-tight-000')
     f = Fleet(tmp, 'h', ['--placement-db', url])
@@ -125,7 +126,7 @@ def test_the_database_password_is_never_printed(small, debug):
 
 
 def test_one_nodes_journal_error_does_not_stop_the_others(tmp_path):
-    url = seed_offline(tmp_path / 'p.db', 'j', 4)
+    url = seed_offline(sqlite_url(tmp_path / 'p.db'), 'j', 4)
     f = Fleet(tmp_path, 'j', ['--placement-db', url])
     uuid = json.loads(f.run('status', 'j-numa-000', '--json').stdout)['uuid']
     f.state.mkdir()
@@ -144,7 +145,7 @@ def test_one_nodes_journal_error_does_not_stop_the_others(tmp_path):
 # -- issue 12, the other items ----------------------------------------------
 
 def test_a_corrupt_journal_is_named_and_rollback_goes_on(tmp_path):
-    url = seed_offline(tmp_path / 'p.db', 'c', 1)
+    url = seed_offline(sqlite_url(tmp_path / 'p.db'), 'c', 1)
     f = Fleet(tmp_path, 'c', ['--placement-db', url])
     assert f.run('apply', 'c-numa-000', '--yes').returncode == 0
     entry = next(f.state.rglob('000000-pre-image.json'))
@@ -271,6 +272,7 @@ def test_concurrent_applies_of_one_node_journal_once_each(
     prefix = seed.unique('two')
     name = f'{prefix}-numa-000'
     fleet.node(http, name, 'numa')
+    seed.mark_hook(http, fleet.roots(http, prefix)[0])
     results: list[subprocess.CompletedProcess] = []
     with harness.FaultProxy(real_server_url) as proxy:
         proxy.set_headers = {'X-Roles': 'admin,service'}

@@ -20,6 +20,7 @@ from tests.functional.test_cli import one_line_error
 from tests.functional.test_cli import ROOT
 from tests.functional.test_cli import SCRIPT
 from tests.functional.test_cli import seed_offline
+from tests.functional.test_cli import sqlite_url
 from tests.functional.test_cli_hardening import small  # noqa: F401
 
 COMMANDS = ('check', 'plan', 'apply', 'request', 'rollback', 'status',
@@ -105,7 +106,7 @@ def test_request_says_what_happened(small):  # noqa: F811
 
 
 def test_the_journal_says_what_wrote_each_entry(tmp_path):
-    url = seed_offline(tmp_path / 'p.db', 'o', 1)
+    url = seed_offline(sqlite_url(tmp_path / 'p.db'), 'o', 1)
     f = Fleet(tmp_path, 'o', ['--placement-db', url])
     assert f.run('apply', 'o-numa-000', '--yes').returncode == 0
     assert f.run('rollback', 'o-numa-000', '--yes').returncode == 0

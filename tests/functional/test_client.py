@@ -64,3 +64,13 @@ max_retries = 1
     client.backoff = 0.01
     with pytest.raises(exception.PlacementUnavailable, match='2 attempts'):
         client.version()
+
+
+def test_one_read_in_flight_in_process_and_eight_on_a_server(direct, http):
+    """In process (placement.direct) threads only add cost; a server
+    takes reads in parallel."""
+    assert PlacementClient(direct).max_concurrency == 1
+    assert PlacementClient(http).max_concurrency == 8
+    assert PlacementClient(direct, max_concurrency=3).max_concurrency == 3
+    with pytest.raises(ValueError, match='at least 1'):
+        PlacementClient(http, max_concurrency=0)

@@ -215,3 +215,38 @@ def test_concurrent_claimer_thread_every_allocation_accounted(
         },
         ok=(409,),
     )
+
+
+def test_child_traits_that_never_stop_conflicting_fail_the_pivot(
+    http, fault_proxy
+):
+    """A writer that changes a child's traits before every one of the
+    pivot's trait PUTs: the pivot reports ConcurrentUpdate, and does not
+    call itself applied with the children's traits missing."""
+    name, root, _ = two_socket_host(http, 2)
+    seed.call(http, 'PUT', '/traits/CUSTOM_OTHER_WRITER')
+
+    def race(method: str, path: str) -> None:
+        if method == 'PUT' and path.endswith('/traits') and root not in path:
+            rp = path.split('/resource_providers/')[1].split('/')[0]
+            body = seed.call(http, 'GET', f'/resource_providers/{rp}/traits')
+            traits = set(body['traits']) ^ {'CUSTOM_OTHER_WRITER'}
+            seed.call(
+                http,
+                'PUT',
+                f'/resource_providers/{rp}/traits',
+                {
+                    'traits': sorted(traits),
+                    'resource_provider_generation': body[
+                        'resource_provider_generation'
+                    ],
+                },
+            )
+
+    fault_proxy.before_forward = race
+    client = PlacementClient(
+        harness.http_placement(fault_proxy.url), backoff=0.01, max_retries=2
+    )
+    with pytest.raises(exception.ConcurrentUpdate, match='traits'):
+        nested_pivot.pivot(client, name, TWO_SOCKETS)
+    assert not fault_proxy.hook_errors

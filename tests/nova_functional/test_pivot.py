@@ -378,3 +378,47 @@ class TestForeignProviders(PivotTestCase):
         self.assertFlat(self._state())
         self.assertEqual(self.foreign, self._foreign())
         self.assertUntouched()
+
+
+class TestOnlineNextToAComputeWithoutTheHook(PivotTestCase):
+    """nova's fake driver reports the node flat and does not run the hook:
+    an online pivot is refused; forced, the compute's next start puts the
+    flat inventory back on the root, and the node is named
+    double_counted."""
+
+    def test_refused_then_forced_then_detected(self) -> None:
+        from keystoneauth1 import adapter as ks_adapter
+        from keystoneauth1 import session as ks_session
+
+        from nested_pivot.journal import Journal
+        from nested_pivot.placement import operations
+        from nested_pivot.placement import PlacementClient
+        from nested_pivot.placement import workflows
+
+        session = ks_session.Session(auth=None, additional_headers={
+            'X-Auth-Token': 'admin', 'X-Roles': 'admin,service'})
+        client = PlacementClient(ks_adapter.Adapter(
+            session, endpoint_override=self.placement.fixture.endpoint,
+            raise_exc=False))
+        journal = Journal(self.useFixture(fixtures.TempDir()).path)
+        layout = numa_layout(self.flat['inventory'][HOST])
+
+        refused = workflows.pivot_node(client, journal, HOST, layout,
+                                       guarded=True)
+        self.assertIs(workflows.Result.FAILED, refused.result)
+        self.assertIn("does not run nested_pivot's hook", refused.detail)
+        self.assertFlat(self._state())
+
+        forced = workflows.pivot_node(client, journal, HOST, layout)
+        self.assertIs(workflows.Result.DONE, forced.result)
+        self.assertPivoted(self._state())
+        self.compute = self.computes[HOST] = self.restart_compute_service(
+            self.compute)
+        self._run_periodics(raise_on_error=True)
+        state = self._state()
+        for rc in CPU_MEM:  # back on the root, and still on the cells
+            self.assertIn(rc, state['inventory'][HOST])
+            self.assertIn(rc, state['inventory'][CELLS[0]])
+        status = operations.status(client, HOST, layout)
+        self.assertIs(operations.NodeState.DOUBLE_COUNTED, status.state)
+        self.assertUntouched()

@@ -264,3 +264,36 @@ def test_hook_registers_only_its_own_options_on_novas_conf():
     tree, _, allocs = _node()
     assert _start(tree, allocs, conf) is True
     assert conf.placement.service_type == 'other'
+
+
+@pytest.mark.parametrize('mode', ['startup', 'requested', 'off'])
+def test_the_root_says_that_its_compute_runs_the_hook(mode):
+    tree, root, allocs = _node()
+    tree.update_traits(root, ['CUSTOM_NESTED_PIVOT_HOOK_OFF', 'CUSTOM_X'])
+    _start(tree, allocs, _conf(pivot_mode=mode))
+    marks = {t for t in tree.data(root).traits
+             if t.startswith('CUSTOM_NESTED_PIVOT_HOOK_')}
+    assert marks == {f'CUSTOM_NESTED_PIVOT_HOOK_{mode.upper()}'}
+    assert 'CUSTOM_X' in tree.data(root).traits
+
+
+def test_the_mark_can_be_turned_off():
+    tree, root, allocs = _node()
+    tree.update_traits(root, ['CUSTOM_NESTED_PIVOT_HOOK_STARTUP'])
+    _start(tree, allocs, _conf(mark_root=False))
+    assert not tree.data(root).traits
+
+
+def test_the_search_budget_reaches_the_engine(monkeypatch):
+    """Fails if [nested_pivot] search_budget is registered but unused."""
+    seen = []
+    reshape = hook.engine.reshape
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs['budget'])
+        return reshape(*args, **kwargs)
+
+    monkeypatch.setattr(hook.engine, 'reshape', spy)
+    tree, _, allocs = _node()
+    _start(tree, allocs, _conf(search_budget=4321))
+    assert seen and set(seen) == {4321}
