@@ -26,6 +26,7 @@ import dataclasses
 import fnmatch
 import math
 import types
+import uuid as uuidlib
 
 from nested_pivot import exception
 from nested_pivot import names
@@ -155,6 +156,8 @@ class Child:
     """One child provider of the node, created as ``<nodename>_<name>``.
 
     ``parent`` is another child's short name; ``None`` means the root.
+    ``uuid`` fixes the provider's uuid, when a driver (or a test) needs a
+    known one; by default it is derived from the root and the name.
     """
 
     name: str
@@ -162,6 +165,7 @@ class Child:
     inventory: Mapping[str, Inventory] = dataclasses.field(
         default_factory=dict)
     traits: frozenset[str] = frozenset()
+    uuid: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -172,6 +176,8 @@ class Child:
             raise exception.InvalidLayout(
                 reason=f'child {self.name}: parent must be a child name, '
                        f'not {self.parent!r}')
+        if self.uuid is not None:
+            object.__setattr__(self, 'uuid', _uuid(self.name, self.uuid))
         object.__setattr__(self, 'inventory', self._checked_inventory())
         object.__setattr__(self, 'traits', self._checked_traits())
 
@@ -216,9 +222,13 @@ class Child:
         if both:
             raise exception.InvalidLayout(
                 reason=f'child {self.name} gets {", ".join(both)} twice')
+        if self.uuid and other.uuid and self.uuid != other.uuid:
+            raise exception.InvalidLayout(
+                reason=f'child {self.name} has two uuids: {self.uuid} and '
+                       f'{other.uuid}')
         return Child(self.name, self.parent,
                      {**self.inventory, **other.inventory},
-                     self.traits | other.traits)
+                     self.traits | other.traits, self.uuid or other.uuid)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,11 +242,25 @@ class Layout:
     the traits the layout manages on its children, as nova manages its
     capability traits: a trait that matches one and that the child does
     not list is removed.  Any other trait on a child is kept.
+
+    ``sharing`` sends a class from the root to a sharing provider (trait
+    MISC_SHARES_VIA_AGGREGATE, named by name or uuid) instead of to a
+    child: ``{'DISK_GB': 'shared-storage'}``.  ``converts`` and ``heals``
+    declare what hints may ask of the pivot: a consumer's class becoming
+    another (``{'VCPU': 'PCPU'}`` for pinned instances), and allocations
+    added for classes the consumers use but never held (``{'SRIOV_NET_VF'}``).
+    ``root_traits`` are added to the root, ``drop_root_traits`` removed
+    from it; the root's other traits stay.
     """
 
     children: tuple[Child, ...] = ()
     adopted: frozenset[str] = frozenset()
     managed_traits: frozenset[str] = frozenset()
+    sharing: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    converts: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    heals: frozenset[str] = frozenset()
+    root_traits: frozenset[str] = frozenset()
+    drop_root_traits: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         children = tuple(self.children)
@@ -249,6 +273,13 @@ class Layout:
         object.__setattr__(self, 'adopted', _names('adopted', self.adopted))
         object.__setattr__(self, 'managed_traits',
                            _names('managed_traits', self.managed_traits))
+        object.__setattr__(self, 'sharing', _sharing(self))
+        object.__setattr__(self, 'converts', _class_map('converts',
+                                                        self.converts))
+        object.__setattr__(self, 'heals', _classes('heals', self.heals))
+        for field in ('root_traits', 'drop_root_traits'):
+            object.__setattr__(self, field,
+                               _traits(field, getattr(self, field)))
 
     def __add__(self, other: Layout) -> Layout:
         """Compose two layouts; same-named children are merged."""
@@ -258,10 +289,15 @@ class Layout:
         for child in other.children:
             mine = merged.get(child.name)
             merged[child.name] = mine.merged(child) if mine else child
-        return Layout(tuple(merged.values()),
-                      adopted=self.adopted | other.adopted,
-                      managed_traits=self.managed_traits
-                      | other.managed_traits)
+        return Layout(
+            tuple(merged.values()),
+            adopted=self.adopted | other.adopted,
+            managed_traits=self.managed_traits | other.managed_traits,
+            sharing=_union('sharing', self.sharing, other.sharing),
+            converts=_union('converts', self.converts, other.converts),
+            heals=self.heals | other.heals,
+            root_traits=self.root_traits | other.root_traits,
+            drop_root_traits=self.drop_root_traits | other.drop_root_traits)
 
     @property
     def is_flat(self) -> bool:
@@ -273,9 +309,15 @@ class Layout:
         return frozenset(c.name for c in self.children) | self.adopted
 
     @property
-    def resource_classes(self) -> frozenset[str]:
-        """Every class some child carries; these leave the root."""
+    def child_classes(self) -> frozenset[str]:
+        """Every class some child carries."""
         return frozenset(rc for c in self.children for rc in c.inventory)
+
+    @property
+    def resource_classes(self) -> frozenset[str]:
+        """Every class that leaves the root: to a child, or to a sharing
+        provider."""
+        return self.child_classes | frozenset(self.sharing)
 
     def manages_trait(self, trait: str) -> bool:
         return any(fnmatch.fnmatchcase(trait, pattern)
@@ -283,9 +325,11 @@ class Layout:
 
     def flat(self) -> Layout:
         """The flat form of this layout: no children, and every child it
-        owns by name removed."""
+        owns by name removed; the root's traits as before the layout."""
         return Layout((), adopted=self.names,
-                      managed_traits=self.managed_traits)
+                      managed_traits=self.managed_traits,
+                      root_traits=self.drop_root_traits,
+                      drop_root_traits=self.root_traits)
 
     def flat_inventory(self, classes: Collection[str] | None = None
                        ) -> dict[str, Inventory]:
@@ -306,6 +350,73 @@ def compose(*layouts: Layout) -> Layout:
     for layout in layouts:
         result = result + layout
     return result
+
+
+def _uuid(name: str, value: object) -> str:
+    try:
+        return str(uuidlib.UUID(str(value)))
+    except ValueError:
+        raise exception.InvalidLayout(
+            reason=f'child {name}: uuid {value!r} is not a uuid') from None
+
+
+def _classes(field: str, values: Collection[str]) -> frozenset[str]:
+    found = _names(field, values)
+    bad = sorted(rc for rc in found if not names.is_valid_resource_class(rc))
+    if bad:
+        raise exception.InvalidLayout(
+            reason=f'{field}: unknown or malformed resource class '
+                   f'{", ".join(bad)}')
+    return found
+
+
+def _traits(field: str, values: Collection[str]) -> frozenset[str]:
+    found = _names(field, values)
+    bad = sorted(t for t in found if not names.is_valid_trait(t))
+    if bad:
+        raise exception.InvalidLayout(
+            reason=f'{field}: unknown or malformed traits {", ".join(bad)}')
+    return found
+
+
+def _class_map(field: str, values: Mapping[str, str]
+               ) -> Mapping[str, str]:
+    if not isinstance(values, Mapping):
+        raise exception.InvalidLayout(
+            reason=f'{field} must map a resource class to another, not '
+                   f'{values!r}')
+    _classes(field, [*values.keys(), *values.values()])
+    same = sorted(k for k, v in values.items() if k == v)
+    if same:
+        raise exception.InvalidLayout(
+            reason=f'{field}: {same[0]} cannot become itself')
+    return types.MappingProxyType(dict(values))
+
+
+def _sharing(layout: Layout) -> Mapping[str, str]:
+    if not isinstance(layout.sharing, Mapping) or not all(
+            isinstance(v, str) and v for v in layout.sharing.values()):
+        raise exception.InvalidLayout(
+            reason=f'sharing must map a resource class to a sharing '
+                   f'provider\'s name or uuid, not {layout.sharing!r}')
+    _classes('sharing', list(layout.sharing))
+    both = sorted(set(layout.sharing) & layout.child_classes)
+    if both:
+        raise exception.InvalidLayout(
+            reason=f'{both[0]} goes both to a child and to a sharing '
+                   f'provider')
+    return types.MappingProxyType(dict(layout.sharing))
+
+
+def _union(field: str, mine: Mapping[str, str],
+           theirs: Mapping[str, str]) -> dict[str, str]:
+    clash = sorted(k for k in set(mine) & set(theirs)
+                   if mine[k] != theirs[k])
+    if clash:
+        raise exception.InvalidLayout(
+            reason=f'{field}: {clash[0]} goes to both {mine[clash[0]]} and '
+                   f'{theirs[clash[0]]}')
+    return {**mine, **theirs}
 
 
 def _names(field: str, values: Collection[str]) -> frozenset[str]:

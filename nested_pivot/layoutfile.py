@@ -9,6 +9,10 @@
             inventory: {VCPU: {total: 32, allocation_ratio: 4.0}}
             traits: [HW_NUMA_ROOT]
         managed_traits: ["CUSTOM_PHYSNET_*"]  # optional: traits it manages
+        converts: {VCPU: PCPU}    # optional: conversions hints may ask
+        heals: [SRIOV_NET_VF]     # optional: classes hints may heal
+        sharing: {DISK_GB: shared-storage}  # optional: to a sharing RP
+        drop_root_traits: [HW_CPU_X86_AMD_SEV]  # optional; root_traits too
         hints:                    # optional: node -> consumer -> child
           compute-1: {"<consumer uuid>": NUMA0}
 
@@ -150,6 +154,15 @@ _Loader.add_implicit_resolver(
     list('-+0123456789'))
 
 
+RULE_KEYS = ('match', 'children', 'hints', 'managed_traits', 'sharing',
+             'converts', 'heals', 'root_traits', 'drop_root_traits')
+"""What a rule may hold; the optional ones are :class:`Layout`'s
+fields of the same names."""
+
+_LISTS = ('managed_traits', 'heals', 'root_traits', 'drop_root_traits')
+_MAPS = ('sharing', 'converts')
+
+
 def _rule(path: Path, where: str, entry: Any) -> Rule:
     def fail(inner: str, reason: str) -> LayoutFileError:
         return LayoutFileError(file=str(path), where=where + inner,
@@ -157,8 +170,7 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
 
     if not isinstance(entry, Mapping):
         raise fail('', 'expected a mapping with "match" and "children"')
-    unknown = sorted(set(entry) - {'match', 'children', 'hints',
-                                   'managed_traits'})
+    unknown = sorted(set(entry) - set(RULE_KEYS))
     if unknown:
         raise fail('', f'unknown keys {unknown}')
     if not isinstance(entry.get('match'), str):
@@ -171,15 +183,7 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
         raise fail('.children', 'expected a list')
     built = [_child(fail, f'.children[{i}]', c)
              for i, c in enumerate(children)]
-    try:
-        layout = Layout(tuple(built))
-    except exception.InvalidLayout as err:
-        raise fail('.children', str(err.kwargs.get('reason', err))) from None
-    managed = entry.get('managed_traits', [])
-    if not isinstance(managed, list) or not all(
-            isinstance(p, str) and p for p in managed):
-        raise fail('.managed_traits', 'expected a list of trait patterns')
-    layout = dataclasses.replace(layout, managed_traits=frozenset(managed))
+    layout = _layout(fail, entry, tuple(built))
     hints = entry.get('hints') or {}
     if not isinstance(hints, Mapping) or not all(
             isinstance(v, Mapping) for v in hints.values()):
@@ -187,17 +191,43 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
     return Rule(entry['match'], layout, hints, str(path))
 
 
+def _layout(fail: Any, entry: Mapping[str, Any],
+            children: tuple[Child, ...]) -> Layout:
+    fields: dict[str, Any] = {}
+    for key in _LISTS:
+        value = entry.get(key, [])
+        if not isinstance(value, list) or not all(
+                isinstance(v, str) and v for v in value):
+            what = ('trait patterns' if key == 'managed_traits'
+                    else 'names')
+            raise fail(f'.{key}', f'expected a list of {what}')
+        fields[key] = frozenset(value)
+    for key in _MAPS:
+        value = entry.get(key, {})
+        if not isinstance(value, Mapping):
+            raise fail(f'.{key}', 'expected a mapping of resource class '
+                                  'to a name')
+        fields[key] = dict(value)
+    try:
+        return Layout(children, **fields)
+    except exception.InvalidLayout as err:
+        where = '.children' if 'child' in str(err) else ''
+        raise fail(where, str(err.kwargs.get('reason', err))) from None
+
+
 def _child(fail: Any, where: str, spec: Any) -> Child:
     if not isinstance(spec, Mapping):
         raise fail(where, 'expected a mapping with "name" and "inventory"')
-    unknown = sorted(set(spec) - {'name', 'parent', 'inventory', 'traits'})
+    unknown = sorted(set(spec) - {'name', 'parent', 'inventory', 'traits',
+                                  'uuid'})
     if unknown:
         raise fail(where, f'unknown keys {unknown}')
     try:
         return Child(name=spec.get('name', ''),
                      parent=spec.get('parent'),
                      inventory=spec.get('inventory') or {},
-                     traits=_traits(spec.get('traits')))
+                     traits=_traits(spec.get('traits')),
+                     uuid=spec.get('uuid'))
     except exception.InvalidLayout as err:
         raise fail(where, str(err.kwargs.get('reason', err))) from None
 

@@ -24,11 +24,13 @@ from nested_pivot import exception
 from nested_pivot import names
 from nested_pivot.layout import Child
 from nested_pivot.layout import compose
+from nested_pivot.layout import Inventory
 from nested_pivot.layout import InventoryLike
 from nested_pivot.layout import Layout
 
-__all__ = ['NumaCell', 'PhysicalFunction', 'PhysicalGPU', 'compose', 'numa',
-           'numa_child_name', 'pgpu', 'sriov']
+__all__ = ['NumaCell', 'PhysicalFunction', 'PhysicalGPU', 'compose',
+           'convert', 'merge', 'numa', 'numa_child_name', 'pcpu', 'pgpu',
+           'place', 'sev', 'sriov']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +112,69 @@ def pgpu(gpus: Iterable[PhysicalGPU | Mapping[str, Any]]) -> Layout:
     return _devices([
         (gpu.name, gpu.numa_node, {gpu.resource_class: gpu.vgpus},
          gpu.traits) for gpu in devices])
+
+
+def sev(contexts: InventoryLike, name: str = 'amd_sev') -> Layout:
+    """AMD SEV memory encryption contexts on a child, as nova's libvirt
+    driver reports them since 2025.2: MEM_ENCRYPTION_CONTEXT (one per
+    guest) on ``<node>_amd_sev``, with trait HW_CPU_X86_AMD_SEV, which
+    leaves the root."""
+    if isinstance(contexts, Inventory):
+        record = contexts
+    elif isinstance(contexts, Mapping):
+        record = Inventory.from_value({'max_unit': 1, **contexts})
+    else:
+        record = Inventory(total=contexts, max_unit=1)
+    sev_trait = os_traits.HW_CPU_X86_AMD_SEV
+    return Layout(
+        (Child(name, inventory={'MEM_ENCRYPTION_CONTEXT': record},
+               traits=frozenset([sev_trait, os_traits.OWNER_NOVA])),),
+        drop_root_traits=frozenset([sev_trait]))
+
+
+def pcpu(converts: Mapping[str, str] | None = None) -> Layout:
+    """Pinned instances stop consuming VCPU and consume PCPU: the layout
+    declares the conversion, :func:`convert` names the consumers.  Compose
+    it with :func:`numa` cells that carry PCPU, or give the root PCPU
+    through the hook's ``root_inventory`` (nova's Train reshape)."""
+    return Layout(converts=dict(converts or {'VCPU': 'PCPU'}))
+
+
+def convert(consumers: Iterable[str], source: str = 'VCPU',
+            target: str = 'PCPU') -> dict[str, Any]:
+    """Hints: each of ``consumers`` (pinned instances, and the migrations
+    of pinned instances) converts ``source`` to ``target``."""
+    return {c: {'convert': {source: target}} for c in consumers}
+
+
+def place(children: Mapping[str, str], resource_class: str | None = None
+          ) -> dict[str, Any]:
+    """Hints: each consumer's classes (or only ``resource_class``) go to
+    the child it maps to, e.g. the pGPU behind each instance's mdev::
+
+        layouts.place({instance: 'pci_0000_84_00_0'}, 'VGPU')
+    """
+    if resource_class is None:
+        return dict(children)
+    return {c: {resource_class: child} for c, child in children.items()}
+
+
+def merge(*hints: Mapping[str, Any]) -> dict[str, Any]:
+    """Several hints as one: per consumer, their forms side by side."""
+    result: dict[str, Any] = {}
+    for part in hints:
+        for consumer, hint in part.items():
+            mine = result.get(consumer)
+            if mine is None:
+                result[consumer] = hint
+            elif isinstance(mine, Mapping) and isinstance(hint, Mapping):
+                result[consumer] = {**mine, **hint}
+            else:
+                raise exception.InvalidHint(
+                    consumer=consumer,
+                    reason=f'two hints cannot be merged: {mine!r} and '
+                           f'{hint!r}')
+    return result
 
 
 def _devices(specs: Sequence[tuple[str, int | None, dict[str, InventoryLike],

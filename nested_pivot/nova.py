@@ -58,7 +58,12 @@ class _Decision:
     warned: bool = False
 
 
-_DECISIONS: dict[str, _Decision] = {}
+Concern = tuple[str, frozenset[str], frozenset[str],
+                frozenset[tuple[str, str]]]
+"""A node, and what one layout manages on it: a driver may call the hook
+once per concern (vGPU, SEV, PCPU), each deciding on its own."""
+
+_DECISIONS: dict[Concern, _Decision] = {}
 _LOCK = threading.Lock()
 
 
@@ -88,17 +93,19 @@ def update_provider_tree(provider_tree: TreeLike, nodename: str,
     decision = _decision(provider_tree, nodename, layout, conf)
     _mark(provider_tree, nodename, conf)
     target = layout if decision.nested else layout.flat()
-    if _must_move(provider_tree, nodename, layout, decision.nested):
-        if allocations is None:
+    if allocations is None:
+        if _must_move(provider_tree, nodename, layout, target,
+                      root_inventory):
             _reshape_needed(decision, nodename)
             return
-        hints = _resolve_hints(hints, provider_tree, nodename, allocations)
+        decision.settled = True
+        resolved = None
     else:
-        decision.settled = allocations is None
-        hints = None
+        resolved = _resolve_hints(hints, provider_tree, nodename,
+                                  allocations, decision.nested)
     try:
-        _apply(provider_tree, nodename, layout, target, allocations, hints,
-               root_inventory, conf.nested_pivot.search_budget)
+        _apply(provider_tree, nodename, layout, target, allocations,
+               resolved, root_inventory, conf.nested_pivot.search_budget)
     except exception.CannotPivot as err:
         _infeasible(provider_tree, nodename, layout, allocations, err, conf,
                     root_inventory)
@@ -115,10 +122,9 @@ def forget(nodename: str | None = None) -> None:
     every node of the process, other services' included.
     """
     with _LOCK:
-        if nodename is None:
-            _DECISIONS.clear()
-        else:
-            _DECISIONS.pop(nodename, None)
+        for key in list(_DECISIONS):
+            if nodename is None or key[0] == nodename:
+                del _DECISIONS[key]
 
 
 def _conf(conf: cfg.ConfigOpts | None) -> cfg.ConfigOpts:
@@ -130,12 +136,13 @@ def _conf(conf: cfg.ConfigOpts | None) -> cfg.ConfigOpts:
 
 def _decision(tree: TreeLike, nodename: str, layout: Layout,
               conf: cfg.ConfigOpts) -> _Decision:
+    key = _concern(nodename, layout)
     with _LOCK:
-        if nodename in _DECISIONS:
-            return _DECISIONS[nodename]
+        if key in _DECISIONS:
+            return _DECISIONS[key]
         decision = _decide(tree, nodename, layout,
                            conf.nested_pivot.pivot_mode)
-        _DECISIONS[nodename] = decision
+        _DECISIONS[key] = decision
     LOG.info('Node %s: reporting the %s layout (%s).', nodename,
              'nested' if decision.nested else 'flat', decision.reason)
     return decision
@@ -150,6 +157,11 @@ def _mark(tree: TreeLike, nodename: str, conf: cfg.ConfigOpts) -> None:
               if conf.nested_pivot.mark_root else set())
     if traits & marks != wanted:
         tree.update_traits(nodename, (traits - marks) | wanted)
+
+
+def _concern(nodename: str, layout: Layout) -> Concern:
+    return (nodename, layout.names, layout.resource_classes | layout.heals,
+            frozenset(layout.converts.items()))
 
 
 def _reshape_needed(decision: _Decision, nodename: str) -> None:
@@ -189,24 +201,52 @@ def _holds_nested(tree: TreeLike, nodename: str, layout: Layout) -> bool:
 
 
 def _must_move(tree: TreeLike, nodename: str, layout: Layout,
-               nested: bool) -> bool:
-    """Does Placement (as the tree shows it) hold the layout's classes
-    somewhere other than where the decision wants them?"""
-    if nested:
-        return _layout_classes_on(tree, nodename, layout)
-    children = engine.owned_children(tree, layout, nodename)
-    return any(_layout_classes_on(tree, u, layout) for u in children)
+               target: Layout, root_inventory: Mapping[str, Any] | None
+               ) -> bool:
+    """Would the plan change an allocation?  It may, when a class leaves a
+    provider of the node (consumers hold it there), or when a class the
+    layout converts into or heals appears (consumers get it)."""
+    root = _root_records(tree, nodename, layout, target, root_inventory)
+    plan = engine.plan(tree, {}, layout=target, nodename=nodename,
+                       root_inventory=root, reparent=False)
+    before, after = _offered(plan, plan.before), _offered(plan, plan.after)
+    if any(before[u] - after.get(u, frozenset()) for u in before):
+        return True
+    new = frozenset().union(*after.values()) - frozenset().union(
+        *before.values())
+    return bool(new & (frozenset(target.converts.values()) | target.heals))
+
+
+def _offered(plan: engine.ReshapePlan, snapshot: engine.Snapshot
+             ) -> dict[str, frozenset[str]]:
+    """The classes each of the node's own providers offers."""
+    return {u: frozenset(p.inventory) for u, p in snapshot.providers.items()
+            if u not in plan.foreign}
 
 
 def _resolve_hints(hints: Hints | None, tree: TreeLike, nodename: str,
-                   allocations: Mapping[str, Any]
+                   allocations: Mapping[str, Any], nested: bool
                    ) -> Mapping[str, Any] | None:
-    if not callable(hints):
-        return hints
     ours = set(tree.get_provider_uuids(nodename))
     consumers = sorted(c for c, record in allocations.items()
                        if ours & set(record.get('allocations', {})))
-    return hints(consumers)
+    found = hints(consumers) if callable(hints) else hints
+    if found is None or not isinstance(found, Mapping):
+        return found
+    # Reported flat, the layout converts and heals nothing; a hint for an
+    # instance gone since the driver looked is no error at start.
+    gone = sorted(set(found) - set(consumers))
+    if gone:
+        LOG.warning('Node %s: no allocations for hinted consumer(s) %s; '
+                    'their hints are left out.', nodename, ', '.join(gone))
+    return {c: h if nested else _without_facts(h)
+            for c, h in found.items() if c not in gone}
+
+
+def _without_facts(hint: Any) -> Any:
+    if not isinstance(hint, Mapping):
+        return hint
+    return {k: v for k, v in hint.items() if k not in ('convert', 'heal')}
 
 
 def _apply(tree: TreeLike, nodename: str, layout: Layout, target: Layout,
@@ -217,9 +257,10 @@ def _apply(tree: TreeLike, nodename: str, layout: Layout, target: Layout,
     # Order matters: read the root's own inventory before the engine
     # rewrites it, then move allocations, then write the root.
     root = _root_records(tree, nodename, layout, target, root_inventory)
+    # nova's report client cannot move a provider to a new parent.
     engine.reshape(tree, allocations if allocations is not None else {},
                    layout=target, hints=hints, nodename=nodename,
-                   root_inventory=root, budget=budget)
+                   root_inventory=root, budget=budget, reparent=False)
     tree.update_inventory(nodename, root)  # drops classes the driver dropped
 
 
@@ -251,8 +292,8 @@ def _infeasible(tree: TreeLike, nodename: str, layout: Layout,
     if conf.nested_pivot.on_infeasible == 'fail':
         raise _nova_exceptions().failed(error=str(err)) from err
     with _LOCK:
-        _DECISIONS[nodename] = _Decision(False, 'instances do not fit',
-                                         STARTUP_ATTEMPTS)
+        _DECISIONS[_concern(nodename, layout)] = _Decision(
+            False, 'instances do not fit', STARTUP_ATTEMPTS)
     movers = ', '.join(err.unplaced) or 'none named'
     LOG.error('%s Moving instance(s) %s off this host (cold migration or '
               'resize) makes room for the others. Node %s stays flat and '

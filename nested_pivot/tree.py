@@ -136,6 +136,24 @@ class ProviderTree:
         else:
             self._by_uuid[provider.parent_uuid].children.remove(provider.uuid)
 
+    def reparent(self, name_or_uuid: str, parent: str) -> None:
+        """Move a provider (and its descendants) under ``parent`` in the
+        same tree, as Placement does from microversion 1.37.  nova's
+        ProviderTree has no such operation."""
+        provider = self._find(name_or_uuid)
+        new_parent = self._find(parent)
+        if new_parent.uuid in self._top_down(provider):
+            raise ValueError(f'{new_parent.name} is {provider.name} or '
+                             f'below it')
+        if self._root_of(new_parent) is not self._root_of(provider):
+            raise ValueError(f'{new_parent.name} is in another tree')
+        old = provider.parent_uuid
+        if old is None:
+            raise ValueError(f'{provider.name} is a root')
+        self._by_uuid[old].children.remove(provider.uuid)
+        new_parent.children.append(provider.uuid)
+        provider.parent_uuid = new_parent.uuid
+
     def populate_from_iterable(self,
                                provider_dicts: Iterable[Mapping[str, Any]]
                                ) -> None:

@@ -55,13 +55,15 @@ def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
          plan: engine.ReshapePlan, *command: str) -> None:
     """The dry run of ``plan``, drawn or as JSON."""
     before = render.usage_before(plan.before, records)
-    after = render.usage_after(before, plan.moves, plan.after)
+    after = render.usage_after(before, plan)
     if ctx.args.json:
         ctx.emit({'node': plan.node, 'uuid': plan.root,
                   'noop': plan.is_noop,
                   'before': _providers(plan.before, before),
                   'after': _providers(plan.after, after),
                   'moves': [dataclasses.asdict(m) for m in plan.moves],
+                  'heals': [dataclasses.asdict(x) for x in plan.heals],
+                  'reparented': dict(plan.reparented),
                   'consumers': list(plan.consumers),
                   'foreign': sorted(plan.foreign)})
         return
@@ -73,9 +75,17 @@ def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
     if plan.is_noop:
         ctx.print('Nothing to do: the node already has this layout.')
         return
-    ctx.print(f'{workflows.plural(len(plan.consumers), "consumer")} '
-              f'move:', *render.moves(plan), '',
-              'Dry run: nothing was changed. Apply with:',
+    if plan.reparented:
+        ctx.print(*render.reparented(plan), '')
+    if plan.moves:
+        movers = len({m.consumer for m in plan.moves})
+        ctx.print(f'{workflows.plural(movers, "consumer")} move:',
+                  *render.moves(plan), '')
+    if plan.heals:
+        ctx.print(f'{workflows.plural(len(plan.heals), "allocation")} '
+                  'healed (resources used but never held):',
+                  *render.heals(plan), '')
+    ctx.print('Dry run: nothing was changed. Apply with:',
               '  ' + ctx.command(*command))
 
 

@@ -6,7 +6,6 @@ that is not UTF-8) gets ASCII ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import threading
@@ -49,15 +48,18 @@ def usage_before(snapshot: Snapshot,
     return usage
 
 
-def usage_after(before: Usage, moves: Iterable[Move],
-                after: Snapshot) -> Usage:
-    usage: Usage = {u: dict(before.get(u, {})) for u in after.providers}
-    for move in moves:
-        if move.source in usage:
-            usage[move.source][move.resource_class] -= move.amount
-        target = usage[move.target]
-        target[move.resource_class] = (target.get(move.resource_class, 0)
-                                       + move.amount)
+def usage_after(before: Usage, plan: ReshapePlan) -> Usage:
+    """The usage after ``plan``: its moves (a conversion leaves its old
+    class), and its heals."""
+    usage: Usage = {u: dict(before.get(u, {}))
+                    for u in plan.after.providers}
+    changes = [(m.source, m.converted_from or m.resource_class, -m.amount)
+               for m in plan.moves]
+    changes += [(m.target, m.resource_class, m.amount) for m in plan.moves]
+    changes += [(h.target, h.resource_class, h.amount) for h in plan.heals]
+    for uuid, rc, amount in changes:
+        if uuid in usage:
+            usage[uuid][rc] = usage[uuid].get(rc, 0) + amount
     return usage
 
 
@@ -109,11 +111,31 @@ def moves(plan: ReshapePlan) -> list[str]:
         record = plan.allocations.get(consumer)
         kind = (record.consumer_type if record and record.consumer_type
                 else '-')
-        amounts = ' '.join(f'{m.resource_class}={m.amount}' for m in items)
+        amounts = ' '.join(_amount(m) for m in items)
         paths = ', '.join(sorted({f'{names[m.source]} -> {names[m.target]}'
                                   for m in items}))
         rows.append([consumer, kind, amounts, paths])
     return table(['consumer', 'type', 'moves', 'source -> target'], rows)
+
+
+def _amount(move: Move) -> str:
+    if move.converted_from:
+        return f'{move.converted_from}->{move.resource_class}={move.amount}'
+    return f'{move.resource_class}={move.amount}'
+
+
+def heals(plan: ReshapePlan) -> list[str]:
+    """One line per heal: what each consumer gets that it never held."""
+    names = {u: p.name for u, p in plan.after.providers.items()}
+    rows = [[h.consumer, f'{h.resource_class}={h.amount}', names[h.target]]
+            for h in plan.heals]
+    return table(['consumer', 'gets', 'on'], rows)
+
+
+def reparented(plan: ReshapePlan) -> list[str]:
+    names = {u: p.name for u, p in plan.after.providers.items()}
+    return [f'{names[u]} moves under {names[p]}'
+            for u, p in plan.reparented.items()]
 
 
 def unfit(err: exception.CannotPivot) -> list[str]:

@@ -22,30 +22,32 @@ from typing import Any
 from nested_pivot import exception
 from nested_pivot import names
 from nested_pivot.engine import allocations as allocations_mod
+from nested_pivot.engine import facts
 from nested_pivot.engine import hints as hints_mod
 from nested_pivot.engine import packing
 from nested_pivot.engine import target as target_mod
 from nested_pivot.engine.allocations import ConsumerRecord
+from nested_pivot.engine.build import build
 from nested_pivot.engine.displace import find_displaced
 from nested_pivot.engine.model import find_root
 from nested_pivot.engine.model import Provider
+from nested_pivot.engine.model import read_provider
 from nested_pivot.engine.model import read_snapshot
 from nested_pivot.engine.model import Snapshot
 from nested_pivot.engine.model import TreeLike
 from nested_pivot.engine.model import Usage
+from nested_pivot.engine.result import Heal
 from nested_pivot.engine.result import Move
 from nested_pivot.engine.result import ProviderInventory
 from nested_pivot.engine.result import ReshapePlan
-from nested_pivot.engine.solve import Final
 from nested_pivot.engine.solve import solve
 from nested_pivot.engine.target import apply_layout
-from nested_pivot.engine.target import Target
 from nested_pivot.engine.target import TraitChange
 from nested_pivot.engine.target import unchanged
 from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
 
-__all__ = ['ConsumerRecord', 'Move', 'Provider', 'ProviderInventory',
+__all__ = ['ConsumerRecord', 'Heal', 'Move', 'Provider', 'ProviderInventory',
            'ReshapePlan', 'Snapshot', 'TraitChange', 'TreeLike', 'Usage',
            'owned_children', 'plan', 'plan_snapshot', 'reshape']
 
@@ -56,7 +58,8 @@ def reshape(provider_tree: TreeLike,
             hints: Mapping[str, Any] | None = None,
             nodename: str | None = None,
             root_inventory: Mapping[str, Any] | None = None,
-            budget: int = packing.DEFAULT_BUDGET) -> ReshapePlan:
+            budget: int = packing.DEFAULT_BUDGET,
+            reparent: bool | None = None) -> ReshapePlan:
     """Plan the reshape of one node and apply it to the tree and the dict.
 
     With ``layout`` the tree is first brought to the layout's shape;
@@ -64,11 +67,13 @@ def reshape(provider_tree: TreeLike,
     ``allocations`` is edited in place to the final state, and only on
     success.  ``nodename`` names the root when the tree holds several.
     ``root_inventory`` (with a layout) sets the root's records of classes
-    no child carries.
+    no child carries.  ``reparent`` allows moving a child under a new
+    parent; by default when the tree can (``nested_pivot.ProviderTree``
+    can, nova's cannot).
     """
     result = plan(provider_tree, allocations, layout=layout, hints=hints,
                   nodename=nodename, root_inventory=root_inventory,
-                  budget=budget)
+                  budget=budget, reparent=reparent)
     # Order matters: the tree first, so that children exist before the
     # allocations dict refers to them, as nova reads both afterwards.
     _apply_tree(provider_tree, result)
@@ -81,14 +86,26 @@ def plan(provider_tree: TreeLike, allocations: Mapping[str, Any], *,
          hints: Mapping[str, Any] | None = None,
          nodename: str | None = None,
          root_inventory: Mapping[str, Any] | None = None,
-         budget: int = packing.DEFAULT_BUDGET) -> ReshapePlan:
+         budget: int = packing.DEFAULT_BUDGET,
+         reparent: bool | None = None) -> ReshapePlan:
     """Like :func:`reshape`, but change nothing: only return the plan."""
     _check_arguments(provider_tree, layout, root_inventory, budget)
     root = find_root(provider_tree, nodename)
-    return plan_snapshot(read_snapshot(provider_tree, root),
-                         allocations_mod.parse(allocations), layout,
-                         hints=hints, root_inventory=root_inventory,
-                         budget=budget, exists=provider_tree.exists)
+    return plan_snapshot(
+        read_snapshot(provider_tree, root),
+        allocations_mod.parse(allocations), layout, hints=hints,
+        root_inventory=root_inventory, budget=budget,
+        exists=provider_tree.exists,
+        sharing=_sharing(provider_tree, layout),
+        reparent=(callable(getattr(provider_tree, 'reparent', None))
+                  if reparent is None else reparent))
+
+
+def _sharing(tree: TreeLike, layout: Layout | None) -> dict[str, Provider]:
+    """The sharing providers the layout names, as the tree holds them."""
+    refs = layout.sharing.values() if layout is not None else ()
+    return {ref: read_provider(tree, ref) for ref in refs
+            if tree.exists(ref)}
 
 
 def plan_snapshot(snapshot: Snapshot,
@@ -97,22 +114,36 @@ def plan_snapshot(snapshot: Snapshot,
                   hints: Mapping[str, Any] | None = None,
                   root_inventory: Mapping[str, Any] | None = None,
                   budget: int = packing.DEFAULT_BUDGET,
-                  exists: Callable[[str], bool] | None = None
-                  ) -> ReshapePlan:
+                  exists: Callable[[str], bool] | None = None,
+                  sharing: Mapping[str, Provider] | None = None,
+                  reparent: bool = False) -> ReshapePlan:
     """Plan the reshape of the node in ``snapshot``: its typed entry point.
 
     ``records`` are the consumers' allocations (those on other providers
     included).  ``exists`` tells whether a provider name is taken outside
     the node, when the caller knows; a clash is otherwise found when the
-    child is created.
+    child is created.  ``sharing`` holds the sharing providers the layout
+    names (by the layout's name or uuid for each).  ``reparent`` allows
+    moving an existing child under a new parent.
     """
     target = (apply_layout(snapshot, layout, exists or _unknown,
-                           _records('root inventory', root_inventory))
+                           _records('root inventory', root_inventory),
+                           sharing, reparent)
               if layout is not None else unchanged(snapshot))
-    displaced = find_displaced(target, records)
-    hinted = hints_mod.resolve(hints, target, records, displaced)
-    moves, final = solve(target, records, displaced, hinted, budget)
-    return _build(target, records, moves, final)
+    # Order matters: conversions rename what consumers hold before
+    # anything is found displaced; heals are placed with the moves.
+    stated = facts.split(hints)
+    if layout is not None:
+        facts.check_declared(stated, layout.converts, layout.heals)
+    converted, conversions = facts.convert(records, stated.converts, target)
+    healed, heal_placed = facts.heals(converted, stated.heals, target)
+    displaced = find_displaced(target, converted) + healed
+    hinted = hints_mod.resolve(stated.placements, target, converted,
+                               displaced)
+    for consumer, per_rc in heal_placed.items():
+        hinted.setdefault(consumer, {}).update(per_rc)
+    moves, final = solve(target, converted, displaced, hinted, budget)
+    return build(target, records, converted, moves, final, conversions)
 
 
 def _unknown(_name: str) -> bool:
@@ -171,49 +202,12 @@ def _records(where: str, records: Mapping[str, Any] | None
         raise exception.InvalidLayout(reason=f'{where}: {err}') from None
 
 
-def _build(target: Target,
-           records: Mapping[str, allocations_mod.ConsumerRecord],
-           moves: list[Move], final: Final) -> ReshapePlan:
-    touched = {m.source for m in moves} | {m.target for m in moves}
-    listed = [u for u in (*target.after.providers, *target.removed)
-              if u in touched or target.inventory_changed(u)]
-    inventories = {}
-    for uuid in listed:
-        provider = (target.after.providers.get(uuid)
-                    or target.before.providers[uuid])
-        inventory = (provider.inventory if uuid in target.after.providers
-                     else {})
-        inventories[uuid] = ProviderInventory(
-            uuid, provider.name, provider.generation, inventory)
-    return ReshapePlan(
-        node=target.node, root=target.after.root, moves=tuple(moves),
-        allocations={c: _final_record(records[c], a)
-                     for c, a in sorted(final.items())},
-        inventories=inventories,
-        created=tuple(target.after.providers[u] for u in target.created),
-        removed=target.removed,
-        traits=_trait_changes(target),
-        before=target.before, after=target.after, foreign=target.foreign)
-
-
-def _trait_changes(target: Target) -> dict[str, TraitChange]:
-    changes = {u: target.trait_change(u) for u in target.after.providers
-               if u != target.after.root and u not in target.foreign}
-    return {u: change for u, change in changes.items() if change}
-
-
-def _final_record(record: allocations_mod.ConsumerRecord,
-                  final: dict[str, dict[str, int]]
-                  ) -> allocations_mod.ConsumerRecord:
-    return allocations_mod.ConsumerRecord(
-        record.consumer, final, record.project_id, record.user_id,
-        record.consumer_generation, record.consumer_type)
-
-
 def _apply_tree(tree: TreeLike, result: ReshapePlan) -> None:
     for child in result.created:  # parents first
         assert child.parent is not None
         tree.new_child(child.name, child.parent, uuid=child.uuid)
+    for uuid, parent in result.reparented.items():  # parents first
+        tree.reparent(uuid, parent)  # type: ignore[attr-defined]
     for uuid, entry in result.inventories.items():
         if uuid in result.after.providers:
             tree.update_inventory(uuid, {rc: inv.as_dict() for rc, inv

@@ -15,7 +15,8 @@ from nested_pivot.engine.target import Target
 class Displaced:
     """``amount`` of ``resource_class`` that ``consumer`` holds on
     ``source``, which will not offer it; ``candidates`` may take it, in
-    order of preference."""
+    order of preference.  A heal (an amount the consumer never held) has
+    ``source`` ``''``."""
 
     consumer: str
     resource_class: str
@@ -58,18 +59,25 @@ def candidates(target: Target, source: str, rc: str,
     """Providers that may take ``rc`` leaving ``source``.
 
     The source's descendants first, then its ancestors, so a pivot moves
-    allocations down the tree and the flat layout moves them back up.  A
-    removed source is seen from its nearest remaining ancestor, which may
-    take the allocation itself.  A foreign provider (another service's)
-    never takes one.
+    allocations down the tree and the flat layout moves them back up, then
+    any other child.  A removed source is seen from its nearest remaining
+    ancestor, which may take the allocation itself.  A foreign provider
+    (another service's) never takes one, but for the sharing provider the
+    layout sends the class to.
     """
+    if rc in target.sharing:
+        return (target.sharing[rc],)
     after = target.after
     anchor = source
     own: list[str] = []
     while anchor not in after.providers:
         anchor = target.before.providers[anchor].parent or after.root
         own = [anchor]
-    for group in (own, after.descendants(anchor), after.ancestors(anchor)):
+    # Elsewhere in the tree last: a layout change may move a device from
+    # one branch (a cell) to another.
+    anywhere = after.descendants(after.root)
+    for group in (own, after.descendants(anchor), after.ancestors(anchor),
+                  anywhere):
         found = tuple(u for u in group if after.offers(u, rc)
                       and u not in target.foreign)
         if found:
@@ -77,3 +85,20 @@ def candidates(target: Target, source: str, rc: str,
     raise exception.NoTargetProvider(
         node=target.node, consumer=record.consumer, resource_class=rc,
         amount=record.amount(source, rc), source=target.name(source))
+
+
+def heal_candidates(target: Target, rc: str,
+                    record: ConsumerRecord) -> tuple[str, ...]:
+    """Providers that may take a healed amount of ``rc``: the layout's
+    children first, then the root."""
+    if rc in target.sharing:
+        return (target.sharing[rc],)
+    after = target.after
+    found = tuple(u for u in (*after.descendants(after.root), after.root)
+                  if after.offers(u, rc) and u not in target.foreign)
+    if not found:
+        raise exception.InvalidHint(
+            consumer=record.consumer,
+            reason=f'heal {rc}: no provider of node {target.node} offers '
+                   f'{rc}')
+    return found

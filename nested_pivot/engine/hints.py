@@ -80,15 +80,15 @@ def _resolve_one(target: Target, record: ConsumerRecord, hint: Any,
 
 def _whole(target: Target, record: ConsumerRecord, ref: str,
            moving: dict[str, int]) -> dict[str, dict[str, int]]:
-    child = _child(target, record, ref)
-    offered = set(target.after.providers[child].inventory)
+    found = child(target, record, ref)
+    offered = set(target.after.providers[found].inventory)
     held = record.resource_classes(target.before.providers)
     if not offered & held:
         raise exception.InvalidHint(
             consumer=record.consumer,
-            reason=f'{target.name(child)} offers none of the classes the '
+            reason=f'{target.name(found)} offers none of the classes the '
                    f'consumer holds ({", ".join(sorted(held)) or "none"})')
-    return {rc: {child: amount} for rc, amount in moving.items()
+    return {rc: {found: amount} for rc, amount in moving.items()
             if rc in offered}
 
 
@@ -102,19 +102,19 @@ def _split(target: Target, record: ConsumerRecord, rc: str,
             reason=f'{rc}: expected a child or {{child: amount}}')
     split: dict[str, int] = {}
     for ref, amount in where.items():
-        child = _child(target, record, ref)
-        if rc not in target.after.providers[child].inventory:
+        found = child(target, record, ref)
+        if rc not in target.after.providers[found].inventory:
             raise exception.InvalidHint(
                 consumer=record.consumer,
-                reason=f'{target.name(child)} offers no {rc}')
+                reason=f'{target.name(found)} offers no {rc}')
         if amount is not None and (not isinstance(amount, int)
                                    or isinstance(amount, bool)
                                    or amount < 1):
             raise exception.InvalidHint(
                 consumer=record.consumer,
-                reason=f'{rc} on {target.name(child)}: amount must be a '
+                reason=f'{rc} on {target.name(found)}: amount must be a '
                        f'positive integer, not {amount!r}')
-        split[child] = split.get(child, 0) + (amount or 0)
+        split[found] = split.get(found, 0) + (amount or 0)
     return split
 
 
@@ -131,7 +131,9 @@ def _check_total(record: ConsumerRecord, rc: str, split: dict[str, int],
                    f'moves {moving}')
 
 
-def _child(target: Target, record: ConsumerRecord, ref: Any) -> str:
+def child(target: Target, record: ConsumerRecord, ref: Any) -> str:
+    """The uuid of the provider a hint names: short name, full name or
+    uuid, in the target tree and not another service's."""
     found = _find(target, ref)
     if found in target.foreign:
         raise exception.InvalidHint(

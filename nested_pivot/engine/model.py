@@ -119,14 +119,21 @@ def read_snapshot(tree: TreeLike, root: str) -> Snapshot:
     """Read the subtree of ``root`` into typed values."""
     providers = {}
     for uuid in tree.get_provider_uuids(root):
-        data = tree.data(uuid)
-        providers[data.uuid] = Provider(
-            uuid=data.uuid, name=data.name,
-            parent=None if data.uuid == root else data.parent_uuid,
-            generation=data.generation,
-            inventory=read_inventory(data.name, data.inventory),
-            traits=frozenset(data.traits))
+        provider = read_provider(tree, uuid)
+        if uuid == root:
+            provider = dataclasses.replace(provider, parent=None)
+        providers[provider.uuid] = provider
     return Snapshot(root=root, providers=providers)
+
+
+def read_provider(tree: TreeLike, name_or_uuid: str) -> Provider:
+    """One provider of ``tree`` as a typed value."""
+    data = tree.data(name_or_uuid)
+    return Provider(
+        uuid=data.uuid, name=data.name, parent=data.parent_uuid,
+        generation=data.generation,
+        inventory=read_inventory(data.name, data.inventory),
+        traits=frozenset(data.traits))
 
 
 def read_inventory(name: str, inventory: Mapping[str, Any]

@@ -21,12 +21,29 @@ from nested_pivot.layout import Inventory
 @dataclasses.dataclass(frozen=True, order=True)
 class Move:
     """``amount`` of ``resource_class`` held by ``consumer`` moves from
-    provider ``source`` to provider ``target`` (uuids)."""
+    provider ``source`` to provider ``target`` (uuids).
+
+    With ``converted_from``, the consumer held that class, and holds
+    ``resource_class`` after the move (``source`` may be ``target``: a
+    conversion in place).
+    """
 
     consumer: str
     resource_class: str
     amount: int
     source: str
+    target: str
+    converted_from: str = ''
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Heal:
+    """``consumer`` gets ``amount`` of ``resource_class`` on ``target``: a
+    resource it used but never held an allocation for."""
+
+    consumer: str
+    resource_class: str
+    amount: int
     target: str
 
 
@@ -48,8 +65,12 @@ class ReshapePlan:
     ``inventories`` and ``allocations`` hold only the providers and
     consumers that change; ``created`` children must exist before the
     reshape, ``removed`` ones are deleted after it.  ``traits`` holds the
-    trait changes of the children; ``foreign`` the providers of the node's
-    tree that the layout does not own, which the plan leaves as they are.
+    trait changes of the children (and of the root, when the layout adds
+    or drops root traits); ``foreign`` the providers of the node's tree
+    that the layout does not own, which the plan leaves as they are.
+    ``heals`` are allocations added for resources never held;
+    ``reparented`` children move under a new parent (uuid -> parent uuid)
+    before the reshape.
     """
 
     node: str
@@ -63,6 +84,8 @@ class ReshapePlan:
     before: Snapshot = dataclasses.field(repr=False)
     after: Snapshot = dataclasses.field(repr=False)
     foreign: frozenset[str] = frozenset()
+    heals: tuple[Heal, ...] = ()
+    reparented: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def consumers(self) -> tuple[str, ...]:
@@ -72,7 +95,8 @@ class ReshapePlan:
     @property
     def is_noop(self) -> bool:
         return not (self.moves or self.inventories or self.created
-                    or self.removed or self.traits)
+                    or self.removed or self.traits or self.heals
+                    or self.reparented)
 
     def moved(self) -> dict[str, int]:
         """Total amount moved per resource class."""

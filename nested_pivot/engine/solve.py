@@ -205,8 +205,8 @@ def _final(records: Mapping[str, ConsumerRecord], moves: list[Move]
                 rp: dict(res) for rp, res in
                 records[move.consumer].allocations.items()}
         allocs = final[move.consumer]
-        source = allocs[move.source]
-        source[move.resource_class] -= move.amount
+        if move.source:  # a heal adds what was never held
+            allocs[move.source][move.resource_class] -= move.amount
         target = allocs.setdefault(move.target, {})
         target[move.resource_class] = (
             target.get(move.resource_class, 0) + move.amount)

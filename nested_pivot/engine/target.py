@@ -8,6 +8,8 @@ from collections.abc import Mapping
 import dataclasses
 import uuid as uuidlib
 
+import os_traits
+
 from nested_pivot import exception
 from nested_pivot import names
 from nested_pivot.engine.model import Provider
@@ -27,7 +29,10 @@ class Target:
     """The node before and after: what to create, change and remove.
 
     ``foreign`` providers are in the node's tree but not the layout's
-    (another service's): they are in ``after`` exactly as they were.
+    (another service's), or sharing providers the layout sends a class to:
+    they are in ``after`` exactly as they were.  ``sharing`` maps such a
+    class to its sharing provider.  ``reparented`` children move under a
+    new parent.
     """
 
     before: Snapshot
@@ -35,6 +40,8 @@ class Target:
     created: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     foreign: frozenset[str] = frozenset()
+    sharing: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    reparented: tuple[str, ...] = ()
 
     @property
     def node(self) -> str:
@@ -109,13 +116,18 @@ def owned(snapshot: Snapshot, layout: Layout) -> frozenset[str]:
 
 def apply_layout(snapshot: Snapshot, layout: Layout,
                  exists: Callable[[str], bool],
-                 root: Mapping[str, Inventory] | None = None) -> Target:
+                 root: Mapping[str, Inventory] | None = None,
+                 sharing: Mapping[str, Provider] | None = None,
+                 reparent: bool = False) -> Target:
     """The target tree of ``layout`` over ``snapshot``.
 
     ``exists`` tells whether a provider name is taken anywhere, so that a
     clash with a provider outside this node is reported up front.  ``root``
     gives the root's records for classes no child carries (e.g. the flat
     records a rollback restores); the others follow the default rule.
+    ``sharing`` holds the sharing providers the layout names, by name or
+    uuid as the layout does.  Without ``reparent`` a child that exists
+    under another parent is refused.
     """
     given = dict(root or {})
     carried = sorted(set(given) & layout.resource_classes)
@@ -123,34 +135,76 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
         raise exception.InvalidLayout(
             reason=f'root inventory names {", ".join(carried)}, which the '
                    'children carry')
+    shared = _sharing(snapshot, layout, sharing or {})
+    snapshot = _with(snapshot, shared.values())
     root_provider = snapshot.root_provider
     mine = owned(snapshot, layout)
-    children = _children(snapshot, layout, exists)
+    children = _children(snapshot, layout, exists, reparent)
     kept = {p.uuid for p in children}
     removed = tuple(reversed([u for u in snapshot.providers
                               if u in mine and u not in kept]))
     foreign = frozenset(u for u in snapshot.providers
                         if u != root_provider.uuid and u not in mine)
     _check_removable(snapshot, removed, foreign)
-    new_root = dataclasses.replace(root_provider, inventory={
-        **_root_inventory(snapshot, layout, mine, children, set(given)),
-        **given})
+    new_root = dataclasses.replace(
+        root_provider, traits=_root_traits(layout, root_provider),
+        inventory={**_root_inventory(snapshot, layout, mine, children,
+                                     set(given)), **given})
     after = Snapshot(root_provider.uuid, {
         root_provider.uuid: new_root, **{p.uuid: p for p in children},
         **{u: p for u, p in snapshot.providers.items() if u in foreign}})
     created = tuple(p.uuid for p in children
                     if p.uuid not in snapshot.providers)
-    return Target(snapshot, after, created, removed, foreign)
+    moved = tuple(p.uuid for p in children if p.uuid in snapshot.providers
+                  and snapshot.providers[p.uuid].parent != p.parent)
+    return Target(snapshot, after, created, removed, foreign,
+                  {rc: p.uuid for rc, p in shared.items()}, moved)
+
+
+def _sharing(snapshot: Snapshot, layout: Layout,
+             found: Mapping[str, Provider]) -> dict[str, Provider]:
+    """The sharing provider of each class the layout sends to one."""
+    result = {}
+    for rc, ref in sorted(layout.sharing.items()):
+        provider = found.get(ref)
+        if provider is None:
+            raise exception.InvalidLayout(
+                reason=f'{rc} goes to sharing provider {ref}, which is not '
+                       f'known to node {snapshot.root_provider.name}')
+        if os_traits.MISC_SHARES_VIA_AGGREGATE not in provider.traits:
+            raise exception.InvalidLayout(
+                reason=f'{rc} goes to {provider.name}, which is not a '
+                       f'sharing provider (no trait '
+                       f'{os_traits.MISC_SHARES_VIA_AGGREGATE})')
+        if rc not in provider.inventory:
+            raise exception.InvalidLayout(
+                reason=f'{rc} goes to sharing provider {provider.name}, '
+                       f'which offers no {rc}')
+        result[rc] = dataclasses.replace(provider, parent=None)
+    return result
+
+
+def _with(snapshot: Snapshot, extra: Iterable[Provider]) -> Snapshot:
+    """``snapshot`` with the sharing providers after the node's own."""
+    added = {p.uuid: p for p in extra if p.uuid not in snapshot.providers}
+    if not added:
+        return snapshot
+    return Snapshot(snapshot.root, {**snapshot.providers, **added})
+
+
+def _root_traits(layout: Layout, root: Provider) -> frozenset[str]:
+    return (root.traits - layout.drop_root_traits) | layout.root_traits
 
 
 def _children(snapshot: Snapshot, layout: Layout,
-              exists: Callable[[str], bool]) -> list[Provider]:
+              exists: Callable[[str], bool], reparent: bool
+              ) -> list[Provider]:
     by_name = {p.name: p for p in snapshot.providers.values()}
     uuids: dict[str | None, str] = {None: snapshot.root}
     children = []
     for child in layout.children:  # parents first
         provider = _child_provider(snapshot, by_name, layout, child,
-                                   uuids[child.parent], exists)
+                                   uuids[child.parent], exists, reparent)
         uuids[child.name] = provider.uuid
         children.append(provider)
     return children
@@ -183,30 +237,52 @@ def _check_removable(snapshot: Snapshot, removed: tuple[str, ...],
 
 def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
                     layout: Layout, child: Child, parent: str,
-                    exists: Callable[[str], bool]) -> Provider:
+                    exists: Callable[[str], bool], reparent: bool
+                    ) -> Provider:
     name = f'{snapshot.root_provider.name}_{child.name}'
     if len(name) > names.MAX_PROVIDER_NAME:
         raise exception.InvalidLayout(
             reason=f'child {child.name} of node {snapshot.root_provider.name}'
                    f' would be named {name}, {len(name)} characters: '
                    f'Placement allows {names.MAX_PROVIDER_NAME}')
+    current = _current(snapshot, by_name, child, name, exists)
+    if current is not None and current.parent != parent and not reparent:
+        raise exception.InvalidLayout(
+            reason=f'child {child.name} exists as {name} under '
+                   f'{snapshot.providers[current.parent or ""].name}, and '
+                   f'the layout puts it under {child.parent or "the root"}:'
+                   f' this provider tree cannot move it under a new parent;'
+                   f' Placement can from microversion 1.37, which '
+                   f'"nested-pivot apply" uses')
+    uuid = (current.uuid if current
+            else child.uuid or child_uuid(snapshot.root, child.name))
+    return Provider(
+        uuid=uuid, name=name, parent=parent,
+        generation=current.generation if current else None,
+        inventory=dict(child.inventory),
+        traits=_traits(layout, child, current))
+
+
+def _current(snapshot: Snapshot, by_name: dict[str, Provider],
+             child: Child, name: str, exists: Callable[[str], bool]
+             ) -> Provider | None:
+    """The provider the child is now, if any: by name, and by its fixed
+    uuid, which must then carry that name."""
     current = by_name.get(name)
+    if child.uuid is not None:
+        fixed = snapshot.providers.get(child.uuid)
+        if (fixed or current) and (fixed is not current):
+            other = fixed or current
+            assert other is not None
+            raise exception.InvalidLayout(
+                reason=f'child {child.name} has uuid {child.uuid}, but '
+                       f'{other.name} ({other.uuid}) holds that name or '
+                       f'uuid in node {snapshot.root_provider.name}')
     if current is None and exists(name):
         raise exception.InvalidTree(
             reason=f'provider name {name} is taken by a provider outside '
                    f'node {snapshot.root_provider.name}')
-    if current is not None and current.parent != parent:
-        raise exception.InvalidLayout(
-            reason=f'child {child.name} exists as {name} under '
-                   f'{snapshot.providers[current.parent or ""].name}; '
-                   'placement cannot move it under a new parent')
-    return Provider(
-        uuid=current.uuid if current else child_uuid(snapshot.root,
-                                                      child.name),
-        name=name, parent=parent,
-        generation=current.generation if current else None,
-        inventory=dict(child.inventory),
-        traits=_traits(layout, child, current))
+    return current
 
 
 def _root_inventory(snapshot: Snapshot, layout: Layout,

@@ -175,13 +175,15 @@ class _Attempts:
     def _apply(self, plan: engine.ReshapePlan) -> None:
         # Order matters. Custom classes and traits must exist before
         # anything names them; children before the reshape moves
-        # inventory onto them; child traits after it (the reshape bumps
-        # their generations); emptied children are deleted last, once the
-        # reshape has removed their inventory and allocations. A failure
-        # before the reshape leaves only empty children, which the next
-        # run finds and reuses.
+        # inventory onto them, and under their new parents (a parent
+        # change alters no capacity); child traits after it (the reshape
+        # bumps their generations); emptied children are deleted last,
+        # once the reshape has removed their inventory and allocations. A
+        # failure before the reshape leaves only empty children, which
+        # the next run finds and reuses.
         writes.ensure_custom_names(self.client, plan)
         writes.create_children(self.client, plan)
+        writes.reparent(self.client, plan)
         if plan.inventories:
             try:
                 writes.reshape(self.client, plan)
@@ -229,24 +231,28 @@ def read_and_plan(client: PlacementClient, node: str, layout: Layout,
     ``consumer_types=False`` reads the moving consumers without their
     type (see :func:`read.complete`).
     """
-    state = read.read_node(client, node)
-    first = _plan(state, layout, hints, root_inventory, budget)
+    state = read.read_node(client, node, layout.sharing.values())
+    first = _plan(client, state, layout, hints, root_inventory, budget)
     if not first.consumers:
         return state, first
     # Only the consumers that move are read whole: the cost of a pivot
     # grows with what moves, not with the size of the host.
     read.complete(client, state, first.consumers,
                   consumer_types=consumer_types)
-    return state, _plan(state, layout, hints, root_inventory, budget)
+    return state, _plan(client, state, layout, hints, root_inventory,
+                        budget)
 
 
-def _plan(state: read.NodeRead, layout: Layout,
+def _plan(client: PlacementClient, state: read.NodeRead, layout: Layout,
           hints: Mapping[str, Any] | None,
           root_inventory: Mapping[str, Any] | None,
           budget: int = DEFAULT_BUDGET) -> engine.ReshapePlan:
-    return engine.plan_snapshot(state.snapshot, state.records, layout,
-                                hints=hints, root_inventory=root_inventory,
-                                budget=budget)
+    # A child moves to a new parent only where Placement can (1.37).
+    return engine.plan_snapshot(
+        state.snapshot, state.records, layout, hints=hints,
+        root_inventory=root_inventory, budget=budget, sharing=state.sharing,
+        reparent=microversion.at_least(client.version(),
+                                       microversion.REPARENT))
 
 
 def may_reshape(client: PlacementClient) -> bool:
@@ -272,9 +278,9 @@ def status(client: PlacementClient, node: str, layout: Layout,
     the engine's error as ``problem``; it is not raised.
     """
     _check_arguments(client, node, layout)
-    state = read.read_node(client, node)
+    state = read.read_node(client, node, layout.sharing.values())
     try:
-        plan = _plan(state, layout, hints, None)
+        plan = _plan(client, state, layout, hints, None)
     except exception.CannotPivot as err:
         return NodeStatus(state.name, state.root, NodeState.CANNOT_PIVOT,
                           err.consumers, dict(err.moving), None, err)

@@ -46,6 +46,9 @@ class NodeRead:
     name: str
     snapshot: engine.Snapshot
     records: dict[str, engine.ConsumerRecord]
+    sharing: dict[str, engine.Provider] = dataclasses.field(
+        default_factory=dict)
+    """The sharing providers a layout names, by its name or uuid."""
 
     @property
     def children(self) -> list[str]:
@@ -114,8 +117,10 @@ def _provider(client: PlacementClient, node: str) -> dict[str, Any]:
     return dict(providers[0])
 
 
-def read_node(client: PlacementClient, node: str) -> NodeRead:
-    """The node's tree and its providers' allocations."""
+def read_node(client: PlacementClient, node: str,
+              sharing: Iterable[str] = ()) -> NodeRead:
+    """The node's tree and its providers' allocations, and the sharing
+    providers named in ``sharing`` (by name or uuid)."""
     root, name = find_node(client, node)
     listing = client.get(f'/resource_providers?in_tree={root}',
                          PROVIDERS)['resource_providers']
@@ -126,7 +131,17 @@ def read_node(client: PlacementClient, node: str) -> NodeRead:
     providers = {p['uuid']: _provider_value(root, p, *d)
                  for p, d in zip(ordered, details, strict=True)}
     return NodeRead(root, name, engine.Snapshot(root, providers),
-                    _partial_records(uuids, held))
+                    _partial_records(uuids, held),
+                    {ref: _sharing_provider(client, ref) for ref in sharing})
+
+
+def _sharing_provider(client: PlacementClient, ref: str
+                      ) -> engine.Provider:
+    provider = _provider(client, ref)
+    inventory, traits = _details(client, provider['uuid'])
+    return dataclasses.replace(
+        _provider_value(provider['uuid'], provider, inventory, traits),
+        parent=None)
 
 
 def _top_down(root: str, listing: list[dict[str, Any]]

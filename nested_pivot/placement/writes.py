@@ -62,6 +62,18 @@ def create_children(client: PlacementClient,
         _expect(resp)
 
 
+def reparent(client: PlacementClient, plan: engine.ReshapePlan) -> None:
+    """Move children under their new parents, parents first (1.37)."""
+    for uuid, parent in plan.reparented.items():
+        name = plan.after.providers[uuid].name
+        resp = client.request('PUT', f'/resource_providers/{uuid}', json={
+            'name': name, 'parent_provider_uuid': parent},
+            version=microversion.REPARENT)
+        if resp.status == 409:
+            raise Conflict(f'moving {name} under {parent}: {resp.detail}')
+        _expect(resp)
+
+
 def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
                        name: str, detail: str) -> None:
     """A name taken outside the node is an error; anything else (another

@@ -367,15 +367,25 @@ def test_sharing_root_is_not_the_node():
     assert nested_pivot.reshape(tree, {}, layout=NUMA2).node == 'cn1'
 
 
-def test_reparenting_an_existing_child_is_refused():
+def test_reparenting_an_existing_child():
+    """Placement (1.37) and our tree can move a PF under a new cell;
+    nova's ProviderTree cannot, and the hook says the CLI does it."""
     tree, _ = h.flat_node()
     nested_pivot.reshape(tree, {}, layout=Layout([
         Child('NUMA0', inventory={'VCPU': 8}),
         Child('pf0', inventory={'SRIOV_NET_VF': 4})]))
-    with pytest.raises(exception.InvalidLayout, match='cannot move it'):
-        nested_pivot.reshape(tree, {}, layout=Layout([
-            Child('NUMA0', inventory={'VCPU': 8}),
-            Child('pf0', parent='NUMA0', inventory={'SRIOV_NET_VF': 4})]))
+    moved = Layout([Child('NUMA0', inventory={'VCPU': 8}),
+                    Child('pf0', parent='NUMA0',
+                          inventory={'SRIOV_NET_VF': 4})])
+    if h.TREE_KIND == 'nova':
+        with pytest.raises(exception.InvalidLayout, match='cannot move it'):
+            nested_pivot.reshape(tree, {}, layout=moved)
+        return
+    pf0 = h.child(tree, 'cn1_pf0')
+    plan = nested_pivot.reshape(tree, {}, layout=moved)
+    assert plan.reparented == {pf0: h.child(tree, 'cn1_NUMA0')}
+    assert tree.data(pf0).parent_uuid == h.child(tree, 'cn1_NUMA0')
+    assert nested_pivot.reshape(tree, {}, layout=moved).is_noop
 
 
 def test_empty_children_from_an_earlier_attempt_are_reused():

@@ -125,3 +125,29 @@ def test_missing_path_and_empty_directory(tmp_path):
         layoutfile.load(tmp_path / 'nope.yaml')
     with pytest.raises(exception.InvalidLayout, match=r'no \*\.yaml'):
         layoutfile.load(tmp_path)
+
+
+def test_the_reshape_keys_load(tmp_path):
+    text = '''\
+layouts:
+  - match: "cn*"
+    children:
+      - name: NUMA0
+        uuid: 6b0c9f4e-1d0a-4bb1-9b4c-2f1b7c8e9a10
+        inventory: {VCPU: 8, PCPU: 8, MEMORY_MB: 8192}
+    converts: {VCPU: PCPU}
+    heals: [SRIOV_NET_VF]
+    sharing: {DISK_GB: shared-storage}
+    drop_root_traits: [HW_CPU_X86_AMD_SEV]
+    root_traits: [CUSTOM_NUMA_AWARE]
+'''
+    layout = layoutfile.load(_write(tmp_path, text)).rule_for('cn1').layout
+    assert layout.converts == {'VCPU': 'PCPU'}
+    assert layout.heals == {'SRIOV_NET_VF'}
+    assert layout.sharing == {'DISK_GB': 'shared-storage'}
+    assert layout.drop_root_traits == {'HW_CPU_X86_AMD_SEV'}
+    assert layout.root_traits == {'CUSTOM_NUMA_AWARE'}
+    assert layout.children[0].uuid == '6b0c9f4e-1d0a-4bb1-9b4c-2f1b7c8e9a10'
+    with pytest.raises(exception.InvalidLayout, match='converts'):
+        layoutfile.load(_write(tmp_path, text.replace('{VCPU: PCPU}',
+                                                      '[VCPU]')))

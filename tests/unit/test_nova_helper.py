@@ -297,3 +297,45 @@ def test_the_search_budget_reaches_the_engine(monkeypatch):
     tree, _, allocs = _node()
     _start(tree, allocs, _conf(search_budget=4321))
     assert seen and set(seen) == {4321}
+
+
+PCPU_ROOT = {**FLAT, 'VCPU': {'total': 8}, 'PCPU': {'total': 8}}
+
+
+def test_pinned_instances_convert_at_start_and_only_then():
+    """nova's Train reshape through the hook: PCPU appears on the root, so
+    the hook asks for allocations; the pinned instance's VCPU becomes
+    PCPU; once PCPU is there, no more reshapes."""
+    tree, root, allocs = _node(count=2)
+    pinned = sorted(allocs)[0]
+    layout = layouts.pcpu()
+    hints = layouts.convert([pinned])
+
+    def call(allocations=None):
+        hook.update_provider_tree(tree, 'cn1', layout, allocations,
+                                  conf=_conf(), root_inventory=PCPU_ROOT,
+                                  hints=lambda consumers: hints)
+
+    with pytest.raises(RESHAPE_NEEDED):
+        call()
+    call(allocs)
+    assert h.on(allocs, pinned) == {root: {'PCPU': 2, 'MEMORY_MB': 1024,
+                                           'DISK_GB': 10}}
+    assert tree.data(root).inventory['PCPU']['total'] == 8
+    hook.forget()
+    call()  # a restart: PCPU is reported, nothing to ask for
+
+
+def test_the_hook_refuses_to_move_a_child_to_a_new_parent():
+    tree, _, _ = _node()
+    flat_pf = layouts.sriov([layouts.PhysicalFunction('pf0', 'net', 4)])
+    under = layouts.sriov([layouts.PhysicalFunction('pf0', 'net', 4,
+                                                    numa_node=0)])
+    tree.update_inventory('cn1', {**FLAT, 'SRIOV_NET_VF': {'total': 4}})
+    root_inventory = {**FLAT, 'SRIOV_NET_VF': {'total': 4}}
+    hook.update_provider_tree(tree, 'cn1', flat_pf, {}, conf=_conf(),
+                              root_inventory=root_inventory)
+    hook.forget()
+    with pytest.raises(RESHAPE_FAILED, match='nested-pivot apply'):
+        hook.update_provider_tree(tree, 'cn1', under, {}, conf=_conf(),
+                                  root_inventory=root_inventory)
