@@ -96,15 +96,19 @@ for _name in WATCHED:
     setattr(PivotDriver, _name, _watched(_name))
 
 
+def wsgi_paste(test: Any) -> None:
+    """nova's wheel installs api-paste.ini under <venv>/etc/nova."""
+    paste = os.path.join(sysconfig.get_path('data'), 'etc', 'nova',
+                         'api-paste.ini')
+    if os.path.exists(paste):
+        test.flags(api_paste_config=paste, group='wsgi')
+
+
 class PivotTestCase(integrated_helpers.ProviderUsageBaseTestCase):
     compute_driver = 'fake.PivotDriver'  # nova loads nova.virt.<name>
 
     def setUp(self) -> None:
-        # nova's wheel installs api-paste.ini under <venv>/etc/nova.
-        paste = os.path.join(sysconfig.get_path('data'), 'etc', 'nova',
-                             'api-paste.ini')
-        if os.path.exists(paste):
-            self.flags(api_paste_config=paste, group='wsgi')
+        wsgi_paste(self)
         super().setUp()
         self.useFixture(fixtures.MonkeyPatch('nova.virt.fake.PivotDriver',
                                              PivotDriver))
