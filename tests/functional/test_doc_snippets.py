@@ -21,7 +21,9 @@ from tests.functional import harness
 from tests.functional import seed
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ('README.md', 'doc/driver-guide.md', 'doc/operator-guide.md')
+DRIVER_GUIDE = 'doc/source/user/driver-guide.rst'
+OPERATOR_GUIDE = 'doc/source/admin/operator-guide.rst'
+DOCS = ('README.md', DRIVER_GUIDE, OPERATOR_GUIDE)
 FLAT = {'VCPU': {'total': 64, 'allocation_ratio': 4.0},
         'MEMORY_MB': {'total': 131072, 'reserved': 1024},
         'SRIOV_NET_VF': {'total': 16}, 'DISK_GB': {'total': 2000}}
@@ -72,7 +74,7 @@ def nova_conf(http, real_server_url, tmp_path) -> Any:
         yield {'/etc/nova/nova.conf': str(conf), "'compute-1'": repr(name)}
 
 
-@pytest.mark.parametrize('doc', ['README.md', 'doc/driver-guide.md'])
+@pytest.mark.parametrize('doc', ['README.md', DRIVER_GUIDE])
 def test_python_snippets_run(doc, nova_conf):
     namespace = _namespace()
     found = snippets(doc, 'python')
@@ -90,7 +92,7 @@ def test_python_snippets_run(doc, nova_conf):
 
 
 def test_layouts_file_snippets_load(tmp_path):
-    found = [s for s in snippets('doc/operator-guide.md', 'yaml')
+    found = [s for s in snippets(OPERATOR_GUIDE, 'yaml')
              if s.startswith('layouts:')]
     assert found
     for number, text in enumerate(found):
