@@ -105,8 +105,9 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
     ``root_inventory`` sets the root's records of classes no child carries
     (a rollback restores the flat records from the journal with it).
 
-    :raises PlacementTooOld, PermissionDenied, ReshapeRejected,
-        PlacementUnavailable, ConcurrentUpdate: from Placement.
+    :raises PlacementTooOld, PermissionDenied, ReshapeRejected: from
+        Placement.
+    :raises PlacementUnavailable, ConcurrentUpdate: from Placement.
     :raises CannotPivot, InvalidLayout, InvalidHint: from the engine;
         Placement is left as it was.
     """
