@@ -109,8 +109,9 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
     ``budget`` is the packer's search budget (``[nested_pivot]
     search_budget``).
 
-    :raises PlacementTooOld, PermissionDenied, ReshapeRejected,
-        PlacementUnavailable, ConcurrentUpdate: from Placement.
+    :raises PlacementTooOld, PermissionDenied, ReshapeRejected: from
+        Placement.
+    :raises PlacementUnavailable, ConcurrentUpdate: from Placement.
     :raises CannotPivot, InvalidLayout, InvalidHint: from the engine;
         Placement is left as it was.
     """

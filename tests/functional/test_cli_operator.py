@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 import pty
 import subprocess
 
@@ -14,6 +13,7 @@ import pytest
 
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.codes import MEANING
+from tests import doc_sources
 from tests.functional.test_cli import cli
 from tests.functional.test_cli import Fleet
 from tests.functional.test_cli import one_line_error
@@ -184,10 +184,16 @@ def test_small_gaps(small):  # noqa: F811
 
 def test_the_guides_exit_code_table_is_complete():
     """Fails when an exit code is added, removed or reworded without the
-    operator guide's table."""
-    guide = (Path(ROOT) / 'doc' / 'operator-guide.md').read_text()
-    rows = {int(line.split('|')[1].strip('` ')): line.split('|')[2].strip()
-            for line in guide.splitlines()
-            if line.startswith('| `') and line.split('|')[1].strip(
-                '` ').isdigit()}
+    operator guide's table: the table is generated from MEANING by the
+    docs' ``nested-pivot-exit-codes`` directive, which the guide's "Exit
+    codes" section must include, and whose rows must be every code with
+    its meaning."""
+    exits = doc_sources.section(doc_sources.OPERATOR_GUIDE, 'Exit codes')
+    assert '\n.. nested-pivot-exit-codes::\n' in exits
+    table = doc_sources.extension().exit_code_table()
+    cells = [line.lstrip().split('- ', 1)[1] for line in table
+             if line.lstrip().startswith(('* - ', '- '))]
+    assert cells[:2] == ['code', 'meaning']
+    rows = {int(code.strip('`')): meaning
+            for code, meaning in zip(cells[2::2], cells[3::2], strict=True)}
     assert rows == {int(code): MEANING[code] for code in Code}

@@ -1,12 +1,13 @@
 """Every Python snippet of the README and the guides runs, in order, with
 the names its text assumes (a flat node, its instances, a driver base
 class), against a real Placement where it talks to one.  Every layouts
-file snippet of the operator guide loads."""
+file snippet of the operator guide loads.  The README's snippets are
+```python fences; the guides' (doc/source, reStructuredText) are
+``.. code-block:: python`` and ``yaml`` directives."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 import re
 import types
 from typing import Any
@@ -17,19 +18,17 @@ import yaml
 from nested_pivot import layoutfile
 from nested_pivot import layouts
 from nested_pivot.tree import ProviderTree
+from tests.doc_sources import DRIVER_GUIDE
+from tests.doc_sources import OPERATOR_GUIDE
+from tests.doc_sources import read
+from tests.doc_sources import snippets
 from tests.functional import harness
 from tests.functional import seed
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ('README.md', 'doc/driver-guide.md', 'doc/operator-guide.md')
+DOCS = ('README.md', DRIVER_GUIDE, OPERATOR_GUIDE)
 FLAT = {'VCPU': {'total': 64, 'allocation_ratio': 4.0},
         'MEMORY_MB': {'total': 131072, 'reserved': 1024},
         'SRIOV_NET_VF': {'total': 16}, 'DISK_GB': {'total': 2000}}
-
-
-def snippets(doc: str, language: str) -> list[str]:
-    text = (ROOT / doc).read_text()
-    return re.findall(rf'```{language}\n(.*?)```', text, re.DOTALL)
 
 
 def _namespace() -> dict[str, Any]:
@@ -72,7 +71,7 @@ def nova_conf(http, real_server_url, tmp_path) -> Any:
         yield {'/etc/nova/nova.conf': str(conf), "'compute-1'": repr(name)}
 
 
-@pytest.mark.parametrize('doc', ['README.md', 'doc/driver-guide.md'])
+@pytest.mark.parametrize('doc', ['README.md', DRIVER_GUIDE])
 def test_python_snippets_run(doc, nova_conf):
     namespace = _namespace()
     found = snippets(doc, 'python')
@@ -90,7 +89,7 @@ def test_python_snippets_run(doc, nova_conf):
 
 
 def test_layouts_file_snippets_load(tmp_path):
-    found = [s for s in snippets('doc/operator-guide.md', 'yaml')
+    found = [s for s in snippets(OPERATOR_GUIDE, 'yaml')
              if s.startswith('layouts:')]
     assert found
     for number, text in enumerate(found):
@@ -98,3 +97,17 @@ def test_layouts_file_snippets_load(tmp_path):
         path = tmp_path / f'{number}.yaml'
         path.write_text(text)
         layoutfile.load(path)
+
+
+@pytest.mark.parametrize('doc', DOCS[1:])
+def test_every_guide_snippet_is_a_code_block(doc):
+    """Fails when a guide holds code the tests above cannot see: a
+    Markdown fence, or a bare ``::`` literal block (neither is a
+    ``.. code-block:: LANGUAGE``)."""
+    text = read(doc)
+    assert '```' not in text
+    bare = [line for line in text.splitlines()
+            if line.rstrip().endswith('::')
+            and not re.match(r'\s*\.\. [\w:.-]+::', line)]
+    assert not bare, bare
+    assert snippets(doc, 'python') or snippets(doc, 'yaml')

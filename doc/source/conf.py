@@ -1,0 +1,54 @@
+"""Sphinx configuration of nested_pivot's documentation (tox -e docs)."""
+
+import os
+import socket
+import sys
+
+# The local extension: tables generated from the code (exit codes,
+# exception codes).
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '_exts'))
+
+# ``nested-pivot discover --hostname`` defaults to the name of the host it
+# runs on: the reference shows a placeholder, not the name of the machine
+# that built it.
+socket.gethostname = lambda: '<hostname>'
+
+extensions = [
+    'openstackdocstheme',
+    'sphinx.ext.autodoc',
+    'sphinxarg.ext',
+    'oslo_config.sphinxext',
+    'oslo_config.sphinxconfiggen',
+    'nested_pivot_docs',
+]
+
+project = 'nested_pivot'
+copyright = 'nested_pivot developers'
+master_doc = 'index'
+exclude_patterns = ['_build']
+pygments_style = 'native'
+# Literal blocks without a language (the usage lines) are not Python.
+highlight_language = 'none'
+# Quotes and ellipses only: "--yes" stays two hyphens, not a dash.
+smartquotes_action = 'qe'
+
+# openstackdocstheme
+html_theme = 'openstackdocs'
+openstackdocs_repo_name = 'openstack/nested_pivot'
+openstackdocs_auto_name = False
+openstackdocs_use_storyboard = False
+html_static_path = ['_static']
+html_css_files = ['nested_pivot.css']
+
+# autodoc: the public API, in source order.
+autodoc_member_order = 'bysource'
+autodoc_typehints = 'description'
+# The page contents list methods as name(), not Class.name().
+toc_object_entries_show_parents = 'hide'
+
+# oslo_config.sphinxconfiggen: the sample file, written to
+# _static/nested_pivot.conf.sample at each build.
+config_generator_config_file = [
+    ('../../etc/oslo-config-generator/nested_pivot.conf',
+     '_static/nested_pivot'),
+]
