@@ -47,7 +47,8 @@ def _namespace() -> dict[str, Any]:
             'nodename': 'compute-1', 'instance_uuid': instance,
             'other_uuid': other, 'dataclasses': dataclasses,
             'driver': types.SimpleNamespace(ComputeDriver=object),
-            'my_layout': layouts.numa([layouts.NumaCell(vcpu=4)])}
+            'my_layout': layouts.numa([layouts.NumaCell(vcpu=4)]),
+            'consumers': [instance, other]}
 
 
 def _record(allocations: dict[str, dict[str, int]]) -> dict[str, Any]:

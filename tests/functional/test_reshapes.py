@@ -103,7 +103,7 @@ def test_below_1_37_a_new_parent_is_refused(http, fault_proxy):
     fault_proxy.max_version = '1.36'
     client = PlacementClient(harness.http_placement(fault_proxy.url),
                              backoff=0.01)
-    with pytest.raises(exception.InvalidLayout, match='1.37'):
+    with pytest.raises(exception.InvalidLayout, match=r'1\.37'):
         nested_pivot.pivot(client, name, PF_UNDER_CELL)
     assert seed.dump(http, root, []) == before
 

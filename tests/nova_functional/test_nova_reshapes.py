@@ -34,15 +34,15 @@ from nova.tests.functional import test_servers_provider_tree as nova_tree
 from nova.tests.functional.libvirt import test_numa_servers
 from nova.tests.functional.libvirt import test_reshape as nova_reshape
 from nova.virt.libvirt import driver as libvirt_driver
+import os_resource_classes as orc
 from oslo_config import cfg
 from oslo_utils.fixture import uuidsentinel as uuids
-import os_resource_classes as orc
 
 from nested_pivot import Child
 from nested_pivot import Layout
 from nested_pivot import layouts
-import nested_pivot.nova
 from nested_pivot.conf import compute as compute_conf
+import nested_pivot.nova
 from tests.nova_functional.test_pivot import wsgi_paste
 
 CONF = cfg.CONF
