@@ -31,7 +31,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         'apply', parents=[common],
         help='pivot the named nodes, or --all nodes that need it')
-    parser.add_argument('nodes', metavar='NODE', nargs='*', type=node_name)
+    parser.add_argument('nodes', metavar='NODE', nargs='*', type=node_name,
+                        help='node name or uuid (repeatable)')
     parser.add_argument('--all', action='store_true',
                         help='every node a layout rule matches')
     parser.add_argument('--concurrency', type=positive, default=1,

@@ -24,7 +24,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         'request', parents=[common],
         help='mark nodes to pivot at their next nova-compute restart '
              '(pivot_mode = requested)')
-    parser.add_argument('nodes', metavar='NODE', nargs='+', type=node_name)
+    parser.add_argument('nodes', metavar='NODE', nargs='+', type=node_name,
+                        help='node name or uuid (repeatable)')
     parser.add_argument('--cancel', action='store_true',
                         help='withdraw the request')
     parser.set_defaults(run=run)

@@ -29,7 +29,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         'rollback', parents=[common],
         help='move NODE back to the flat layout and remove the children '
              'its layout owns')
-    parser.add_argument('node', metavar='NODE', type=node_name)
+    parser.add_argument('node', metavar='NODE', type=node_name,
+                        help='node name or uuid')
     parser.add_argument('--yes', action='store_true',
                         help='do not ask for confirmation')
     parser.add_argument('--dry-run', action='store_true',

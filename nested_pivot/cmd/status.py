@@ -23,7 +23,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         description='NODE\'s state, as check reports it, and its journal. '
                     'Exit 2 when the node cannot be pivoted or is counted '
                     'twice, else 0.')
-    parser.add_argument('node', metavar='NODE', type=node_name)
+    parser.add_argument('node', metavar='NODE', type=node_name,
+                        help='node name or uuid')
     parser.set_defaults(run=run)
 
 

@@ -35,8 +35,7 @@ AUTODOC = ('autofunction', 'autoclass', 'autoexception', 'automodule',
 # Positional arguments that have no help text yet, so the command-line
 # reference shows their name alone.  Their help belongs in
 # nested_pivot/cmd/; when one gets it, take it off this list.
-POSITIONALS_WITHOUT_HELP = {('apply', 'nodes'), ('request', 'nodes'),
-                            ('rollback', 'node'), ('status', 'node')}
+POSITIONALS_WITHOUT_HELP: set[tuple[str, str]] = set()
 
 
 def _autodoc() -> list[doc_sources.Directive]:
