@@ -189,12 +189,15 @@ def _consumer(record: ConsumerRecord) -> dict[str, Any]:
 
 
 def _tree(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """The node's own providers: a sharing provider a layout sends a class
+    to (another root) is not the node's, and the pivot leaves it be."""
     return [{'uuid': p.uuid, 'name': p.name, 'parent': p.parent,
              'generation': p.generation,
              'inventory': {rc: inv.as_dict()
                            for rc, inv in p.inventory.items()},
              'traits': sorted(p.traits)}
-            for p in snapshot.providers.values()]
+            for p in snapshot.providers.values()
+            if p.parent is not None or p.uuid == snapshot.root]
 
 
 # -- reading, with every check ---------------------------------------------

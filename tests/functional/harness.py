@@ -23,6 +23,7 @@ import contextlib
 import http.client
 import http.server
 import json
+from pathlib import Path
 import shutil
 import socket
 import tempfile
@@ -137,6 +138,14 @@ def direct_placement(conf: Any = None) -> Iterator[ks_adapter.Adapter]:
     with PlacementDirect(conf, latest_microversion=False) as client:
         client.session.additional_headers.update(ADMIN_SERVICE_HEADERS)
         yield client
+
+
+def nova_conf(path: Path, endpoint: str, token: str = 'admin') -> Path:
+    """A nova.conf whose [placement] reaches ``endpoint`` with ``token``
+    (a noauth2 server takes any; a FaultProxy sets the roles)."""
+    path.write_text(f'[placement]\nauth_type = admin_token\n'
+                    f'endpoint = {endpoint}\ntoken = {token}\n')
+    return path
 
 
 def http_placement(

@@ -119,8 +119,7 @@ class Fleets:
             # What keystonemiddleware does for a token with these roles.
             proxy.set_headers = {'X-Roles': 'admin,service'}
             conf = tmp / 'nova.conf'
-            conf.write_text(f'[placement]\nauth_type = admin_token\n'
-                            f'endpoint = {proxy.url}\ntoken = admin\n')
+            harness.nova_conf(conf, proxy.url)
             self.fleets[key] = Fleet(tmp, prefix, ['--config-file', str(conf)])
         return self.fleets[key]
 
@@ -269,8 +268,7 @@ def test_request_marks_the_root_for_the_hook(http, real_server_url,
     conf = tmp_path / 'nova.conf'
     with harness.FaultProxy(real_server_url) as proxy:
         proxy.set_headers = {'X-Roles': 'admin,service'}
-        conf.write_text(f'[placement]\nauth_type = admin_token\n'
-                        f'endpoint = {proxy.url}\ntoken = admin\n')
+        harness.nova_conf(conf, proxy.url)
         f.access = ['--config-file', str(conf)]
         f.layouts.write_text(fleet.layouts(name.rsplit('-numa-', 1)[0]))
         assert f.run('request', name).returncode == 0
@@ -302,8 +300,7 @@ def test_errors_are_one_line(tmp_path, real_server_url):
     one_line_error(cli('check', '--placement-db',
                        'mysql+pymysql://nobody@127.0.0.1:9/none'))
     wrong = tmp_path / 'wrong.conf'
-    wrong.write_text(f'[placement]\nauth_type = admin_token\n'
-                     f'endpoint = {real_server_url}\ntoken = bogus\n')
+    harness.nova_conf(wrong, real_server_url, token='bogus')
     layouts = tmp_path / 'l.yaml'
     layouts.write_text(fleet.layouts('w'))
     proc = cli('check', '--config-file', str(wrong), '--layouts',
@@ -352,8 +349,7 @@ def test_rollback_restores_the_flat_records_from_the_journal(
     with harness.FaultProxy(real_server_url) as proxy:
         proxy.set_headers = {'X-Roles': 'admin,service'}
         conf = tmp_path / 'nova.conf'
-        conf.write_text(f'[placement]\nauth_type = admin_token\n'
-                        f'endpoint = {proxy.url}\ntoken = admin\n')
+        harness.nova_conf(conf, proxy.url)
         f = Fleet(tmp_path, prefix, ['--config-file', str(conf)])
         assert f.run('apply', name, '--yes').returncode == 0
         back = f.run('rollback', name, '--yes')

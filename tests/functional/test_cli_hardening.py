@@ -277,8 +277,7 @@ def test_concurrent_applies_of_one_node_journal_once_each(
     with harness.FaultProxy(real_server_url) as proxy:
         proxy.set_headers = {'X-Roles': 'admin,service'}
         conf = tmp_path / 'nova.conf'
-        conf.write_text(f'[placement]\nauth_type = admin_token\n'
-                        f'endpoint = {proxy.url}\ntoken = admin\n')
+        harness.nova_conf(conf, proxy.url)
         f = Fleet(tmp_path, prefix, ['--config-file', str(conf)])
 
         def apply() -> None:

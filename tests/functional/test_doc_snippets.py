@@ -67,8 +67,7 @@ def nova_conf(http, real_server_url, tmp_path) -> Any:
     with harness.FaultProxy(real_server_url) as proxy:
         proxy.set_headers = {'X-Roles': 'admin,service'}
         conf = tmp_path / 'nova.conf'
-        conf.write_text(f'[placement]\nauth_type = admin_token\n'
-                        f'endpoint = {proxy.url}\ntoken = admin\n')
+        harness.nova_conf(conf, proxy.url)
         yield {'/etc/nova/nova.conf': str(conf), "'compute-1'": repr(name)}
 
 

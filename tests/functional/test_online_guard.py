@@ -20,8 +20,7 @@ def online(real_server_url, tmp_path) -> Any:
     with harness.FaultProxy(real_server_url) as proxy:
         proxy.set_headers = {'X-Roles': 'admin,service'}
         conf = tmp_path / 'nova.conf'
-        conf.write_text(f'[placement]\nauth_type = admin_token\n'
-                        f'endpoint = {proxy.url}\ntoken = admin\n')
+        harness.nova_conf(conf, proxy.url)
         yield lambda prefix: Fleet(tmp_path, prefix,
                                    ['--config-file', str(conf)])
 

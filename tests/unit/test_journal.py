@@ -221,3 +221,17 @@ def test_a_journal_kept_by_node_name_still_gives_flat_records(tmp_path):
     assert journal.flat_records(root) is None
     assert set(journal.flat_records(root, 'cn1')) == {'VCPU'}
     assert journal.flat_records(h.uuid('x'), 'cn1') is None
+
+
+def test_a_sharing_target_is_not_journaled_as_the_nodes(tmp_path):
+    tree, root = h.flat_node(inventory={'DISK_GB': {'total': 9}})
+    tree.new_root('ssp', h.uuid('ssp'))
+    tree.update_inventory('ssp', {'DISK_GB': {'total': 90}})
+    tree.update_traits('ssp', ['MISC_SHARES_VIA_AGGREGATE'])
+    plan = nested_pivot.plan(tree, {}, layout=nested_pivot.Layout(
+        sharing={'DISK_GB': 'ssp'}), nodename='cn1')
+    journal = Journal(tmp_path)
+    journal.record_preimage(plan, {})
+    assert [p['uuid'] for p in journal.entries(root)[0].body['tree']] == [
+        root]
+    assert set(journal.flat_records(root)) == {'DISK_GB'}
