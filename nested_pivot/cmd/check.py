@@ -94,5 +94,5 @@ def _say_rows(ctx: Context, rows: list[workflows.NodeReport],
                Code.WARNING: 'Work pending: run nested-pivot apply',
                Code.FAILURE: 'Some nodes need attention (see above; '
                              'nested-pivot plan NODE says why)'}
-    ctx.print('', f'{len(rows)} nodes: {summary or "none"}. '
-                  f'{verdict[code]}.')
+    ctx.print('', f'{workflows.plural(len(rows), "node")}: '
+                  f'{summary or "none"}. {verdict[code]}.')
