@@ -125,8 +125,14 @@ class Settings:
     cooldown: float = 1.0
     """Seconds of claims and deletes after the apply ended."""
     race_share: float = 0.5
-    """Share of nodes whose first reshape gets a racing delete of a
-    consumer it moves."""
+    """Share of nodes that get a racing delete of a consumer their pivot
+    moves."""
+    read_share: float = 0.5
+    """Share of racing deletes fired when the pivot reads the consumer;
+    the others are fired when the proxy forwards the node's reshape."""
+    read_delay: float = 0.4
+    """A racing delete fired at the read is sent 0 to this many seconds
+    later."""
     bare_share: float = 0.5
     """Share of racing deletes sent as a bare DELETE."""
     race_delay: float = 0.15
@@ -181,8 +187,9 @@ class Deletion:
     status: int  # the final answer; 0: no answer
     sent: float = 0.0
     answered: float = 0.0
-    reshape_seen: float = 0.0  # racing: when the proxy saw the reshape
+    seen: float = 0.0  # racing: when the proxy saw its trigger
     held: Held | None = None
+    trigger: str = ''  # racing: 'read' or 'reshape'
 
 
 class Book:
@@ -238,6 +245,10 @@ class Book:
                 return None
             consumer = rng.choice(live)
             return consumer, self._remove(consumer)
+
+    def held(self, consumer: str) -> Held | None:
+        with self._lock:
+            return self._live.get(consumer)
 
     def restore(self, consumer: str, held: Held) -> None:
         self.add(consumer, held)
@@ -498,52 +509,82 @@ class Deleter:
 
 
 class Racer:
-    """Deletes a consumer a reshape moves, as the proxy forwards it."""
+    """Deletes a consumer that a pivot moves, racing the pivot.
 
-    def __init__(self, clients: Clients, settings: Settings,
-                 book: Book) -> None:
+    For a share of nodes (once per node), either when the pivot reads one
+    of the node's consumers (``GET /allocations/{c}``: the delete lands
+    between that read and the reshape, or during it), or when the proxy
+    forwards the node's first reshape (the delete lands during it, or
+    after it).
+    """
+
+    def __init__(self, clients: Clients, nodes: list[Node],
+                 settings: Settings, book: Book) -> None:
         self.clients = clients
         self.settings = settings
         self.book = book
         self.threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._reshapes = 0
-        self._raced: set[str] = set()
+        self._index = {n.root: i for i, n in enumerate(nodes)}
+        self._plans: dict[str, str] = {}
 
     def before_forward(self, method: str, path: str, body: bytes) -> None:
-        if method != 'POST' or not path.endswith('/reshaper') or not body:
-            return
         seen = time.monotonic()
-        doc = json.loads(body)
-        moving = doc.get('allocations') or {}
-        if not moving:
+        if method == 'GET' and path.startswith('/allocations/'):
+            self._read(path.rsplit('/', 1)[1], seen)
+        elif method == 'POST' and path.endswith('/reshaper') and body:
+            self._reshape(json.loads(body), seen)
+
+    def _plan(self, root: str) -> str:
+        """Once per node: 'none', 'read' or 'reshape' (seeded)."""
+        rng = _rng(self.settings, 'race', self._index[root])
+        if rng.random() >= self.settings.race_share:
+            return 'none'
+        return 'read' if rng.random() < self.settings.read_share \
+            else 'reshape'
+
+    def _read(self, consumer: str, seen: float) -> None:
+        held = self.book.held(consumer)
+        if held is None or held.root not in self._index:
             return
         with self._lock:
-            # Only a node's first reshape: a racing delete that lands
-            # first makes it conflict, and its retry is left alone.
-            if self._raced.intersection(doc.get('inventories') or {}):
+            if held.root in self._plans:
                 return
-            self._raced.update(doc.get('inventories') or {})
-            n = self._reshapes
-            self._reshapes += 1
-        rng = _rng(self.settings, 'race', n)
-        if rng.random() >= self.settings.race_share:
+            plan = self._plans[held.root] = self._plan(held.root)
+        if plan == 'read':
+            self._fire(held.root, [consumer], 'read', seen)
+
+    def _reshape(self, doc: dict[str, Any], seen: float) -> None:
+        moving = doc.get('allocations') or {}
+        root = next((u for u in doc.get('inventories') or {}
+                     if u in self._index), None)
+        if not moving or root is None:
             return
-        taken = self.book.take(moving, rng)
+        with self._lock:
+            if self._plans.get(root) != 'reshape':
+                return
+            self._plans[root] = 'done'  # its first reshape only
+        self._fire(root, moving, 'reshape', seen)
+
+    def _fire(self, root: str, consumers: Iterable[str], trigger: str,
+              seen: float) -> None:
+        rng = _rng(self.settings, 'race-delete', self._index[root])
+        taken = self.book.take(consumers, rng)
         if taken is None:
             return
         how = ('race-bare' if rng.random() < self.settings.bare_share
                else 'race-guarded')
+        longest = (self.settings.read_delay if trigger == 'read'
+                   else self.settings.race_delay)
         thread = threading.Thread(
             target=self._race, name='racer', daemon=True,
-            args=(*taken, how, rng.uniform(0, self.settings.race_delay),
-                  seen))
+            args=(*taken, how, rng.uniform(0, longest), seen, trigger))
         with self._lock:
             self.threads.append(thread)
         thread.start()
 
     def _race(self, consumer: str, held: Held, how: str, delay: float,
-              seen: float) -> None:
+              seen: float, trigger: str) -> None:
         time.sleep(delay)
         adapter = self.clients.adapter
         sent = time.monotonic()
@@ -555,7 +596,7 @@ class Racer:
             status = guarded_delete(adapter, consumer,
                                     self.settings.retries, self.book)
         self.book.deleted(Deletion(consumer, how, status, sent,
-                                   time.monotonic(), seen, held))
+                                   time.monotonic(), seen, held, trigger))
         if status not in (204, 404):
             self.book.restore(consumer, held)
 
@@ -606,12 +647,19 @@ class Outcome:
             f'  deletes: {c["guarded deletes"]} guarded at '
             f'{s.delete_rate:g}/s, {c["delete conflicts retried"]} '
             f'delete conflicts retried (all deleters)',
-            f'  racing deletes: {c["race-bare deletes"]} bare '
-            f'({c["race-bare overlapping"]} overlapping their reshape), '
+            f'  racing deletes: {c["race-bare deletes"]} bare, '
             f'{c["leaks race-bare"]} leaked (hazard 1); '
-            f'{c["race-guarded deletes"]} guarded '
-            f'({c["race-guarded overlapping"]} overlapping), '
+            f'{c["race-guarded deletes"]} guarded, '
             f'{c["leaks race-guarded"]} leaked',
+            '    fired at the read / the reshape, landing before / '
+            'overlapping / after the reshape: ' + '; '.join(
+                f'{how} at {trigger} ' + '/'.join(
+                    str(c[f'race-{how} at {trigger}, {when}'])
+                    for when in ('before', 'overlapping', 'after'))
+                + f' ({c[f"race-{how} at {trigger}, in no reshape"]} '
+                f'in no reshape)'
+                for how in ('bare', 'guarded')
+                for trigger in ('read', 'reshape')),
             f'  allocation writes answered 5xx: '
             f'{c["allocation writes 5xx (hazard 3)"]} (hazard 3; '
             f'{c["claim 5xx during a reshape"]} claims and '
@@ -638,9 +686,10 @@ class Outcome:
         for race in self.races:
             if race['leaked']:
                 lines.append(
-                    f'  leak: {race["how"]} sent {race["sent_ms"]} ms after '
-                    f'its reshape ({race["reshape_ms"]} ms, '
-                    f'{race["reshape_status"]}) started, answered '
+                    f'  leak: {race["how"]} fired at the {race["trigger"]}, '
+                    f'sent {race.get("sent_ms", "?")} ms after its reshape '
+                    f'({race.get("reshape_ms", "?")} ms, '
+                    f'{race.get("reshape_status", "?")}) started, answered '
                     f'{race["status"]} after {race["took_ms"]} ms')
         for name, w in self.windows.items():
             if w:
@@ -674,7 +723,7 @@ def run(server: Any, workdir: Path, settings: Settings) -> Outcome:
 
     layouts = workdir / 'layouts.yaml'
     layouts.write_text(LAYOUT.format(prefix=prefix))
-    racer = Racer(clients, settings, book)
+    racer = Racer(clients, nodes, settings, book)
     with harness.FaultProxy(server.url) as proxy:
         # What keystonemiddleware does for a token with these roles.
         proxy.set_headers = {'X-Roles': 'admin,service'}
@@ -1031,24 +1080,33 @@ def _measure(outcome: Outcome, log: list[harness.LoggedRequest],
     for deletion in book.deletions:
         if not deletion.how.startswith('race-'):
             continue
-        targets = [e for e in by_consumer.get(deletion.consumer, [])
-                   if abs(e.start - deletion.reshape_seen) < 1.0]
-        if not targets:
-            continue
-        target = min(targets, key=lambda e: abs(e.start
-                                                - deletion.reshape_seen))
-        overlapping = deletion.sent < target.end
-        if overlapping:
-            counts[f'{deletion.how} overlapping'] += 1
-        outcome.races.append({
-            'how': deletion.how, 'status': deletion.status,
+        listing = by_consumer.get(deletion.consumer, [])
+        if deletion.trigger == 'reshape':
+            targets = [e for e in listing
+                       if e.start <= deletion.seen <= e.end]
+        else:  # the first reshape after the pivot read the consumer
+            targets = [e for e in listing if e.start >= deletion.seen][:1]
+        race: dict[str, Any] = {
+            'how': deletion.how, 'trigger': deletion.trigger,
+            'status': deletion.status,
             'leaked': deletion.consumer in leaked,
-            'overlapping': overlapping,
-            'sent_ms': round((deletion.sent - target.start) * 1000),
-            'took_ms': round((deletion.answered - deletion.sent) * 1000),
-            'reshape_ms': round((target.end - target.start) * 1000),
-            'reshape_status': target.status,
-        })
+            'took_ms': round((deletion.answered - deletion.sent) * 1000)}
+        if not targets:
+            race['when'] = 'in no reshape'
+        else:
+            target = targets[0]
+            race.update(
+                sent_ms=round((deletion.sent - target.start) * 1000),
+                reshape_ms=round((target.end - target.start) * 1000),
+                reshape_status=target.status,
+                when=('before' if deletion.answered <= target.start
+                      else 'after' if deletion.sent >= target.end
+                      else 'overlapping'))
+        counts[f'{deletion.how} at {deletion.trigger}, '
+               f'{race["when"]}'] += 1
+        if race['when'] == 'overlapping':
+            counts[f'{deletion.how} overlapping'] += 1
+        outcome.races.append(race)
     for kind, start, end, _ in book.events:
         if any(start < e.end and end > e.start for e, _ in reshapes):
             counts[f'{kind} during a reshape'] += 1
