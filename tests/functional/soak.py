@@ -622,6 +622,7 @@ class Outcome:
     nodes: dict[str, int]
     apply_failures: dict[str, str]
     strays: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     races: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def summary(self) -> list[str]:
@@ -676,6 +677,10 @@ class Outcome:
             f'allocations), pivoted by a rerun: '
             f'{c["nodes pivoted by a rerun"]}',
         ]
+        for event in self.events:
+            during = ', during a reshape' if event['during_reshape'] else ''
+            lines.append(f'  {event["kind"]} ({event["took_ms"]} ms'
+                         f'{during}): {event["detail"][:200]}')
         for stray in self.strays:
             lines.append(
                 f'  stray (hazard 4): {stray["origin"]} consumer '
@@ -1020,11 +1025,15 @@ def _measure(outcome: Outcome, log: list[harness.LoggedRequest],
     consumer_reads: dict[str, list[float]] = {}
     node_reads: dict[str, list[float]] = {}
     child_posts: dict[str, list[float]] = {}
+    provider_reads: dict[str, list[float]] = {}
     reshapes = []
     for entry in log:
         path = entry.path
         if entry.method == 'GET' and path.startswith('/allocations/'):
             consumer_reads.setdefault(path.rsplit('/', 1)[1], []).append(
+                entry.end)
+        elif entry.method == 'GET' and path.endswith('/allocations'):
+            provider_reads.setdefault(path.split('/')[2], []).append(
                 entry.end)
         elif entry.method == 'GET' and '?in_tree=' in path:
             node_reads.setdefault(path.rsplit('=', 1)[1], []).append(
@@ -1041,11 +1050,19 @@ def _measure(outcome: Outcome, log: list[harness.LoggedRequest],
     spans: dict[str, list[float]] = {
         'window last consumer read -> reshape sent': [],
         'window node read -> reshape sent': [],
-        'of which last consumer read -> children created or reshape': [],
+        '  1 node read -> its providers\' allocations read': [],
+        '  2 -> its moving consumers read': [],
+        '  3 -> planned and journaled (children to create, or reshape)': [],
+        '  4 -> children created, reshape sent (first attempts)': [],
         'reshape request (Placement transaction and more)': [],
     }
     by_consumer: dict[str, list[harness.LoggedRequest]] = {}
     counts = outcome.counts
+
+    def latest(times: Iterable[float], after: float, before: float
+               ) -> float | None:
+        return max((t for t in times if after <= t <= before), default=None)
+
     for entry, body in reshapes:
         counts['reshapes'] += 1
         if entry.status == 409:
@@ -1055,24 +1072,35 @@ def _measure(outcome: Outcome, log: list[harness.LoggedRequest],
         moving = list(body['allocations'])
         for consumer in moving:
             by_consumer.setdefault(consumer, []).append(entry)
-        root = next((u for u in body['inventories'] if u in roots), None)
-        reads = [t for c in moving for t in consumer_reads.get(c, [])
-                 if t <= entry.start]
-        if reads:
-            last = max(reads)
-            spans['window last consumer read -> reshape sent'].append(
-                entry.start - last)
-            posts = [t for t in child_posts.get(root or '', [])
-                     if last <= t <= entry.start]
-            spans['of which last consumer read -> children created or '
-                  'reshape'].append(min(posts, default=entry.start) - last)
-        tree_reads = [t for t in node_reads.get(root or '', [])
-                      if t <= entry.start]
-        if tree_reads:
-            spans['window node read -> reshape sent'].append(
-                entry.start - max(tree_reads))
         spans['reshape request (Placement transaction and more)'].append(
             entry.end - entry.start)
+        root = next((u for u in body['inventories'] if u in roots), None)
+        read = latest(node_reads.get(root or '', []), 0.0, entry.start)
+        if read is None:
+            continue
+        spans['window node read -> reshape sent'].append(entry.start - read)
+        providers = latest((t for u in body['inventories']
+                            for t in provider_reads.get(u, [])),
+                           read, entry.start)
+        consumers = latest((t for c in moving
+                            for t in consumer_reads.get(c, [])),
+                           read, entry.start)
+        if providers is None or consumers is None:
+            continue
+        posts = [t for t in child_posts.get(root or '', [])
+                 if consumers <= t <= entry.start]
+        planned = min(posts, default=entry.start)
+        spans['window last consumer read -> reshape sent'].append(
+            entry.start - consumers)
+        spans['  1 node read -> its providers\' allocations read'].append(
+            providers - read)
+        spans['  2 -> its moving consumers read'].append(
+            consumers - providers)
+        spans['  3 -> planned and journaled (children to create, or '
+              'reshape)'].append(planned - consumers)
+        if posts:
+            spans['  4 -> children created, reshape sent (first '
+                  'attempts)'].append(entry.start - planned)
     outcome.windows = {name: _stats(values)
                        for name, values in spans.items()}
 
@@ -1107,9 +1135,13 @@ def _measure(outcome: Outcome, log: list[harness.LoggedRequest],
         if race['when'] == 'overlapping':
             counts[f'{deletion.how} overlapping'] += 1
         outcome.races.append(race)
-    for kind, start, end, _ in book.events:
-        if any(start < e.end and end > e.start for e, _ in reshapes):
+    for kind, start, end, detail in book.events:
+        during = any(start < e.end and end > e.start for e, _ in reshapes)
+        if during:
             counts[f'{kind} during a reshape'] += 1
+        outcome.events.append({'kind': kind, 'during_reshape': during,
+                               'took_ms': round((end - start) * 1000),
+                               'detail': ' '.join(detail.split())})
     for stray in outcome.strays:
         done = [e for e, body in reshapes if e.status == 204
                 and stray['root'] in body['inventories']]

@@ -18,6 +18,7 @@ def test_small_fleet_soak(real_server, tmp_path, request):
     assert outcome.counts['lost'] == 0
     assert outcome.counts['leaks race-guarded'] == 0
     assert outcome.counts['leaks guarded'] == 0
-    assert outcome.nodes['pivoted'] + outcome.nodes['failed'] == 20
+    assert outcome.nodes['pivoted'] + outcome.nodes['failed'] == \
+        settings.nodes
     assert outcome.counts['claims accepted'] > 0
     assert outcome.counts['reshapes'] >= outcome.nodes['pivoted']
