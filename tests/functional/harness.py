@@ -28,6 +28,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from typing import Any
 from typing import NamedTuple
 import urllib.parse
@@ -180,14 +181,23 @@ def _version_tuple(text: str) -> tuple[int, int]:
 
 
 class LoggedRequest(NamedTuple):
-    """A request seen by the proxy; status 0: the connection was dropped."""
+    """A request seen by the proxy; status 0: the connection was dropped.
+
+    ``start`` and ``end``: ``time.monotonic()`` when the proxy had read the
+    request and when it answered (or dropped) it; ``body``: the request
+    body, kept only while the proxy's ``keep_bodies`` is set.
+    """
 
     method: str
     path: str
     status: int
+    start: float = 0.0
+    end: float = 0.0
+    body: bytes = b''
 
 
 Hook = Callable[[str, str], None]
+BodyHook = Callable[[str, str, bytes], None]
 Match = Callable[[str, str], bool]
 
 _HOP_BY_HOP = {
@@ -250,7 +260,11 @@ class FaultProxy:
     * ``before_forward = hook(method, path)``: called right before a request
       is forwarded (e.g. to race a concurrent change); exceptions it raises
       are kept in ``hook_errors`` and the request is still forwarded.
-    * ``log`` / ``count(method, path_prefix)`` / ``clear_log()``.
+      ``before_forward_body = hook(method, path, body)``: the same, with
+      the request body (e.g. to see which consumers a reshape moves).
+    * ``log`` / ``count(method, path_prefix)`` / ``clear_log()``: each entry
+      with the times it was received and answered; ``keep_bodies = True``
+      keeps request bodies in the log too.
     """
 
     MAX_LOG = 100_000
@@ -266,6 +280,8 @@ class FaultProxy:
         self.max_version: str | None = None
         self.set_headers: dict[str, str] = {}
         self.before_forward: Hook | None = None
+        self.before_forward_body: BodyHook | None = None
+        self.keep_bodies = False
         self.hook_errors: list[BaseException] = []
         self.log: list[LoggedRequest] = []
         self._faults: list[_Fault] = []
@@ -296,6 +312,8 @@ class FaultProxy:
             self.log.clear()
             self.hook_errors.clear()
         self.before_forward = None
+        self.before_forward_body = None
+        self.keep_bodies = False
         self.max_version = None
 
     def clear_log(self) -> None:
@@ -321,22 +339,27 @@ class FaultProxy:
                     return fault
             return None
 
-    def _record(self, method: str, path: str, status: int) -> None:
+    def _record(self, method: str, path: str, status: int,
+                start: float = 0.0, body: bytes = b'') -> None:
+        end = time.monotonic()
         with self._lock:
             if len(self.log) < self.MAX_LOG:
-                self.log.append(LoggedRequest(method, path, status))
+                self.log.append(LoggedRequest(
+                    method, path, status, start, end,
+                    body if self.keep_bodies else b''))
 
     def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
         method, path = h.command, h.path
         length = int(h.headers.get('Content-Length') or 0)
         body = h.rfile.read(length) if length else b''
+        start = time.monotonic()
         fault = self._take_fault(method, path)
         if fault is not None and fault.kind == 'fail':
-            self._record(method, path, fault.status)
+            self._record(method, path, fault.status, start, body)
             self._reply_error(h, fault.status, 'Injected by FaultProxy.')
             return
         if fault is not None and fault.kind == 'drop':
-            self._drop(h, method, path)
+            self._drop(h, method, path, start, body)
             return
         headers = {
             k: v for k, v in h.headers.items() if k.lower() not in _HOP_BY_HOP
@@ -346,7 +369,7 @@ class FaultProxy:
         if max_version is not None and not self._cap_version(
             headers, max_version
         ):
-            self._record(method, path, 406)
+            self._record(method, path, 406, start, body)
             self._reply_error(
                 h,
                 406,
@@ -354,13 +377,7 @@ class FaultProxy:
                 extra={'max_version': max_version, 'min_version': '1.0'},
             )
             return
-        hook = self.before_forward
-        if hook is not None:
-            try:
-                hook(method, path)
-            except Exception as exc:  # reported via hook_errors; still forward
-                with self._lock:
-                    self.hook_errors.append(exc)
+        self._call_hooks(method, path, body)
         conn = http.client.HTTPConnection(
             self.upstream_host, self.upstream_port, timeout=self.timeout
         )
@@ -379,14 +396,14 @@ class FaultProxy:
             )
         except OSError as exc:
             conn.close()
-            self._record(method, path, 502)
+            self._record(method, path, 502, start, body)
             self._reply_error(h, 502, f'FaultProxy: upstream failed: {exc}')
             return
         conn.close()
         if (
             fault is not None
         ):  # drop-after: Placement handled it, the client never hears
-            self._drop(h, method, path)
+            self._drop(h, method, path, start, body)
             return
         if (
             max_version is not None
@@ -399,7 +416,7 @@ class FaultProxy:
                 version['max_version'] = max_version
             data = json.dumps(doc).encode()
         self._record(
-            method, path, status
+            method, path, status, start, body
         )  # before answering: tests read the log next
         h.send_response(status)
         for key, value in resp_headers:
@@ -409,6 +426,19 @@ class FaultProxy:
         h.end_headers()
         if method != 'HEAD':
             h.wfile.write(data)
+
+    def _call_hooks(self, method: str, path: str, body: bytes) -> None:
+        """before_forward, then before_forward_body; what they raise is
+        kept in hook_errors."""
+        hook, body_hook = self.before_forward, self.before_forward_body
+        try:
+            if hook is not None:
+                hook(method, path)
+            if body_hook is not None:
+                body_hook(method, path, body)
+        except Exception as exc:  # reported via hook_errors; still forward
+            with self._lock:
+                self.hook_errors.append(exc)
 
     @staticmethod
     def _cap_version(headers: dict[str, str], max_version: str) -> bool:
@@ -454,9 +484,14 @@ class FaultProxy:
         h.wfile.write(data)
 
     def _drop(
-        self, h: http.server.BaseHTTPRequestHandler, method: str, path: str
+        self,
+        h: http.server.BaseHTTPRequestHandler,
+        method: str,
+        path: str,
+        start: float = 0.0,
+        body: bytes = b'',
     ) -> None:
-        self._record(method, path, 0)
+        self._record(method, path, 0, start, body)
         h.close_connection = True
         with contextlib.suppress(OSError):
             h.connection.shutdown(socket.SHUT_RDWR)

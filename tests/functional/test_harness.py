@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 import uuid
 
@@ -205,6 +207,27 @@ def test_proxy_drop_next(
         client.put(f'/resource_classes/{rc}', microversion='1.7')
     _ok(http.get(f'/resource_classes/{rc}', microversion='1.7'))
     assert [r.status for r in fault_proxy.log] == [0, 200, 0]
+
+
+def test_proxy_log_times_and_bodies(fault_proxy: FaultProxy) -> None:
+    seen: list[tuple[str, str, bytes]] = []
+    fault_proxy.before_forward_body = lambda m, p, b: seen.append((m, p, b))
+    client = http_placement(fault_proxy.url)
+    name = f'np-log-{uuid.uuid4()}'
+    _ok(client.get('/'))
+    fault_proxy.keep_bodies = True
+    before = time.monotonic()
+    _ok(client.post('/resource_providers', json={'name': name},
+                    microversion='1.20'))
+    after = time.monotonic()
+    assert [(m, p) for m, p, _ in seen] == [
+        ('GET', '/'), ('POST', '/resource_providers')]
+    assert seen[0][2] == b'' and json.loads(seen[1][2]) == {'name': name}
+    first, second = fault_proxy.log
+    assert first.body == b''  # kept only once keep_bodies was set
+    assert json.loads(second.body) == {'name': name}
+    assert first.start <= first.end <= second.start
+    assert before <= second.start <= second.end <= after
 
 
 def test_proxy_before_forward_races_reshape(
