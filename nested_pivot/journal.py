@@ -89,6 +89,22 @@ class Journal:
             'node': node, 'uuid': uuid, 'outcome': outcome,
             'detail': detail})
 
+    def check(self, uuid: str) -> None:
+        """Can the node's journal be written?  Its directory is made, as
+        :meth:`record_preimage` would, and checked.
+
+        :raises JournalError: naming the path and the problem.
+        """
+        directory = self._directory(uuid)
+        try:
+            _make_dir(self.state_dir)
+            _make_dir(directory)
+        except OSError as err:
+            raise exception.JournalError(
+                path=str(err.filename or directory),
+                problem=f'cannot write the journal: {err.strerror or err}'
+            ) from None
+
     def entries(self, uuid: str) -> list[Entry]:
         """The node's entries in order, each checked.
 

@@ -99,11 +99,14 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
           dry_run: bool = False,
           before_write: BeforeWrite | None = None,
           root_inventory: Mapping[str, Any] | None = None,
-          budget: int = DEFAULT_BUDGET) -> PivotResult:
+          budget: int = DEFAULT_BUDGET,
+          before_reshape: BeforeWrite | None = None) -> PivotResult:
     """Read ``node``, plan with the engine, and apply the plan atomically.
 
     ``before_write(state, plan)`` runs before the first write of each
-    attempt; the CLI records its journal's pre-image there.
+    attempt (the CLI checks there that the node may be written);
+    ``before_reshape(state, plan)`` runs with the final plan right before
+    the reshape (the CLI records its journal's pre-image there).
     ``root_inventory`` sets the root's records of classes no child carries
     (a rollback restores the flat records from the journal with it).
     ``budget`` is the packer's search budget (``[nested_pivot]
@@ -117,18 +120,26 @@ def pivot(client: PlacementClient, node: str, layout: Layout, *,
     """
     _check_arguments(client, node, layout)
     client.version()
-    attempt = _Attempts(client, before_write)
+    attempt = _Attempts(client, before_write, before_reshape)
     while True:
         # A dry run shows each consumer's type.  A pivot does not need
         # them: it reads and writes below 1.38, which leaves every type
-        # as it is and spares Placement a query per consumer read.
+        # as it is and spares Placement a query per consumer read.  It
+        # reads the moving consumers whole only once its children exist.
         state, plan = read_and_plan(client, node, layout, hints,
                                     root_inventory, consumer_types=dry_run,
-                                    budget=budget)
+                                    budget=budget, whole=dry_run)
         if plan.is_noop or dry_run:
             return attempt.result(plan, applied=False)
-        if attempt.write(state, plan):
-            return attempt.result(plan, applied=True)
+
+        def complete(state: read.NodeRead = state,
+                     first: engine.ReshapePlan = plan) -> engine.ReshapePlan:
+            return _completed(client, state, first, layout, hints,
+                              root_inventory, budget)
+
+        final = attempt.write(state, plan, complete)
+        if final is not None:
+            return attempt.result(final, applied=not final.is_noop)
 
 
 class _Attempts:
@@ -141,9 +152,11 @@ class _Attempts:
     """
 
     def __init__(self, client: PlacementClient,
-                 before_write: BeforeWrite | None) -> None:
+                 before_write: BeforeWrite | None,
+                 before_reshape: BeforeWrite | None) -> None:
         self.client = client
         self.before_write = before_write
+        self.before_reshape = before_reshape
         self.start = client.requests
         self.retries = 0
         self.reshaped: engine.ReshapePlan | None = None
@@ -157,33 +170,43 @@ class _Attempts:
         return PivotResult(done or plan, applied or done is not None,
                            self.client.requests - self.start, self.retries)
 
-    def write(self, state: read.NodeRead, plan: engine.ReshapePlan) -> bool:
-        """Write ``plan``; False when the node must be re-read first."""
-        if self.maybe is not None and not plan.inventories:
+    def write(self, state: read.NodeRead, first: engine.ReshapePlan,
+              complete: Callable[[], engine.ReshapePlan]
+              ) -> engine.ReshapePlan | None:
+        """Write the plan; the plan written, or None when the node must be
+        re-read first."""
+        if self.maybe is not None and not first.inventories:
             self.reshaped = self.maybe
         if self.before_write is not None:
-            self.before_write(state, plan)
+            self.before_write(state, first)
         try:
-            self._apply(plan)
+            # Order matters: the children first (empty, reused by any
+            # later run), then the moving consumers read whole, so that
+            # only the plan and the journal stand between that read and
+            # the reshape that relies on it.
+            writes.ensure_custom_names(self.client, first)
+            writes.create_children(self.client, first)
+            plan = complete()
+            if not plan.is_noop:
+                if self.before_reshape is not None:
+                    self.before_reshape(state, plan)
+                self._apply(plan)
         except writes.Conflict as conflict:
-            self._again(plan, f'concurrent update: {conflict}')
-            return False
+            self._again(first, f'concurrent update: {conflict}')
+            return None
         except exception.PlacementUnavailable as err:
-            self._again(plan, f'no answer: {err.detail}', err)
-            return False
-        return True
+            self._again(first, f'no answer: {err.detail}', err)
+            return None
+        return plan
 
     def _apply(self, plan: engine.ReshapePlan) -> None:
-        # Order matters. Custom classes and traits must exist before
-        # anything names them; children before the reshape moves
-        # inventory onto them, and under their new parents (a parent
-        # change alters no capacity); child traits after it (the reshape
-        # bumps their generations); emptied children are deleted last,
-        # once the reshape has removed their inventory and allocations. A
-        # failure before the reshape leaves only empty children, which
-        # the next run finds and reuses.
-        writes.ensure_custom_names(self.client, plan)
-        writes.create_children(self.client, plan)
+        # Order matters. The children exist (write() made them) before
+        # the reshape moves inventory onto them, and under their new
+        # parents (a parent change alters no capacity); child traits
+        # after it (the reshape bumps their generations); emptied
+        # children are deleted last, once the reshape has removed their
+        # inventory and allocations. A failure before the reshape leaves
+        # only empty children, which the next run finds and reuses.
         writes.reparent(self.client, plan)
         if plan.inventories:
             try:
@@ -196,6 +219,11 @@ class _Attempts:
                     self.maybe = plan
                 raise
             self.reshaped, self.maybe = plan, None
+            stray = writes.strays(self.client, plan)
+            if stray:
+                raise writes.Conflict(
+                    f'claimed during the reshape, on inventory it removed: '
+                    f'{"; ".join(stray)}')
         writes.set_child_traits(self.client, plan)
         writes.delete_removed(self.client, plan)
 
@@ -225,23 +253,36 @@ def _check_arguments(client: Any, node: Any, layout: Any) -> None:
 def read_and_plan(client: PlacementClient, node: str, layout: Layout,
                   hints: Mapping[str, Any] | None = None,
                   root_inventory: Mapping[str, Any] | None = None, *,
-                  consumer_types: bool = True, budget: int = DEFAULT_BUDGET
+                  consumer_types: bool = True, budget: int = DEFAULT_BUDGET,
+                  whole: bool = True
                   ) -> tuple[read.NodeRead, engine.ReshapePlan]:
     """The node as Placement holds it, and the engine's plan for it.
 
     ``consumer_types=False`` reads the moving consumers without their
-    type (see :func:`read.complete`).
+    type (see :func:`read.complete`).  ``whole=False`` does not read them
+    whole: the plan is then one to create the children by, not to send.
     """
     state = read.read_node(client, node, layout.sharing.values())
     first = _plan(client, state, layout, hints, root_inventory, budget)
-    if not first.consumers:
+    if not whole:
         return state, first
+    return state, _completed(client, state, first, layout, hints,
+                             root_inventory, budget, consumer_types)
+
+
+def _completed(client: PlacementClient, state: read.NodeRead,
+               first: engine.ReshapePlan, layout: Layout,
+               hints: Mapping[str, Any] | None,
+               root_inventory: Mapping[str, Any] | None, budget: int,
+               consumer_types: bool = False) -> engine.ReshapePlan:
+    """The plan again, once the moving consumers are read whole."""
+    if not first.consumers:
+        return first
     # Only the consumers that move are read whole: the cost of a pivot
     # grows with what moves, not with the size of the host.
     read.complete(client, state, first.consumers,
                   consumer_types=consumer_types)
-    return state, _plan(client, state, layout, hints, root_inventory,
-                        budget)
+    return _plan(client, state, layout, hints, root_inventory, budget)
 
 
 def _plan(client: PlacementClient, state: read.NodeRead, layout: Layout,

@@ -126,10 +126,14 @@ def read_node(client: PlacementClient, node: str,
                          PROVIDERS)['resource_providers']
     ordered = _top_down(root, listing)
     uuids = [p['uuid'] for p in ordered]
-    details = concurrently(client, lambda u: _details(client, u), uuids)
-    held = concurrently(client, lambda u: _allocations(client, u), uuids)
-    providers = {p['uuid']: _provider_value(root, p, *d)
-                 for p, d in zip(ordered, details, strict=True)}
+    # One pass over the providers, each read whole: one round of requests
+    # less between reading the node and reshaping it.
+    read = concurrently(client, lambda u: (
+        *_details(client, u), _allocations(client, u)), uuids)
+    providers = {p['uuid']: _provider_value(root, p, inventory, traits)
+                 for p, (inventory, traits, _) in zip(ordered, read,
+                                                        strict=True)}
+    held = [allocations for _, _, allocations in read]
     return NodeRead(root, name, engine.Snapshot(root, providers),
                     _partial_records(uuids, held),
                     {ref: _sharing_provider(client, ref) for ref in sharing})

@@ -71,23 +71,25 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
                ) -> NodeOutcome:
     """Pivot one node, journaled; failures become an outcome.
 
-    The pre-image is in the journal before the first write; when it
-    cannot be written, nothing is written to Placement either.  A
-    ``guarded`` pivot (online, next to a running nova-compute) writes
-    nothing unless the node's nova-compute runs the hook in a mode that
-    keeps the result (:func:`check_hook`).
+    The pre-image is in the journal before the reshape.  A journal that
+    cannot be written is found before anything is written to Placement,
+    and so is a ``guarded`` pivot (online, next to a running nova-compute)
+    that the node's nova-compute would not keep (:func:`check_hook`).
     """
     written: list[engine.ReshapePlan] = []
 
-    def record(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
+    def check(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
         if guarded:
             check_hook(state.snapshot.root_provider, operation)
+        journal.check(plan.root)
+
+    def record(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
         journal.record_preimage(plan, state.records, operation)
         written.append(plan)
 
     try:
         result = operations.pivot(client, node, layout, hints=hints,
-                                  before_write=record,
+                                  before_write=check, before_reshape=record,
                                   root_inventory=root_inventory)
     except exception.PivotError as err:
         if written:

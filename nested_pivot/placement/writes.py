@@ -113,6 +113,28 @@ def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
         detail=resp.detail)
 
 
+def strays(client: PlacementClient, plan: engine.ReshapePlan
+           ) -> list[str]:
+    """Consumers that hold, after the reshape, a class a provider no
+    longer offers: a claim Placement accepted against the inventory the
+    reshape removed (seen on MariaDB, whose retried claim checked an older
+    snapshot).  Their names, for the message."""
+    found = []
+    for uuid, entry in plan.inventories.items():
+        gone = (set(plan.before.providers[uuid].inventory)
+                - set(entry.inventory)) if uuid in plan.before.providers \
+            else set()
+        if not gone:
+            continue
+        body = client.get(f'/resource_providers/{uuid}/allocations',
+                          microversion.PROVIDER_ALLOCATIONS_GENERATIONS)
+        found += [f'{c} ({", ".join(sorted(set(a["resources"]) & gone))} '
+                  f'on {entry.name})'
+                  for c, a in sorted(body['allocations'].items())
+                  if set(a['resources']) & gone]
+    return found
+
+
 def set_child_traits(client: PlacementClient,
                      plan: engine.ReshapePlan) -> None:
     """Add and remove the layout's traits on its children; every other
