@@ -52,7 +52,7 @@ def run(ctx: Context) -> Code:
     with ctx.client() as client:
         client.version()
         _, name = read.find_node(client, ctx.args.node)
-        flat = ctx.flat_layout(name)
+        flat = ctx.flat_layout(name, client)
         if ctx.args.dry_run:
             return _dry_run(ctx, client, journal, name, flat)
         if not ctx.confirm(f'Roll {name} back to flat?'):
