@@ -85,9 +85,11 @@ class _Nova:
             from nova import conf
             from nova import context
             from nova import objects
+            from nova import rpc
             from nova.db.api import api as api_db
             from nova.pci import whitelist
         objects.register_all()
+        self.rpc = rpc
         self.conf = conf.CONF
         self.context = context
         self.objects = objects
@@ -114,6 +116,9 @@ class _Nova:
         except cfg.Error as err:
             raise exception.NovaFactsError(
                 reason=f'bad nova configuration: {mask(str(err))}') from None
+        # Cell mappings format their transport URL (never used here) on
+        # load, as nova-manage's do: its options must be known.
+        self.rpc.get_transport_url()
         return self.conf
 
 

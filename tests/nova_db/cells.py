@@ -7,6 +7,7 @@ requests, migrations with their migration context).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 import uuid as uuidlib
@@ -66,16 +67,15 @@ def migrate(connection: str) -> Any:
 def api_database(connection: str, cells: dict[str, str]) -> None:
     """nova's API database with cell0 and ``cells`` (name -> cell DB),
     as nova-manage cell_v2 map_cell0 and create_cell make them."""
+    from nova import conf as nova_conf
+    from nova import rpc
     from oslo_config import cfg
 
-    from nova import conf as nova_conf
-
+    rpc.get_transport_url()  # registers [DEFAULT] transport_url
     nova_conf.CONF.set_override('connection', connection,
                                 group='api_database')
-    try:
+    with contextlib.suppress(cfg.Error):
         api_db.configure(nova_conf.CONF)
-    except cfg.Error:
-        pass
     nova_migration.db_sync(database='api')
     ctx = nova_context.get_admin_context()
     objects.CellMapping(
