@@ -10,6 +10,7 @@ SQLite and on the PostgreSQL and MariaDB servers; the real
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 import subprocess
 import sys
@@ -17,7 +18,10 @@ from typing import Any
 
 import pytest
 
+from tests.functional import harness
+from tests.functional import seed
 from tests.nova_db import cells as nova
+from tests.nova_db import placement_io
 from tests.nova_db.cells import Cell
 
 SCRIPT = str(Path(sys.executable).with_name('nested-pivot'))
@@ -276,3 +280,40 @@ def _totals(allocations: dict[str, dict[str, int]]) -> dict[str, int]:
         for rc, n in resources.items():
             found[rc] = found.get(rc, 0) + n
     return found
+
+
+def test_online_from_nova_with_nova_conf(tmp_path):
+    """Fails when the online CLI (nova.conf's [placement] credentials and
+    [database] connection, one file) does not pivot from nova's facts as
+    the offline one does."""
+    url = os.environ.get('NESTED_PIVOT_PLACEMENT_URL_POSTGRESQL')
+    if not url:
+        if os.environ.get('CI'):
+            pytest.fail('no Placement server: run under tools/placement-'
+                        'server run --db all')
+        pytest.skip('no Placement server')
+    nova_db = f'sqlite:///{tmp_path}/nova.db'
+    fleet = Fleet(nova.NovaCell(nova_db))
+    adapter = harness.http_placement(url)
+    roots = placement_io.seed_spec(adapter, fleet.spec())
+    for root in roots.values():
+        seed.mark_hook(adapter, root)  # their computes run the hook
+    before = placement_io.dump(adapter)
+    with harness.FaultProxy(url) as proxy:
+        proxy.set_headers = {'X-Roles': 'admin,service'}
+        conf = tmp_path / 'nova.conf'
+        conf.write_text(f'[placement]\nauth_type = admin_token\n'
+                        f'endpoint = {proxy.url}\ntoken = admin\n'
+                        f'[database]\nconnection = {nova_db}\n')
+        access = ['--from-nova', '--config-file', str(conf), '--state-dir',
+                  str(tmp_path / 'state')]
+        planned = cli('plan', 'cmp-a', *access)
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        assert f'{fleet.p1[:8]}' in planned.stdout
+        applied = cli('apply', '--all', '--yes', *access)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        checked = cli('check', *access)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    after = placement_io.dump(adapter)
+    _assert_exact(fleet, after)
+    _assert_nothing_else_changed(fleet, before, after)
