@@ -93,12 +93,13 @@ def seed_nova(connection: str, nodes: int) -> dict[str, Any]:
     spec: dict[str, Any] = {'nodes': {}}
     for n in range(nodes):
         name = f'bench-{n:04d}'
-        cell.node(name, CELLS, pfs=PFS)
+        host = cell.node(name, CELLS, pfs=PFS)
         consumers = {}
         for i in range(INSTANCES):
             cells, vfs = instance_shape(i)
-            uuid = cell.instance(name, cells, vfs=vfs)
+            uuid = cell.instance(name, cells, vfs=vfs, save=False)
             consumers[uuid] = resources(cells, vfs)
+        cell.save(host)
         spec['nodes'][name] = {'inventory': flat_root(),
                                'consumers': consumers}
     return spec
@@ -132,7 +133,8 @@ def _seed_placement(url: str, path: str) -> None:
             seed.call(adapter, 'POST', '/allocations', body)
 
 
-def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+def timed(command: list[str]
+          ) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True,
                           cwd=ROOT, check=False)
@@ -210,7 +212,7 @@ def main() -> None:
                         help='10 nodes to read, 20 to apply')
     parser.add_argument('--seed-placement', nargs=2,
                         help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # tox -e bench passes its own
     if args.seed_placement:
         _seed_placement(*args.seed_placement)
         return

@@ -66,6 +66,8 @@ class Summary:
     unmatched: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def lines(self) -> list[str]:
+        """The summary as the CLI prints it: counts, then one line per
+        refusal and warning."""
         problems = len(self.warnings) + len(self.refused)
         head = (f"nova's facts: {_plural(self.nodes, 'node')} with a "
                 f'layout, {_plural(self.hinted, "instance")} hinted, '
@@ -77,6 +79,7 @@ class Summary:
                 *(f'  warning: {w}' for w in self.warnings)]
 
     def document(self) -> dict[str, Any]:
+        """The summary as a JSON document."""
         return {'nodes': self.nodes, 'hinted': self.hinted,
                 'packed': self.packed, 'warnings': list(self.warnings),
                 'refused': dict(self.refused)}

@@ -65,14 +65,17 @@ class Consumer:
 
     @property
     def dedicated(self) -> int:
+        """Dedicated CPUs in all (PCPU)."""
         return sum(c.pcpus for c in self.cells)
 
     @property
     def shared(self) -> int:
+        """Shared CPUs in all (VCPU)."""
         return sum(c.vcpus for c in self.cells)
 
     @property
     def memory_mb(self) -> int:
+        """Memory in all, MiB."""
         return sum(c.memory_mb for c in self.cells)
 
 

@@ -73,6 +73,7 @@ def read(source: Source) -> Facts:
 
 
 def mask(text: str) -> str:
+    """``text`` with the password of every database URL masked."""
     return _CREDENTIALS.sub(r'\g<scheme>:***@', text)
 
 

@@ -148,7 +148,7 @@ class NovaCell:
                  vfs: dict[str, int] | None = None,
                  physnet: str = 'physnet1', uuid: str | None = None,
                  emulator_isolate: bool = False,
-                 pin: bool = True) -> str:
+                 pin: bool = True, save: bool = True) -> str:
         """An instance on ``node``: with ``cells`` a NUMA topology
         (dedicated CPUs pinned on the host cell, which nova records as
         pinned), else floating; ``vfs`` VFs allocated per PF address,
@@ -172,7 +172,8 @@ class NovaCell:
             numa_topology=topology,
             pci_requests=objects.InstancePCIRequests(requests=requests))
         instance.create()
-        self._save(host)
+        if save:  # the node's pinned CPUs, as nova-compute records them
+            self.save(host)
         return uuid
 
     def topology(self, host: HostNode, cells: list[Cell],
@@ -219,7 +220,7 @@ class NovaCell:
                 taken += 1
         assert taken == count, (address, count)
 
-    def _save(self, host: HostNode) -> None:
+    def save(self, host: HostNode) -> None:
         if host.topology is not None:
             host.compute.numa_topology = host.topology._to_json()
             host.compute.save()
@@ -256,8 +257,8 @@ class NovaCell:
             record.compute_id = dst.compute.id
             record.numa_topology = new_topology
         record.save()
-        self._save(src)
-        self._save(dst)
+        self.save(src)
+        self.save(dst)
         return str(migration.uuid)
 
 
