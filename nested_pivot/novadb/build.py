@@ -111,6 +111,9 @@ def build(facts: Facts, views: Mapping[str, NodeView] | None = None,
     rules = []
     for name, node in sorted(facts.nodes.items()):
         if views is not None and name not in views:
+            summary.warnings.append(
+                f'node {name}: in {SOURCE}, but Placement has no '
+                'resource provider of that name: left out')
             continue
         view = views.get(name) if views is not None else None
         rule = _rule_or_refusal(facts, node, view, summary)
@@ -250,6 +253,10 @@ def _fit(node: str, rc: str, children: list[dict[str, Any]],
     if not records:
         return
     root = view.root_inventory.get(rc) if view is not None else None
+    if view is not None and root is None and rc not in view.offered:
+        total = sum(r['total'] for r in records)
+        warnings.append(f'node {node}: Placement offers no {rc} on the '
+                        f'node; the children get {SOURCE}\'s {total}')
     if root is not None:
         reserved = root.reserved
         for record in records:

@@ -46,10 +46,10 @@ def layouts(source: Source, client: PlacementClient | None = None,
     """nova's facts as layouts, checked against Placement when ``client``
     is given: of ``nodes`` (names) only, or of every compute node."""
     facts = read_facts(source)
+    if nodes is not None:
+        facts = dataclasses.replace(facts, nodes={
+            n: node for n, node in facts.nodes.items() if n in nodes})
     if client is None:
-        if nodes is not None:
-            facts = dataclasses.replace(facts, nodes={
-                n: node for n, node in facts.nodes.items() if n in nodes})
         return build(facts)
     roots = [r for r in read.list_roots(client)
              if nodes is None or r[1] in nodes]

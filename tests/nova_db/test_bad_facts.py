@@ -175,14 +175,20 @@ def test_discover_writes_the_layouts_file_the_cli_reads(bad, tmp_path):
 
 
 def test_all_cells_through_the_api_database(bad, tmp_path):
-    """Fails when --all-cells does not find the cells as nova-manage does:
-    through [api_database] and its cell mappings, cell0 left out."""
-    _, access = bad
+    """Fails when --all-cells does not find the cells as nova-manage does
+    (through [api_database] and its cell mappings, cell0 left out), or
+    nova.conf's reserved memory and [pci] device_spec physnets are not
+    read as nova reads them."""
+    fleet, access = bad
+    fleet.cell.node('pf-1', [(4, 4, 8192)], pfs={'0000:5e:00.0': (0, 2)})
     api = f'sqlite:///{tmp_path}/api.db'
     nova.api_database(api, {'cell1': access[1]})
     conf = tmp_path / 'nova.conf'
+    spec = ('{"vendor_id": "8086", "product_id": "154d", '
+            '"physical_network": "physnet9"}')
     conf.write_text(f'[api_database]\nconnection = {api}\n'
-                    '[DEFAULT]\nreserved_host_memory_mb = 1024\n')
+                    '[DEFAULT]\nreserved_host_memory_mb = 1024\n'
+                    f'[pci]\ndevice_spec = {spec}\n')
     found = cli('discover', '--all-cells', '--config-file', str(conf),
                 '--json')
     assert found.returncode == 1, found.stderr  # cell-1 refused
@@ -192,6 +198,10 @@ def test_all_cells_through_the_api_database(bad, tmp_path):
     assert 'good-1' in rules
     memory = rules['good-1']['children'][0]['inventory']['MEMORY_MB']
     assert memory['reserved'] == 1024  # nova.conf's, read as nova reads it
+    pf = rules['pf-1']['children'][1]
+    assert pf['name'] == 'pci_0000_5e_00_0' and pf['parent'] == 'NUMA0'
+    assert pf['traits'] == ['CUSTOM_PHYSNET_PHYSNET9']  # [pci] device_spec
+    assert pf['inventory'] == {'SRIOV_NET_VF': {'total': 2}}
 
 
 def test_without_nova_installed_one_line(tmp_path, monkeypatch):
