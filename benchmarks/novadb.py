@@ -174,6 +174,10 @@ def apply_figures(server: str, nodes: int) -> dict[str, Any]:
         spec = seed_nova(nova_db, nodes)
         seed_placement(placement_db, spec)
         read = read_figures(nova_db, nodes, 'PostgreSQL')
+        checked, proc = timed([SCRIPT, 'discover', '--json', '--nova-db',
+                               nova_db, '--placement-db', placement_db])
+        assert proc.returncode == 0, proc.stderr
+        load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as state:
             seconds, proc = timed([
                 SCRIPT, 'apply', '--all', '--yes', '--nova-db', nova_db,
@@ -184,6 +188,9 @@ def apply_figures(server: str, nodes: int) -> dict[str, Any]:
         return {'read': read, 'apply': {
             'nodes': nodes, 'instances': nodes * INSTANCES,
             'wall_s': round(seconds, 1), 'nodes_per_min': round(rate, 1),
+            'checked_s': round(checked, 1),
+            'load_before': round(load, 2),
+            'load_after': round(os.getloadavg()[0], 2),
             'projected_h': round(PROJECTED / rate / 60, 2)}}
     finally:
         harness.drop_database(nova_db)
@@ -200,9 +207,12 @@ def table(results: dict[str, Any]) -> list[str]:
     apply = results.get('apply')
     if apply:
         lines += ['', 'apply --all --from-nova offline (PostgreSQL) | nodes '
-                  '| wall s | nodes/min | 10,000 nodes h',
+                  '| wall s | nodes/min | 10,000 nodes h | facts checked '
+                  'against Placement s | load before/after',
                   f"| {apply['nodes']} | {apply['wall_s']} | "
-                  f"{apply['nodes_per_min']} | {apply['projected_h']}"]
+                  f"{apply['nodes_per_min']} | {apply['projected_h']} | "
+                  f"{apply['checked_s']} | {apply['load_before']}/"
+                  f"{apply['load_after']}"]
     return lines
 
 
