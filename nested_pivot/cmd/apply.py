@@ -48,6 +48,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 def run(ctx: Context) -> Code:
     if bool(ctx.args.nodes) == ctx.args.all:
         ctx.args.usage('name the nodes to pivot, or give --all')
+    ctx.read_layout_file()
     journal = ctx.journal()
     with ctx.client() as client:
         client.version()

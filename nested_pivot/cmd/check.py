@@ -31,6 +31,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
+    ctx.read_layout_file()
     with ctx.client() as client:
         checks = workflows.preflight(client)
         _say_checks(ctx, checks)

@@ -34,6 +34,14 @@ class Context:
     """With --from-nova, what :meth:`layouts` built last."""
     rules: layoutfile.Layouts | None = None
     """The rules :meth:`node_rule` looked the node up in."""
+    file_layouts: layoutfile.Layouts | None = None
+
+    def read_layout_file(self) -> None:
+        """Read --layouts now, so that a bad file fails before Placement
+        is reached; nova's facts are read once Placement is (--from-nova).
+        """
+        if not self.args.from_nova:
+            self.layouts()
 
     @contextlib.contextmanager
     def client(self) -> Iterator[PlacementClient]:
@@ -47,7 +55,9 @@ class Context:
         facts (of ``nodes`` only, when given), checked against what
         ``client`` reads from Placement; their summary goes to stderr."""
         if not self.args.from_nova:
-            return layoutfile.load(self.args.layouts)
+            if self.file_layouts is None:
+                self.file_layouts = layoutfile.load(self.args.layouts)
+            return self.file_layouts
         built = novadb.layouts(self.nova_source(), client, nodes)
         if not self.args.json or self.args.command != 'discover':
             self.err.write('\n'.join(built.summary.lines()) + '\n')

@@ -45,6 +45,8 @@ SAID = {
 
 
 def run(ctx: Context) -> Code:
+    if not ctx.args.cancel:
+        ctx.read_layout_file()
     outcomes = []
     with ctx.client() as client:
         client.version()
