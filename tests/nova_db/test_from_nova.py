@@ -217,6 +217,14 @@ def test_apply_from_nova_pivots_the_fleet_exactly(offline, tmp_path):
     assert '0 done, 2 already pivoted, 0 failed' in again.stdout
     assert placement('dump', url)['consumers'] == after['consumers']
 
+    back = cli('rollback', 'cmp-b', '--yes', *access, *state)
+    assert back.returncode == 0 and 'rolled back to flat' in back.stdout
+    status = cli('status', 'cmp-b', *access, *state)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stdout.startswith('cmp-b (') and ': flat' in status.stdout
+    rolled = placement('dump', url)
+    assert set(allocations(rolled, fleet.r1)) == {'cmp-b'}
+
 
 def _assert_exact(fleet: Fleet, state: dict[str, Any]) -> None:
     a = 'cmp-a'
