@@ -35,13 +35,21 @@ class Context:
     rules: layoutfile.Layouts | None = None
     """The rules :meth:`node_rule` looked the node up in."""
     file_layouts: layoutfile.Layouts | None = None
+    facts: novadb.Facts | None = None
 
     def read_layout_file(self) -> None:
-        """Read --layouts now, so that a bad file fails before Placement
-        is reached; nova's facts are read once Placement is (--from-nova).
-        """
-        if not self.args.from_nova:
+        """Read --layouts, or with --from-nova nova's facts, now: so that
+        a bad file or database fails before Placement is reached."""
+        if self.args.from_nova:
+            self.read_nova()
+        else:
             self.layouts()
+
+    def read_nova(self) -> novadb.Facts:
+        """nova's facts, read once."""
+        if self.facts is None:
+            self.facts = novadb.read(self.nova_source())
+        return self.facts
 
     @contextlib.contextmanager
     def client(self) -> Iterator[PlacementClient]:
@@ -58,7 +66,8 @@ class Context:
             if self.file_layouts is None:
                 self.file_layouts = layoutfile.load(self.args.layouts)
             return self.file_layouts
-        built = novadb.layouts(self.nova_source(), client, nodes)
+        built = novadb.layouts(self.nova_source(), client, nodes,
+                               self.read_nova())
         if not self.args.json or self.args.command != 'discover':
             self.err.write('\n'.join(built.summary.lines()) + '\n')
         self.built = built

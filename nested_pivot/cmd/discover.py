@@ -83,6 +83,7 @@ def run(ctx: Context) -> Code:
 
 def _from_nova(ctx: Context) -> Code:
     """Every compute node's rule, from nova's facts."""
+    ctx.read_nova()
     if access.reaches_placement(ctx.args.config_file, ctx.args.placement_db):
         with ctx.client() as client:
             ctx.layouts(client)

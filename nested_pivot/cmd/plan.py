@@ -32,6 +32,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
+    ctx.read_layout_file()
     with ctx.client() as client:
         uuid, name, rule = ctx.node_rule(client, ctx.args.node)
         if rule is None:

@@ -48,6 +48,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
+    if ctx.args.from_nova:
+        ctx.read_nova()
     journal = ctx.journal()
     with ctx.client() as client:
         client.version()

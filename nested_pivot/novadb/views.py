@@ -9,6 +9,7 @@ import dataclasses
 from nested_pivot.novadb.build import build
 from nested_pivot.novadb.build import Built
 from nested_pivot.novadb.build import NodeView
+from nested_pivot.novadb.facts import Facts
 from nested_pivot.novadb.reader import read as read_facts
 from nested_pivot.novadb.reader import Source
 from nested_pivot.placement import read
@@ -42,10 +43,13 @@ def view(client: PlacementClient, root: str) -> NodeView:
 
 
 def layouts(source: Source, client: PlacementClient | None = None,
-            nodes: Collection[str] | None = None) -> Built:
-    """nova's facts as layouts, checked against Placement when ``client``
-    is given: of ``nodes`` (names) only, or of every compute node."""
-    facts = read_facts(source)
+            nodes: Collection[str] | None = None,
+            facts: Facts | None = None) -> Built:
+    """nova's facts (``facts``, or read from ``source``) as layouts,
+    checked against Placement when ``client`` is given: of ``nodes``
+    (names) only, or of every compute node."""
+    if facts is None:
+        facts = read_facts(source)
     if nodes is not None:
         facts = dataclasses.replace(facts, nodes={
             n: node for n, node in facts.nodes.items() if n in nodes})
