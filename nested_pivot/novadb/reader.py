@@ -3,8 +3,11 @@
 nova's objects deserialize the NUMA and PCI records exactly as nova does
 (old serializations included), so this needs nova installed
 (``nested_pivot[nova]``); it is imported here only, and only when facts
-are read.  Nothing is written: the reads are the ones nova's own services
-and ``nova-manage`` make.
+are read.  nested_pivot writes nothing there; the reads are the ones
+nova's own services and ``nova-manage`` make, so nova's objects may, as on
+any read by nova, upgrade a legacy instance NUMA record in place (an
+instance pinned before Victoria, its dedicated CPUs moved to ``pcpuset``)
+or give an old migration record its uuid.
 """
 
 from __future__ import annotations
