@@ -238,3 +238,11 @@ class AccessError(PivotError):
 class DiscoveryError(PivotError):
     msg_fmt = 'Cannot discover the layout: %(path)s: %(problem)s'
     code = errors.DISCOVERY_ERROR
+
+
+class NovaFactsError(PivotError):
+    """nova's database cannot be read, or nova is not installed
+    (``nested_pivot[nova]``)."""
+
+    msg_fmt = "Cannot read nova's facts: %(reason)s"
+    code = errors.NOVA_FACTS

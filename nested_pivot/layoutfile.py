@@ -61,18 +61,45 @@ class Rule:
 
 @dataclasses.dataclass(frozen=True)
 class Layouts:
-    """Every rule, in the order read."""
+    """Every rule, in the order read, from ``source`` (a path, or where
+    else the rules came from).
+
+    ``refused`` names nodes whose facts forbid a pivot, with the reason
+    (e.g. nova's database contradicts Placement); ``unmatched`` says why a
+    node has no rule, when something better than "no rule matches" is
+    known.
+    """
 
     rules: tuple[Rule, ...]
+    source: str = 'the layout file'
+    refused: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    unmatched: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def rule_for(self, node: str) -> Rule | None:
-        """The first rule whose glob matches ``node``."""
+        """The first rule whose glob matches ``node``; none for a node
+        that is refused."""
+        if node in self.refused:
+            return None
         return next((r for r in self.rules if r.matches(node)), None)
+
+    def why_no_rule(self, node: str) -> str:
+        """Why ``node`` has no rule: refused, or nothing matches it."""
+        return (self.refused.get(node) or self.unmatched.get(node)
+                or f'no rule in {self.source} matches node {node}')
 
 
 def load(path: str | os.PathLike[str]) -> Layouts:
     """Read a layout file or a directory of them."""
-    return Layouts(tuple(r for f in _files(Path(path)) for r in _rules(f)))
+    return Layouts(tuple(r for f in _files(Path(path)) for r in _rules(f)),
+                   source=str(path))
+
+
+def from_document(document: Any, source: str) -> Layouts:
+    """The rules of a document already parsed (a mapping with a
+    ``layouts`` list, as a file holds), checked as a file's are; errors
+    name ``source``."""
+    return Layouts(tuple(_document_rules(Path(source), document)),
+                   source=source)
 
 
 def _files(path: Path) -> list[Path]:
@@ -92,7 +119,10 @@ def _files(path: Path) -> list[Path]:
 
 
 def _rules(path: Path) -> list[Rule]:
-    document = _parse(path)
+    return _document_rules(path, _parse(path))
+
+
+def _document_rules(path: Path, document: Any) -> list[Rule]:
     if not isinstance(document, Mapping) or not isinstance(
             document.get('layouts'), list):
         raise LayoutFileError(file=str(path), where='top level',

@@ -67,6 +67,19 @@ def client(config_files: Sequence[str], placement_db: str | None
     yield PlacementClient.from_conf(conf)
 
 
+def reaches_placement(config_files: Sequence[str],
+                      placement_db: str | None) -> bool:
+    """Do these options say how to reach Placement?"""
+    if placement_db:
+        return True
+    if not config_files:
+        return False
+    from nested_pivot import conf as np_conf
+
+    conf = _conf(config_files, np_conf.register_opts)
+    return bool(conf.placement.auth_type or conf.placement.endpoint_override)
+
+
 def _check_online(conf: cfg.ConfigOpts, config_files: Sequence[str]) -> None:
     from nested_pivot import conf as np_conf
 

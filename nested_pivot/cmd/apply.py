@@ -49,11 +49,11 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 def run(ctx: Context) -> Code:
     if bool(ctx.args.nodes) == ctx.args.all:
         ctx.args.usage('name the nodes to pivot, or give --all')
-    layouts = ctx.layouts()
+    ctx.read_layout_file()
     journal = ctx.journal()
     with ctx.client() as client:
         client.version()
-        nodes, unknown = _nodes(ctx, client, layouts)
+        nodes, unknown, layouts = _nodes(ctx, client)
         if not ctx.confirm(f'Pivot {workflows.plural(len(nodes), "node")}?'):
             return Code.DECLINED
 
@@ -61,8 +61,7 @@ def run(ctx: Context) -> Code:
             rule = layouts.rule_for(node)
             if rule is None:
                 return NodeOutcome(node, Result.FAILED,
-                                   f'no rule in {ctx.args.layouts} matches '
-                                   f'node {node}')
+                                   layouts.why_no_rule(node))
             return workflows.pivot_node(client, journal, node, rule.layout,
                                         rule.hints.get(node),
                                         guarded=guarded(ctx))
@@ -78,12 +77,16 @@ def guarded(ctx: Context) -> bool:
     return not ctx.args.placement_db and not ctx.args.force
 
 
-def _nodes(ctx: Context, client: PlacementClient, layouts: Layouts
-           ) -> tuple[list[str], list[NodeOutcome]]:
-    """The nodes to pivot by name, each once, and the ones not found."""
+def _nodes(ctx: Context, client: PlacementClient
+           ) -> tuple[list[str], list[NodeOutcome], Layouts]:
+    """The nodes to pivot by name, each once, the ones not found, and
+    the rules.  --all takes every node a rule matches, and every node
+    whose facts refuse its pivot (it fails, saying why)."""
     if ctx.args.all:
+        layouts = ctx.layouts(client)
         return [name for _, name in read.list_roots(client)
-                if layouts.rule_for(name)], []
+                if layouts.rule_for(name) or name in layouts.refused], \
+            [], layouts
     names: dict[str, str] = {}
     unknown = []
     for node in ctx.args.nodes:
@@ -94,7 +97,8 @@ def _nodes(ctx: Context, client: PlacementClient, layouts: Layouts
                                        workflows.one_line(err)))
             continue
         names.setdefault(uuid, name)
-    return list(names.values()), unknown
+    return list(names.values()), unknown, ctx.layouts(client,
+                                                      list(names.values()))
 
 
 def run_all(ctx: Context, nodes: list[str],

@@ -31,10 +31,11 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
-    layouts = ctx.layouts()
+    ctx.read_layout_file()
     with ctx.client() as client:
         checks = workflows.preflight(client)
         _say_checks(ctx, checks)
+        layouts = ctx.layouts(client)
         roots = read.list_roots(client)
         progress = render.Progress(len(roots), ctx.err, 'nodes checked')
         rows = workflows.survey(

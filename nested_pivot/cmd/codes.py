@@ -19,8 +19,9 @@ class Code(enum.IntEnum):
 
 MEANING: dict[Code, str] = {
     Code.SUCCESS: 'nothing to do, or everything done',
-    Code.WARNING: 'work pending (nodes need a pivot), or a request that '
-                  'changed nothing',
+    Code.WARNING: 'work pending (nodes need a pivot), a request that '
+                  'changed nothing, or nodes discover left out because '
+                  'their facts contradict Placement',
     Code.FAILURE: 'a node cannot be pivoted, is counted twice, or its '
                   'pivot failed; or the credentials cannot pass the '
                   'reshaper policy',

@@ -4,6 +4,7 @@ its output streams."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from collections.abc import Iterator
 import contextlib
 import dataclasses
@@ -15,6 +16,7 @@ from typing import Any
 from typing import TextIO
 
 from nested_pivot import layoutfile
+from nested_pivot import novadb
 from nested_pivot.cmd import access
 from nested_pivot.cmd import render
 from nested_pivot.journal import Journal
@@ -28,6 +30,26 @@ class Context:
     args: argparse.Namespace
     out: TextIO
     err: TextIO
+    built: novadb.Built | None = None
+    """With --from-nova, what :meth:`layouts` built last."""
+    rules: layoutfile.Layouts | None = None
+    """The rules :meth:`node_rule` looked the node up in."""
+    file_layouts: layoutfile.Layouts | None = None
+    facts: novadb.Facts | None = None
+
+    def read_layout_file(self) -> None:
+        """Read --layouts, or with --from-nova nova's facts, now: so that
+        a bad file or database fails before Placement is reached."""
+        if self.args.from_nova:
+            self.read_nova()
+        else:
+            self.layouts()
+
+    def read_nova(self) -> novadb.Facts:
+        """nova's facts, read once."""
+        if self.facts is None:
+            self.facts = novadb.read(self.nova_source())
+        return self.facts
 
     @contextlib.contextmanager
     def client(self) -> Iterator[PlacementClient]:
@@ -35,23 +57,44 @@ class Context:
                            self.args.placement_db) as client:
             yield client
 
-    def layouts(self) -> layoutfile.Layouts:
-        return layoutfile.load(self.args.layouts)
+    def layouts(self, client: PlacementClient | None = None,
+                nodes: Collection[str] | None = None) -> layoutfile.Layouts:
+        """The rules: from --layouts, or with --from-nova from nova's
+        facts (of ``nodes`` only, when given), checked against what
+        ``client`` reads from Placement; their summary goes to stderr."""
+        if not self.args.from_nova:
+            if self.file_layouts is None:
+                self.file_layouts = layoutfile.load(self.args.layouts)
+            return self.file_layouts
+        built = novadb.layouts(self.nova_source(), client, nodes,
+                               self.read_nova())
+        if not self.args.json or self.args.command != 'discover':
+            self.err.write('\n'.join(built.summary.lines()) + '\n')
+        self.built = built
+        return built.layouts
+
+    def nova_source(self) -> novadb.Source:
+        return novadb.Source(self.args.nova_db, tuple(self.args.config_file),
+                            self.args.all_cells)
 
     def node_rule(self, client: PlacementClient, node: str
                   ) -> tuple[str, str, layoutfile.Rule | None]:
         """The node's uuid and name (``node`` may be a uuid), and the rule
-        that matches it, if any."""
+        that matches it, if any (:attr:`rules` says why not)."""
         uuid, name = read.find_node(client, node)
-        return uuid, name, self.layouts().rule_for(name)
+        self.rules = self.layouts(client, [name])
+        return uuid, name, self.rules.rule_for(name)
 
-    def flat_layout(self, node: str) -> Layout:
+    def flat_layout(self, node: str,
+                    client: PlacementClient | None = None) -> Layout:
         """The flat form of the node's layout, so that a rollback removes
         the children its rule names; without a layouts file, the flat
         layout, which removes the children nested_pivot created."""
-        if not Path(self.args.layouts).exists():
+        if not self.args.from_nova and not Path(self.args.layouts).exists():
             return Layout()
-        rule = self.layouts().rule_for(node)
+        rules = self.layouts(client if self.args.from_nova else None,
+                             [node])
+        rule = next((r for r in rules.rules if r.matches(node)), None)
         return rule.layout.flat() if rule else Layout()
 
     def command(self, *words: str) -> str:
@@ -61,8 +104,15 @@ class Context:
         options = [f'--config-file {f}' for f in args.config_file]
         if args.placement_db:
             options.append(f'--placement-db {access.mask(args.placement_db)}')
-        options += [f'--layouts {args.layouts}',
-                    f'--state-dir {args.state_dir}']
+        if args.nova_db:
+            options.append(f'--nova-db {access.mask(args.nova_db)}')
+        elif args.all_cells:
+            options.append('--all-cells')
+        elif args.from_nova:
+            options.append('--from-nova')
+        if not args.from_nova:
+            options.append(f'--layouts {args.layouts}')
+        options.append(f'--state-dir {args.state_dir}')
         return shlex.join(['nested-pivot', *words]) + ' ' + ' '.join(options)
 
     def journal(self) -> Journal:

@@ -1,4 +1,5 @@
-"""``nested-pivot discover``: write this host's layout from sysfs."""
+"""``nested-pivot discover``: write this host's layout from sysfs, or every
+compute node's from nova's cell database."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from pathlib import Path
 import socket
 from typing import Any
 
+import yaml
+
 from nested_pivot import discover as sysfs
 from nested_pivot import exception
+from nested_pivot import novadb
+from nested_pivot.cmd import access
 from nested_pivot.cmd import arguments
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
@@ -18,7 +23,15 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         'discover', parents=[common],
         help="write this host's layout (NUMA cells, SR-IOV PFs, mdev GPUs) "
-             'from sysfs')
+             "from sysfs, or with --nova-db (or --config-file nova.conf) "
+             "every compute node's layout and hints from nova's cell "
+             'database',
+        description='From sysfs (the default): this host\'s layout. With '
+                    '--nova-db, --from-nova, --all-cells or --config-file: '
+                    'one rule per compute node of nova\'s cell database(s), '
+                    'with a hint per instance; checked against Placement '
+                    'when --placement-db (or the config file\'s [placement] '
+                    'credentials) reach it. A summary goes to stderr.')
     parser.add_argument('--output', metavar='FILE',
                         help='write here instead of stdout')
     parser.add_argument('--sysfs', default='/sys', metavar='DIR',
@@ -46,6 +59,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
+    if ctx.args.from_nova or ctx.args.config_file:
+        return _from_nova(ctx)
     args = ctx.args
     document = sysfs.discover(
         args.sysfs, hostname=args.hostname, physnets=dict(args.physnet),
@@ -64,6 +79,46 @@ def run(ctx: Context) -> Code:
     else:
         ctx.out.write(text)
     return Code.SUCCESS
+
+
+def _from_nova(ctx: Context) -> Code:
+    """Every compute node's rule, from nova's facts."""
+    ctx.read_nova()
+    if access.reaches_placement(ctx.args.config_file, ctx.args.placement_db):
+        with ctx.client() as client:
+            ctx.layouts(client)
+    else:
+        ctx.layouts()
+        ctx.err.write('Not checked against Placement: give --placement-db, '
+                      'or a config file with [placement] credentials.\n')
+    built = ctx.built
+    assert built is not None
+    if ctx.args.json:
+        ctx.emit({**built.document, 'summary': built.summary.document()})
+        return _code(built)
+    text = render_facts(built)
+    if ctx.args.output:
+        _write(ctx.args.output, text)
+        ctx.err.write(f'Layouts of {built.summary.nodes} nodes written to '
+                      f'{ctx.args.output}\n')
+    else:
+        ctx.out.write(text)
+    return _code(built)
+
+
+def _code(built: novadb.Built) -> Code:
+    """1 when a node is refused: its rule is missing from the file."""
+    return Code.WARNING if built.summary.refused else Code.SUCCESS
+
+
+def render_facts(built: novadb.Built) -> str:
+    """The layouts document as YAML, after a header saying where it came
+    from and what is inconsistent."""
+    header = [f'# Layouts and hints from {built.layouts.source},',
+              '# written by nested-pivot discover.',
+              *(f'# {line}' for line in built.summary.lines())]
+    body = str(yaml.safe_dump(built.document, sort_keys=False))
+    return '\n'.join(header) + '\n' + body
 
 
 def _write(path: str, text: str) -> None:

@@ -54,6 +54,7 @@ def _defaults() -> dict[str, Any]:
                                     journal.DEFAULT_STATE_DIR),
         'layouts': os.environ.get('NESTED_PIVOT_LAYOUTS', DEFAULT_LAYOUTS),
         'json': False, 'debug': False,
+        'from_nova': False, 'nova_db': None, 'all_cells': False,
     }
 
 
@@ -87,6 +88,21 @@ def _common(after: bool) -> argparse.ArgumentParser:
         '--layouts', metavar='PATH', default=default('layouts'),
         help=f'layout file or directory of them (default: '
              f'{values["layouts"]})')
+    nova = parser.add_argument_group("nova's facts (nested_pivot[nova])")
+    nova.add_argument(
+        '--from-nova', action='store_true', default=default('from_nova'),
+        help="build the layouts and hints from nova's cell database "
+             'instead of --layouts: exact pivots, one rule per compute '
+             'node')
+    nova.add_argument(
+        '--nova-db', metavar='CONNECTION', default=default('nova_db'),
+        help="nova's cell database (implies --from-nova); by default "
+             "the [database] connection of --config-file")
+    nova.add_argument(
+        '--all-cells', action='store_true', default=default('all_cells'),
+        help='read every cell, through the [api_database] connection of '
+             '--config-file and its cell mappings, as nova-manage does '
+             '(implies --from-nova)')
     group.add_argument('--json', action='store_true', default=default(
         'json'), help='machine-readable output')
     group.add_argument('--debug', action='store_true', default=default(
@@ -119,6 +135,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser().parse_args(argv)
     args.config_file = [*args.config_file,
                         *vars(args).pop('config_file_after', [])]
+    args.from_nova = bool(args.from_nova or args.nova_db or args.all_cells)
     return args
 
 

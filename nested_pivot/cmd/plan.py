@@ -32,6 +32,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
+    ctx.read_layout_file()
     with ctx.client() as client:
         uuid, name, rule = ctx.node_rule(client, ctx.args.node)
         if rule is None:
@@ -90,14 +91,19 @@ def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
 
 
 def _not_applicable(ctx: Context, name: str, uuid: str) -> Code:
-    reason = f'no rule in {ctx.args.layouts} matches it'
+    """No rule: not applicable, or refused by its facts (exit 2)."""
+    rules = ctx.rules
+    refused = rules.refused.get(name) if rules is not None else None
+    reason = rules.why_no_rule(name) if rules is not None else name
+    state = NodeState.CANNOT_PIVOT if refused else NodeState.NOT_APPLICABLE
     if ctx.args.json:
-        ctx.emit({'node': name, 'uuid': uuid,
-                  'state': str(NodeState.NOT_APPLICABLE), 'reason': reason})
+        ctx.emit({'node': name, 'uuid': uuid, 'state': str(state),
+                  'reason': reason})
     else:
-        ctx.print(f'{name} ({uuid}): {NodeState.NOT_APPLICABLE}: {reason}. '
-                  'Nothing to plan.')
-    return Code.SUCCESS
+        ctx.print(f'{name} ({uuid}): {state}: {reason}. '
+                  + ('Nothing was changed.' if refused
+                     else 'Nothing to plan.'))
+    return Code.FAILURE if refused else Code.SUCCESS
 
 
 def _cannot_pivot(ctx: Context, state: read.NodeRead,

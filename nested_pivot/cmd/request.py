@@ -46,10 +46,13 @@ SAID = {
 
 
 def run(ctx: Context) -> Code:
-    layouts = None if ctx.args.cancel else ctx.layouts()
+    if not ctx.args.cancel:
+        ctx.read_layout_file()
     outcomes = []
     with ctx.client() as client:
         client.version()
+        layouts = None if ctx.args.cancel else ctx.layouts(
+            client, ctx.args.nodes)
         for node in dict.fromkeys(ctx.args.nodes):
             outcome = workflows.request_pivot(client, node, layouts,
                                               cancel=ctx.args.cancel)

@@ -49,11 +49,13 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
+    if ctx.args.from_nova:
+        ctx.read_nova()
     journal = ctx.journal()
     with ctx.client() as client:
         client.version()
         _, name = read.find_node(client, ctx.args.node)
-        flat = ctx.flat_layout(name)
+        flat = ctx.flat_layout(name, client)
         if ctx.args.dry_run:
             return _dry_run(ctx, client, journal, name, flat)
         if not ctx.confirm(f'Roll {name} back to flat?'):

@@ -29,9 +29,14 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(ctx: Context) -> Code:
+    ctx.read_layout_file()
     with ctx.client() as client:
         uuid, name, rule = ctx.node_rule(client, ctx.args.node)
-        found = workflows.report_node(client, uuid, name, rule)
+        rules = ctx.rules
+        found = workflows.report_node(
+            client, uuid, name, rule,
+            rules.refused.get(name, '') if rules else '',
+            rules.why_no_rule(name) if rules else '')
     entries, problem = _journal(ctx, uuid)
     code = Code.FAILURE if found.state in check.FAILING else Code.SUCCESS
     if ctx.args.json:

@@ -273,12 +273,17 @@ class NodeReport:
 
 
 def report_node(client: PlacementClient, uuid: str, name: str,
-                rule: Rule | None) -> NodeReport:
+                rule: Rule | None, refused: str = '',
+                unmatched: str = 'no layout rule matches') -> NodeReport:
     """Where one node stands against its rule; never raises for a node
-    that cannot be pivoted."""
+    that cannot be pivoted.  A node ``refused`` (its facts forbid a
+    pivot) cannot be pivoted, for that reason; one without a rule is not
+    applicable, for the reason ``unmatched``."""
+    if refused:
+        return NodeReport(name, uuid, NodeState.CANNOT_PIVOT, reason=refused)
     if rule is None:
         return NodeReport(name, uuid, NodeState.NOT_APPLICABLE,
-                          reason='no layout rule matches')
+                          reason=unmatched)
     try:
         found = operations.status(client, uuid, rule.layout,
                                   hints=rule.hints.get(name))
@@ -301,7 +306,11 @@ def survey(client: PlacementClient, layouts: Layouts,
     """The report of every compute node (or of ``roots``, as
     :func:`read.list_roots` gives them), in name order."""
     def one(root: tuple[str, str]) -> NodeReport:
-        report = report_node(client, *root, layouts.rule_for(root[1]))
+        name = root[1]
+        report = report_node(client, *root, layouts.rule_for(name),
+                             layouts.refused.get(name, ''),
+                             layouts.unmatched.get(name,
+                                                   'no layout rule matches'))
         if progress is not None:
             progress(report)
         return report

@@ -1,0 +1,111 @@
+"""What nova's cell database says about its compute nodes, as typed values.
+
+:mod:`nested_pivot.novadb.reader` fills these from nova's own objects;
+:mod:`nested_pivot.novadb.build` turns them into layouts and hints.  They
+hold no nova object, so that building (and its tests) needs no nova.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class HostCell:
+    """One NUMA cell of a compute node: ``cpus`` shared (VCPU),
+    ``pcpus`` dedicated (PCPU), memory in MiB, and the host CPUs nova
+    records as pinned."""
+
+    id: int
+    cpus: int
+    pcpus: int
+    memory_mb: int
+    pinned: frozenset[int] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True)
+class PhysicalFunction:
+    """An SR-IOV PF, from its own row or from its VFs' ``parent_addr``;
+    ``physnet`` is None when nothing tells it."""
+
+    address: str
+    numa_node: int | None
+    vfs: int
+    physnet: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class GuestCell:
+    """What a consumer uses of one host cell: shared CPUs, dedicated CPUs
+    (with an isolated emulator thread's), memory, and the host CPUs its
+    vCPUs are pinned to."""
+
+    host_cell: int
+    vcpus: int
+    pcpus: int
+    memory_mb: int
+    pinned: frozenset[int] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True)
+class Consumer:
+    """An allocation's owner on a node as nova knows it: an instance, or
+    the migration that holds a moving instance's source allocations.
+
+    ``cells`` is empty when nova records no NUMA topology (a floating
+    instance); ``vfs`` counts the VFs nova gave it, by PF address.
+    """
+
+    uuid: str
+    instance: str
+    kind: str = 'instance'
+    cells: tuple[GuestCell, ...] = ()
+    vfs: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def dedicated(self) -> int:
+        """Dedicated CPUs in all (PCPU)."""
+        return sum(c.pcpus for c in self.cells)
+
+    @property
+    def shared(self) -> int:
+        """Shared CPUs in all (VCPU)."""
+        return sum(c.vcpus for c in self.cells)
+
+    @property
+    def memory_mb(self) -> int:
+        """Memory in all, MiB."""
+        return sum(c.memory_mb for c in self.cells)
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """One compute node (``name`` is its hypervisor_hostname) with its
+    NUMA cells (none when nova records no topology), allocation ratios,
+    the host's reserved amounts, PFs and consumers."""
+
+    name: str
+    host: str
+    cell: str
+    cells: tuple[HostCell, ...]
+    cpu_allocation_ratio: float = 1.0
+    ram_allocation_ratio: float = 1.0
+    reserved_host_cpus: int = 0
+    reserved_host_memory_mb: int = 0
+    pfs: tuple[PhysicalFunction, ...] = ()
+    consumers: Mapping[str, Consumer] = dataclasses.field(
+        default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Facts:
+    """Every node read, and for every consumer nova knows, the nodes it
+    may hold allocations on (an instance's, a migration's source, a move's
+    destination).  ``notes`` are what reading found inconsistent."""
+
+    nodes: Mapping[str, Node]
+    where: Mapping[str, frozenset[str]] = dataclasses.field(
+        default_factory=dict)
+    notes: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()

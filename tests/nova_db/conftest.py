@@ -1,0 +1,48 @@
+"""Databases for the tests of pivots from nova's facts: a SQLite file, and
+a database of its own on each real server that ``tools/placement-server
+run --db all`` starts (``$NESTED_PIVOT_PLACEMENT_DB_<BACKEND>``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+import os
+from pathlib import Path
+import uuid as uuidlib
+
+import pytest
+
+from tests.functional import harness
+
+BACKENDS = ('sqlite', *harness.BACKENDS)
+
+Databases = Callable[[str], str]
+
+
+@pytest.fixture(params=BACKENDS)
+def databases(request: pytest.FixtureRequest,
+              tmp_path: Path) -> Iterator[Databases]:
+    """``make(name)``: the URL of a new, empty database on this
+    backend."""
+    backend = request.param
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        if backend == 'sqlite':
+            return f'sqlite:///{tmp_path}/{name}.db'
+        server = os.environ.get(
+            f'NESTED_PIVOT_PLACEMENT_DB_{backend.upper()}')
+        if not server:
+            reason = (f'no {backend} server: run under tools/placement-'
+                      'server run --db all')
+            if os.environ.get('CI'):
+                pytest.fail(reason)
+            pytest.skip(reason)
+        url = harness.create_database(
+            server, f'np_{name}_{uuidlib.uuid4().hex[:10]}')
+        made.append(url)
+        return url
+
+    yield make
+    for url in made:
+        harness.drop_database(url)

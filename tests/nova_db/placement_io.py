@@ -1,0 +1,77 @@
+"""Seed real Placement with flat nodes and their allocations, and read it
+back whole, through Placement's own API (never through nested_pivot).
+
+Placement configures one database per process, so for a database this
+runs as a process of its own::
+
+    python -m tests.nova_db.placement_io seed URL < spec.json
+    python -m tests.nova_db.placement_io dump URL > state.json
+
+A spec: ``{"nodes": {name: {"inventory": {rc: record}, "consumers":
+{uuid: {"resources": {rc: n}, "type": "INSTANCE"}}}}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from tests.functional import harness
+from tests.functional import seed
+
+
+def seed_spec(adapter: Any, spec: dict[str, Any]) -> dict[str, str]:
+    """The flat nodes and allocations of ``spec``; node name -> uuid."""
+    roots = {}
+    for name, node in spec['nodes'].items():
+        root = seed.flat_node(adapter, name, node['inventory'])
+        roots[name] = root
+        for consumer, entry in node.get('consumers', {}).items():
+            seed.allocate(adapter, consumer, {root: entry['resources']},
+                          consumer_type=entry.get('type', 'INSTANCE'))
+    return roots
+
+
+def dump(adapter: Any) -> dict[str, Any]:
+    """Every provider (by name: uuid, parent name, inventory, traits)
+    and every consumer's allocations by provider name, with its owner."""
+    listing = seed.call(adapter, 'GET', '/resource_providers')
+    by_uuid = {p['uuid']: p for p in listing['resource_providers']}
+    providers = {}
+    allocations: dict[str, dict[str, Any]] = {}
+    for uuid, rp in by_uuid.items():
+        parent = by_uuid.get(rp['parent_provider_uuid'] or '')
+        inventories = seed.call(
+            adapter, 'GET', f'/resource_providers/{uuid}/inventories')
+        traits = seed.call(adapter, 'GET',
+                           f'/resource_providers/{uuid}/traits')
+        providers[rp['name']] = {
+            'uuid': uuid, 'parent': parent['name'] if parent else None,
+            'inventory': inventories['inventories'],
+            'traits': sorted(traits['traits'])}
+        held = seed.call(adapter, 'GET',
+                         f'/resource_providers/{uuid}/allocations')
+        for consumer in held['allocations']:
+            allocations.setdefault(consumer, {})
+    for consumer in allocations:
+        body = seed.call(adapter, 'GET', f'/allocations/{consumer}')
+        allocations[consumer] = {
+            'allocations': {by_uuid[rp]['name']: entry['resources']
+                            for rp, entry in body['allocations'].items()},
+            'project_id': body['project_id'], 'user_id': body['user_id'],
+            'consumer_type': body.get('consumer_type')}
+    return {'providers': providers, 'consumers': allocations}
+
+
+def main(command: str, url: str) -> None:
+    conf = harness.configure_database(url)
+    with harness.direct_placement(conf) as adapter:
+        if command == 'seed':
+            json.dump(seed_spec(adapter, json.load(sys.stdin)), sys.stdout)
+        else:
+            json.dump(dump(adapter), sys.stdout)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1], sys.argv[2])
