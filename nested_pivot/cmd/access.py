@@ -167,10 +167,12 @@ def _database_error(connection: str, err: Exception) -> AccessError:
     missing = _missing_module(err)
     if missing:
         package = DRIVERS.get(missing, missing)
+        extra = (' (nested_pivot[offline] installs it)'
+                 if package == DRIVERS['pymysql'] else '')
         return AccessError(
             reason=f'--placement-db {mask(connection)}: the database '
-                   f'driver is not installed: pip install {package!r} (or '
-                   f'nested_pivot[offline])')
+                   f'driver is not installed: pip install {package!r}'
+                   f'{extra}')
     text = f'{type(err).__name__}: {err}'.splitlines()[0]
     return AccessError(reason=f'cannot use the placement database '
                               f'{mask(connection)}: {mask(text)}')

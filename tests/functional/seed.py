@@ -222,21 +222,19 @@ def child(
     for rc in inventory:
         if rc.startswith('CUSTOM_'):
             call(adapter, 'PUT', f'/resource_classes/{rc}')
-    gen = call(
+    call(
         adapter,
         'PUT',
         f'/resource_providers/{rp["uuid"]}/inventories',
         {'resource_provider_generation': rp['generation'],
          'inventories': inventory},
-    )['resource_provider_generation']
+    )
     if traits:
-        add_traits(adapter, rp['uuid'], *traits, generation=gen)
+        add_traits(adapter, rp['uuid'], *traits)
     return str(rp['uuid'])
 
 
-def add_traits(
-    adapter: Any, rp: str, *traits: str, generation: int | None = None
-) -> None:
+def add_traits(adapter: Any, rp: str, *traits: str) -> None:
     """Add traits to a provider, as an operator would."""
     current = call(adapter, 'GET', f'/resource_providers/{rp}/traits')
     for trait in traits:

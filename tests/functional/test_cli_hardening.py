@@ -125,6 +125,18 @@ def test_the_database_password_is_never_printed(small, debug):
     assert 'placement:***@127.0.0.1' in proc.stderr
 
 
+def test_a_missing_database_driver_is_named(small):
+    """A URL whose driver is not installed says which package to
+    install, in one line."""
+    proc = cli('check', '--placement-db',
+               'mysql+mysqldb://placement:S3cr3t@127.0.0.1:9/none',
+               '--layouts', str(small.layouts))
+    one_line_error(proc)
+    assert "pip install 'mysqlclient'" in proc.stderr
+    assert 'ModuleNotFoundError' not in proc.stderr
+    assert 'S3cr3t' not in proc.stderr
+
+
 def test_one_nodes_journal_error_does_not_stop_the_others(tmp_path):
     url = seed_offline(sqlite_url(tmp_path / 'p.db'), 'j', 4)
     f = Fleet(tmp_path, 'j', ['--placement-db', url])
