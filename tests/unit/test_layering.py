@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Guards of the layering: the engine is a leaf, the command line holds no
 Placement writes, and microversions are named in one place."""
 
@@ -40,3 +52,16 @@ def test_no_literal_microversions_outside_their_table():
         if path.name == 'microversion.py':
             continue
         assert not re.search(r"""['"]1\.\d+['"]""", path.read_text()), path
+
+
+def test_every_python_file_carries_the_licence_header():
+    """Fails when a Python file is added without the Apache-2.0 header
+    that OpenStack projects carry (setup.cfg and LICENSE say Apache-2.0).
+    """
+    top = PACKAGE.parent
+    files = subprocess.run(['git', 'ls-files', '*.py'], cwd=top,
+                           capture_output=True, text=True,
+                           check=True).stdout.split()
+    missing = [f for f in files if 'Licensed under the Apache License'
+               not in (top / f).read_text()]
+    assert files and not missing, missing
