@@ -24,6 +24,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 import concurrent.futures
 import dataclasses
+import logging
 from typing import Any
 from typing import TypeVar
 import urllib.parse
@@ -37,8 +38,10 @@ from nested_pivot import microversion
 from nested_pivot import names
 from nested_pivot.engine import model
 from nested_pivot.engine.allocations import parse as parse_allocations
+from nested_pivot.placement.http import backoff
 from nested_pivot.placement.http import PlacementClient
 
+LOG = logging.getLogger(__name__)
 T = TypeVar('T')
 R = TypeVar('R')
 
@@ -132,23 +135,93 @@ def _provider(client: PlacementClient, node: str) -> dict[str, Any]:
 def read_node(client: PlacementClient, node: str,
               sharing: Iterable[str] = ()) -> NodeRead:
     """The node's tree and its providers' allocations, and the sharing
-    providers named in ``sharing`` (by name or uuid)."""
+    providers named in ``sharing`` (by name or uuid).
+
+    The view is consistent: every provider's inventory, traits and
+    allocations are those of the generation the tree listing gave.  A view
+    torn by a concurrent write (a reshape, a claim) is read again.
+
+    :raises ConcurrentUpdate: the node changed during every read.
+    """
     root, name = find_node(client, node)
-    listing = client.get(f'/resource_providers?in_tree={root}',
-                         PROVIDERS)['resource_providers']
-    ordered = _top_down(root, listing)
+    attempt = 0
+    while True:
+        ordered, read, torn = _read_tree(client, root)
+        if not torn:
+            break
+        attempt += 1
+        if attempt > client.max_retries:
+            raise exception.ConcurrentUpdate(
+                method='GET', url=f'/resource_providers?in_tree={root}',
+                status=409, node=name, attempts=attempt,
+                detail=f'Providers changed while being read: '
+                       f'{", ".join(torn)}.')
+        LOG.info('Node %s changed while being read (%s); reading it '
+                 'again, retry %d of %d', name, ', '.join(torn), attempt,
+                 client.max_retries)
+        backoff(client.backoff, attempt)
+    providers = {p['uuid']: _provider_value(root, p, r.inventory, r.traits)
+                 for p, r in zip(ordered, read, strict=True)}
     uuids = [p['uuid'] for p in ordered]
+    return NodeRead(root, name, engine.Snapshot(root, providers),
+                    _partial_records(uuids, [r.allocations for r in read]),
+                    {ref: _sharing_provider(client, ref) for ref in sharing})
+
+
+@dataclasses.dataclass(frozen=True)
+class _ProviderRead:
+    """One provider's inventory, traits and allocations, each with the
+    provider generation Placement answered it at."""
+
+    inventory: dict[str, Any]
+    traits: list[str]
+    allocations: dict[str, Any]
+    generations: frozenset[int]
+
+
+def _read_tree(client: PlacementClient, root: str
+               ) -> tuple[list[dict[str, Any]], list[_ProviderRead],
+                          list[str]]:
+    """The providers of the tree, each read whole, and the names of those
+    written to while they were read."""
+    listing = _listing(client, root)
+    ordered = _top_down(root, listing)
     # One pass over the providers, each read whole: one round of requests
     # less between reading the node and reshaping it.
-    read = concurrently(client, lambda u: (
-        *_details(client, u), _allocations(client, u)), uuids)
-    providers = {p['uuid']: _provider_value(root, p, inventory, traits)
-                 for p, (inventory, traits, _) in zip(ordered, read,
-                                                        strict=True)}
-    held = [allocations for _, _, allocations in read]
-    return NodeRead(root, name, engine.Snapshot(root, providers),
-                    _partial_records(uuids, held),
-                    {ref: _sharing_provider(client, ref) for ref in sharing})
+    read = concurrently(client, lambda p: _read_provider(
+        client, p['uuid']), ordered)
+    # Order matters: the tree is listed again after every read.  One
+    # request's answer may mix two states (Placement reads a provider's
+    # generation and its allocations in separate statements), but a write
+    # that sets inventory or traits, or puts allocations on a provider,
+    # bumps its generation: a listing unchanged from the first proves no
+    # such write landed between the two.  (One that only takes
+    # allocations away may not; the reshape's consumer generations catch
+    # those.)
+    after = {p['uuid']: p['generation'] for p in _listing(client, root)}
+    torn = [p['name'] for p, r in zip(ordered, read, strict=True)
+            if r.generations != {p['generation']}
+            or after.get(p['uuid']) != p['generation']]
+    if set(after) != {p['uuid'] for p in ordered}:
+        torn.append('the tree itself')
+    return ordered, read, torn
+
+
+def _listing(client: PlacementClient, root: str) -> list[dict[str, Any]]:
+    return list(client.get(f'/resource_providers?in_tree={root}',
+                           PROVIDERS)['resource_providers'])
+
+
+def _read_provider(client: PlacementClient, uuid: str) -> _ProviderRead:
+    base = f'/resource_providers/{uuid}'
+    inventories = client.get(f'{base}/inventories')
+    traits = client.get(f'{base}/traits')
+    allocations = client.get(f'{base}/allocations', ALLOCATIONS)
+    return _ProviderRead(
+        inventories['inventories'], traits['traits'],
+        dict(allocations['allocations']),
+        frozenset(body['resource_provider_generation'] for body in (
+            inventories, traits, allocations)))
 
 
 def _sharing_provider(client: PlacementClient, ref: str
@@ -206,12 +279,6 @@ def _details(client: PlacementClient, uuid: str
     inventories = client.get(f'/resource_providers/{uuid}/inventories')
     traits = client.get(f'/resource_providers/{uuid}/traits')
     return inventories['inventories'], traits['traits']
-
-
-def _allocations(client: PlacementClient, uuid: str) -> dict[str, Any]:
-    body = client.get(f'/resource_providers/{uuid}/allocations',
-                      ALLOCATIONS)
-    return dict(body['allocations'])
 
 
 def complete(client: PlacementClient, state: NodeRead,

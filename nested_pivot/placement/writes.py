@@ -114,6 +114,13 @@ def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
         return
     if resp.status == 409 and resp.error_code == CONCURRENT_UPDATE:
         raise Conflict(resp.detail, maybe_applied=resp.retried)
+    if resp.status == 400 and _changed(client, plan):
+        # Placement answers a reshape that raced another writer's with 400
+        # ("No inventory of class VCPU found"), not only with 409.  The
+        # transaction was rolled back either way: when the node changed
+        # since it was read, it is a conflict to re-read.
+        raise Conflict(f'{resp.detail} (the node changed meanwhile)',
+                       maybe_applied=resp.retried)
     if resp.status == 403:
         raise exception.PermissionDenied(
             method='POST', url='/reshaper', status=403,
@@ -123,6 +130,16 @@ def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
         method='POST', url='/reshaper', status=resp.status,
         error_code=resp.error_code or '', node=plan.node,
         detail=resp.detail)
+
+
+def _changed(client: PlacementClient, plan: engine.ReshapePlan) -> bool:
+    """Is any provider the reshape writes at another generation than the
+    one it was planned at?"""
+    listing = client.get(f'/resource_providers?in_tree={plan.root}',
+                         microversion.PROVIDERS)['resource_providers']
+    now = {p['uuid']: p['generation'] for p in listing}
+    return any(now.get(uuid) != (entry.generation or 0)
+               for uuid, entry in plan.inventories.items())
 
 
 def strays(client: PlacementClient, plan: engine.ReshapePlan

@@ -245,12 +245,18 @@ _REASONS = {
 
 class _Fault:
     def __init__(
-        self, count: int, kind: str, status: int, match: Match | None
+        self,
+        count: int,
+        kind: str,
+        status: int,
+        match: Match | None,
+        detail: str = 'Injected by FaultProxy.',
     ) -> None:
         self.count = count
-        self.kind = kind  # "fail", "drop" or "drop-after"
+        self.kind = kind  # "fail", "answer", "drop" or "drop-after"
         self.status = status
         self.match = match
+        self.detail = detail
 
 
 class FaultProxy:
@@ -264,6 +270,9 @@ class FaultProxy:
       to it.  ``None`` (default) passes everything through.
     * ``fail_next(n, status=503)``: answer the next n matching requests with
       ``status`` and a Placement-style error body, without forwarding.
+    * ``answer_next(n, status, detail)``: run the hooks, then answer the
+      next n matching requests with ``status`` and ``detail``, without
+      forwarding.
     * ``drop_next(n, after_forward=False)``: close the connection without an
       answer, before forwarding, or after Placement has handled the request
       (the change is applied but the client never hears so).
@@ -308,6 +317,15 @@ class FaultProxy:
     ) -> None:
         with self._lock:
             self._faults.append(_Fault(n, 'fail', status, match))
+
+    def answer_next(
+        self, n: int, status: int, detail: str, match: Match | None = None
+    ) -> None:
+        """Run the hooks, then answer with ``status`` and ``detail``
+        instead of forwarding: the answer Placement gives when it loses a
+        race inside its own transaction, at the moment the hooks choose."""
+        with self._lock:
+            self._faults.append(_Fault(n, 'answer', status, match, detail))
 
     def drop_next(
         self, n: int, after_forward: bool = False, match: Match | None = None
@@ -366,9 +384,11 @@ class FaultProxy:
         body = h.rfile.read(length) if length else b''
         start = time.monotonic()
         fault = self._take_fault(method, path)
-        if fault is not None and fault.kind == 'fail':
+        if fault is not None and fault.kind == 'answer':
+            self._call_hooks(method, path, body)
+        if fault is not None and fault.kind in ('fail', 'answer'):
             self._record(method, path, fault.status, start, body)
-            self._reply_error(h, fault.status, 'Injected by FaultProxy.')
+            self._reply_error(h, fault.status, fault.detail)
             return
         if fault is not None and fault.kind == 'drop':
             self._drop(h, method, path, start, body)

@@ -262,3 +262,74 @@ def test_child_traits_that_never_stop_conflicting_fail_the_pivot(
     with pytest.raises(exception.ConcurrentUpdate, match='traits'):
         nested_pivot.pivot(client, name, TWO_SOCKETS)
     assert not fault_proxy.hook_errors
+
+
+def test_node_pivoted_between_reads_of_its_providers_is_read_again(
+        http, fault_proxy):
+    """A read torn by another writer's reshape is read again.
+
+    The root's allocations are read before the other writer's reshape and
+    the children's after it, so the torn view holds each instance twice:
+    40 instances that do not fit the children twice over.  Planned on, it
+    fails the node with "do not fit"; read again, it is pivoted already.
+    """
+    name, root, vms = two_socket_host(http)
+    before = seed.totals(http, vms)
+    # The children exist, empty: a first reshape failed.
+    fault_proxy.fail_next(1, status=502, match=_reshapes)
+    with pytest.raises(exception.PlacementUnavailable):
+        nested_pivot.pivot(PlacementClient(
+            harness.http_placement(fault_proxy.url), max_retries=0),
+            name, TWO_SOCKETS)
+    children = [p['uuid'] for p in seed.tree(http, root) if p['uuid'] != root]
+    raced = []
+
+    def pivot_first(method: str, path: str) -> None:
+        child = any(path.startswith(f'/resource_providers/{c}/')
+                    for c in children)
+        if method == 'GET' and child and not raced:
+            raced.append(nested_pivot.pivot(PlacementClient(http), name,
+                                            TWO_SOCKETS))
+
+    fault_proxy.before_forward = pivot_first
+    fault_proxy.clear_log()
+    # One provider at a time, root first: the root is read whole before
+    # the race, the children after it.
+    client = PlacementClient(harness.http_placement(fault_proxy.url),
+                             max_concurrency=1, backoff=0.01)
+    result = nested_pivot.pivot(client, name, TWO_SOCKETS)
+    assert not fault_proxy.hook_errors
+    assert raced and raced[0].applied and len(raced[0].plan.consumers) == 40
+    assert not result.applied and result.plan.is_noop
+    assert fault_proxy.count('POST', '/reshaper') == 0
+    # Listed before and after each read: two reads.
+    assert fault_proxy.count('GET', f'/resource_providers?in_tree={root}') == 4
+    seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
+
+
+def test_reshape_answered_400_after_another_writers_is_re_read(
+        http, fault_proxy):
+    """Placement may answer a reshape that lost a race with another
+    writer's with 400 "No inventory of class VCPU found" (seen on
+    PostgreSQL), not 409.  The node changed since it was read, so the pivot
+    re-reads it and finds it pivoted, instead of failing the node."""
+    name, root, vms = two_socket_host(http, 4)
+    before = seed.totals(http, vms)
+    raced = []
+
+    def pivot_first(method: str, path: str) -> None:
+        if _reshapes(method, path) and not raced:
+            raced.append(nested_pivot.pivot(PlacementClient(http), name,
+                                            TWO_SOCKETS))
+
+    fault_proxy.before_forward = pivot_first
+    fault_proxy.answer_next(1, 400, 'malformed reshaper data: No inventory '
+                            'of class VCPU found.', match=_reshapes)
+    client = PlacementClient(harness.http_placement(fault_proxy.url),
+                             backoff=0.01)
+    result = nested_pivot.pivot(client, name, TWO_SOCKETS)
+    assert not fault_proxy.hook_errors
+    assert raced and raced[0].applied
+    assert result.retries == 1 and not result.applied
+    assert fault_proxy.count('POST', '/reshaper') == 1
+    seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
