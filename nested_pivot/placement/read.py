@@ -144,11 +144,23 @@ def read_node(client: PlacementClient, node: str,
     :raises ConcurrentUpdate: the node changed during every read.
     """
     root, name = find_node(client, node)
+    ordered, read = _consistent_read(client, root, name)
+    providers = {p['uuid']: _provider_value(root, p, r.inventory, r.traits)
+                 for p, r in zip(ordered, read, strict=True)}
+    uuids = [p['uuid'] for p in ordered]
+    return NodeRead(root, name, engine.Snapshot(root, providers),
+                    _partial_records(uuids, [r.allocations for r in read]),
+                    {ref: _sharing_provider(client, ref) for ref in sharing})
+
+
+def _consistent_read(client: PlacementClient, root: str, name: str
+                     ) -> tuple[list[dict[str, Any]], list[_ProviderRead]]:
+    """The tree, read again until no write lands during the read."""
     attempt = 0
     while True:
         ordered, read, torn = _read_tree(client, root)
         if not torn:
-            break
+            return ordered, read
         attempt += 1
         if attempt > client.max_retries:
             raise exception.ConcurrentUpdate(
@@ -160,12 +172,6 @@ def read_node(client: PlacementClient, node: str,
                  'again, retry %d of %d', name, ', '.join(torn), attempt,
                  client.max_retries)
         backoff(client.backoff, attempt)
-    providers = {p['uuid']: _provider_value(root, p, r.inventory, r.traits)
-                 for p, r in zip(ordered, read, strict=True)}
-    uuids = [p['uuid'] for p in ordered]
-    return NodeRead(root, name, engine.Snapshot(root, providers),
-                    _partial_records(uuids, [r.allocations for r in read]),
-                    {ref: _sharing_provider(client, ref) for ref in sharing})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,6 +22,7 @@ import uuid as uuidlib
 import pytest
 
 import nested_pivot
+from nested_pivot import errors
 from nested_pivot import exception
 from nested_pivot.placement import PlacementClient
 from tests.functional import harness
@@ -333,3 +334,36 @@ def test_reshape_answered_400_after_another_writers_is_re_read(
     assert result.retries == 1 and not result.applied
     assert fault_proxy.count('POST', '/reshaper') == 1
     seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
+
+
+def test_node_that_changes_during_every_read_fails_untouched(
+        http, fault_proxy):
+    """A node written to during each of its reads is never planned on:
+    after ``max_retries`` re-reads the pivot fails with ConcurrentUpdate,
+    naming the node and the provider that kept changing, and writes
+    nothing."""
+    name, root, vms = two_socket_host(http, 4)
+    claims: list[str] = []
+
+    def claim(method: str, path: str) -> None:
+        if method == 'GET' and path.startswith(
+                f'/resource_providers?in_tree={root}'):
+            claims.append(str(uuidlib.uuid4()))
+            seed.allocate(http, claims[-1], {root: CLAIM})
+
+    fault_proxy.before_forward = claim
+    client = PlacementClient(harness.http_placement(fault_proxy.url),
+                             backoff=0.01, max_retries=2)
+    with pytest.raises(exception.ConcurrentUpdate) as err:
+        nested_pivot.pivot(client, name, TWO_SOCKETS)
+    assert not fault_proxy.hook_errors
+    assert err.value.code == errors.CONCURRENT_UPDATE
+    assert f'Node {name} kept changing' in str(err.value)
+    assert f'changed while being read: {name}' in str(err.value)
+    assert 'reported a concurrent update 3 times' in str(err.value)
+    # Three reads, each listed twice; nothing written.
+    assert len(claims) == 6
+    assert fault_proxy.count('POST') == fault_proxy.count('PUT') == 0
+    assert [p['uuid'] for p in seed.tree(http, root)] == [root]
+    assert all(set(seed.allocations(http, vm)['allocations']) == {root}
+               for vm in vms)
