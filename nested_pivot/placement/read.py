@@ -204,7 +204,7 @@ def _read_tree(client: PlacementClient, root: str
     # such write landed between the two.  (One that only takes
     # allocations away may not; the reshape's consumer generations catch
     # those.)
-    after = {p['uuid']: p['generation'] for p in _listing(client, root)}
+    after = generations(client, root)
     torn = [p['name'] for p, r in zip(ordered, read, strict=True)
             if r.generations != {p['generation']}
             or after.get(p['uuid']) != p['generation']]
@@ -218,11 +218,15 @@ def _listing(client: PlacementClient, root: str) -> list[dict[str, Any]]:
                            PROVIDERS)['resource_providers'])
 
 
+def generations(client: PlacementClient, root: str) -> dict[str, int]:
+    """The generation of each provider in the tree, by uuid, now."""
+    return {p['uuid']: p['generation'] for p in _listing(client, root)}
+
+
 def _read_provider(client: PlacementClient, uuid: str) -> _ProviderRead:
-    base = f'/resource_providers/{uuid}'
-    inventories = client.get(f'{base}/inventories')
-    traits = client.get(f'{base}/traits')
-    allocations = client.get(f'{base}/allocations', ALLOCATIONS)
+    inventories, traits = _details(client, uuid)
+    allocations = client.get(f'/resource_providers/{uuid}/allocations',
+                             ALLOCATIONS)
     return _ProviderRead(
         inventories['inventories'], traits['traits'],
         dict(allocations['allocations']),
@@ -233,9 +237,10 @@ def _read_provider(client: PlacementClient, uuid: str) -> _ProviderRead:
 def _sharing_provider(client: PlacementClient, ref: str
                       ) -> engine.Provider:
     provider = _provider(client, ref)
-    inventory, traits = _details(client, provider['uuid'])
+    inventories, traits = _details(client, provider['uuid'])
     return dataclasses.replace(
-        _provider_value(provider['uuid'], provider, inventory, traits),
+        _provider_value(provider['uuid'], provider,
+                        inventories['inventories'], traits['traits']),
         parent=None)
 
 
@@ -281,10 +286,10 @@ def _partial_records(uuids: list[str], held: list[dict[str, Any]]
 
 
 def _details(client: PlacementClient, uuid: str
-             ) -> tuple[dict[str, Any], list[str]]:
-    inventories = client.get(f'/resource_providers/{uuid}/inventories')
-    traits = client.get(f'/resource_providers/{uuid}/traits')
-    return inventories['inventories'], traits['traits']
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The bodies of the provider's inventories and traits."""
+    return (client.get(f'/resource_providers/{uuid}/inventories'),
+            client.get(f'/resource_providers/{uuid}/traits'))
 
 
 def complete(client: PlacementClient, state: NodeRead,

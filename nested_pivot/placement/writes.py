@@ -25,6 +25,7 @@ from nested_pivot import exception
 from nested_pivot import microversion
 from nested_pivot import names
 from nested_pivot.placement import body
+from nested_pivot.placement import read
 from nested_pivot.placement.http import PlacementClient
 from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.http import Response
@@ -135,9 +136,7 @@ def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
 def _changed(client: PlacementClient, plan: engine.ReshapePlan) -> bool:
     """Is any provider the reshape writes at another generation than the
     one it was planned at?"""
-    listing = client.get(f'/resource_providers?in_tree={plan.root}',
-                         microversion.PROVIDERS)['resource_providers']
-    now = {p['uuid']: p['generation'] for p in listing}
+    now = read.generations(client, plan.root)
     return any(now.get(uuid) != (entry.generation or 0)
                for uuid, entry in plan.inventories.items())
 
