@@ -48,7 +48,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument('--all', action='store_true',
                         help='every node a layout rule matches')
     parser.add_argument('--concurrency', type=positive, default=1,
-                        metavar='N', help='nodes pivoted at once (default: 1)')
+                        metavar='N', help='nodes pivoted at once (default: 1; '
+                        'offline always 1)')
     parser.add_argument('--yes', action='store_true',
                         help='do not ask for confirmation')
     parser.add_argument('--force', action='store_true',
@@ -119,7 +120,7 @@ def run_all(ctx: Context, nodes: list[str],
     order."""
     progress = render.Progress(len(nodes), ctx.err)
     outcomes: dict[str, NodeOutcome] = {}
-    pool = concurrent.futures.ThreadPoolExecutor(ctx.args.concurrency)
+    pool = concurrent.futures.ThreadPoolExecutor(workers(ctx))
     futures = {pool.submit(one, node): node for node in nodes}
     try:
         for future in concurrent.futures.as_completed(futures):
@@ -138,6 +139,17 @@ def run_all(ctx: Context, nodes: list[str],
         raise
     pool.shutdown()
     return [outcomes[n] for n in nodes]
+
+
+def workers(ctx: Context) -> int:
+    """--concurrency, or 1 offline: Placement in this process serves one
+    request at a time, as nova-manage uses it, so threads buy nothing
+    there (and a CI run saw one reshape refused while four ran in it)."""
+    if ctx.args.placement_db and ctx.args.concurrency > 1:
+        print('Offline, nodes are pivoted one at a time: --concurrency is '
+              'for a Placement server.', file=ctx.err)
+        return 1
+    return int(ctx.args.concurrency)
 
 
 def report(ctx: Context, outcomes: list[NodeOutcome],

@@ -180,6 +180,10 @@ def test_fleet_check_plan_apply_check_rollback(any_fleet):
     assert f'{FLEET * 3 // 4} done, 0 already pivoted, 0 failed' in \
         applied.stdout
     assert 'ETA' in applied.stderr
+    # Offline, Placement runs in the command: one node at a time.
+    one_at_a_time = 'Offline, nodes are pivoted one at a time'
+    assert (one_at_a_time in applied.stderr) == (
+        '--placement-db' in f.access), applied.stderr
     after = f.check()
     assert after['code'] == 0
     assert {s for n, s in after['states'].items() if '-plain-' not in n} \
