@@ -176,13 +176,11 @@ def _consistent_read(client: PlacementClient, root: str, name: str
 
 @dataclasses.dataclass(frozen=True)
 class _ProviderRead:
-    """One provider's inventory, traits and allocations, each with the
-    provider generation Placement answered it at."""
+    """One provider's inventory, traits and allocations."""
 
     inventory: dict[str, Any]
     traits: list[str]
     allocations: dict[str, Any]
-    generations: frozenset[int]
 
 
 def _read_tree(client: PlacementClient, root: str
@@ -205,9 +203,8 @@ def _read_tree(client: PlacementClient, root: str
     # allocations away may not; the reshape's consumer generations catch
     # those.)
     after = generations(client, root)
-    torn = [p['name'] for p, r in zip(ordered, read, strict=True)
-            if r.generations != {p['generation']}
-            or after.get(p['uuid']) != p['generation']]
+    torn = [p['name'] for p in ordered
+            if after.get(p['uuid']) != p['generation']]
     if set(after) != {p['uuid'] for p in ordered}:
         torn.append('the tree itself')
     return ordered, read, torn
@@ -227,11 +224,8 @@ def _read_provider(client: PlacementClient, uuid: str) -> _ProviderRead:
     inventories, traits = _details(client, uuid)
     allocations = client.get(f'/resource_providers/{uuid}/allocations',
                              ALLOCATIONS)
-    return _ProviderRead(
-        inventories['inventories'], traits['traits'],
-        dict(allocations['allocations']),
-        frozenset(body['resource_provider_generation'] for body in (
-            inventories, traits, allocations)))
+    return _ProviderRead(inventories['inventories'], traits['traits'],
+                         dict(allocations['allocations']))
 
 
 def _sharing_provider(client: PlacementClient, ref: str
