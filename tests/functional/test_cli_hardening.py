@@ -36,6 +36,7 @@ from tests.functional.test_cli import SCRIPT
 from tests.functional.test_cli import seed_offline
 from tests.functional.test_cli import sqlite_url
 from tests.functional.test_faults import _reshapes
+from tests.functional.test_faults import other_writer_first
 from tests.functional.test_pivot import two_socket_host
 from tests.functional.test_pivot import TWO_SOCKETS
 
@@ -209,14 +210,7 @@ def test_a_timeout_after_a_committed_reshape_finishes_the_pivot(
 
 def test_the_losing_one_of_two_writers_reports_no_change(http, fault_proxy):
     name, _, _ = two_socket_host(http, 4)
-    won = []
-
-    def first_writer(method: str, path: str) -> None:
-        if _reshapes(method, path) and not won:
-            won.append(nested_pivot.pivot(PlacementClient(http), name,
-                                          TWO_SOCKETS))
-
-    fault_proxy.before_forward = first_writer
+    fault_proxy.before_forward, won = other_writer_first(http, name)
     loser = nested_pivot.pivot(
         PlacementClient(harness.http_placement(fault_proxy.url),
                         backoff=0.01), name, TWO_SOCKETS)

@@ -17,6 +17,8 @@ the real server, never from a mock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 import uuid as uuidlib
 
 import pytest
@@ -24,6 +26,7 @@ import pytest
 import nested_pivot
 from nested_pivot import errors
 from nested_pivot import exception
+from nested_pivot.placement import PivotResult
 from nested_pivot.placement import PlacementClient
 from tests.functional import harness
 from tests.functional import seed
@@ -35,6 +38,22 @@ CLAIM = {'VCPU': 1, 'MEMORY_MB': 256, 'DISK_GB': 1}
 
 def _reshapes(method: str, path: str) -> bool:
     return method == 'POST' and path.endswith('/reshaper')
+
+
+def other_writer_first(
+    http: Any, name: str, when: Callable[[str, str], bool] = _reshapes
+) -> tuple[Callable[[str, str], None], list[PivotResult]]:
+    """A ``before_forward`` hook, and the list its one result goes to: at
+    the first request ``when`` matches, another writer pivots ``name``
+    (a two-socket host) straight on the server."""
+    results: list[PivotResult] = []
+
+    def hook(method: str, path: str) -> None:
+        if when(method, path) and not results:
+            results.append(nested_pivot.pivot(PlacementClient(http), name,
+                                              TWO_SOCKETS))
+
+    return hook, results
 
 
 def test_placement_older_than_1_30_is_refused(http, fault_proxy):
@@ -283,16 +302,13 @@ def test_node_pivoted_between_reads_of_its_providers_is_read_again(
             harness.http_placement(fault_proxy.url), max_retries=0),
             name, TWO_SOCKETS)
     children = [p['uuid'] for p in seed.tree(http, root) if p['uuid'] != root]
-    raced = []
 
-    def pivot_first(method: str, path: str) -> None:
-        child = any(path.startswith(f'/resource_providers/{c}/')
-                    for c in children)
-        if method == 'GET' and child and not raced:
-            raced.append(nested_pivot.pivot(PlacementClient(http), name,
-                                            TWO_SOCKETS))
+    def reads_a_child(method: str, path: str) -> bool:
+        return method == 'GET' and any(
+            path.startswith(f'/resource_providers/{c}/') for c in children)
 
-    fault_proxy.before_forward = pivot_first
+    fault_proxy.before_forward, raced = other_writer_first(
+        http, name, reads_a_child)
     fault_proxy.clear_log()
     # One provider at a time, root first: the root is read whole before
     # the race, the children after it.
@@ -316,14 +332,7 @@ def test_reshape_answered_400_after_another_writers_is_re_read(
     re-reads it and finds it pivoted, instead of failing the node."""
     name, root, vms = two_socket_host(http, 4)
     before = seed.totals(http, vms)
-    raced = []
-
-    def pivot_first(method: str, path: str) -> None:
-        if _reshapes(method, path) and not raced:
-            raced.append(nested_pivot.pivot(PlacementClient(http), name,
-                                            TWO_SOCKETS))
-
-    fault_proxy.before_forward = pivot_first
+    fault_proxy.before_forward, raced = other_writer_first(http, name)
     fault_proxy.answer_next(1, 400, 'malformed reshaper data: No inventory '
                             'of class VCPU found.', match=_reshapes)
     client = PlacementClient(harness.http_placement(fault_proxy.url),
