@@ -20,6 +20,8 @@ string value; never reuse a value for a different condition.
 DEFAULT = 'nested_pivot.undefined_code'
 INVALID_LAYOUT = 'nested_pivot.layout.invalid'
 NO_TARGET_PROVIDER = 'nested_pivot.layout.no_target_provider'
+DEVICE_ALLOCATION_STRANDED = 'nested_pivot.layout.device_allocation_stranded'
+FOREIGN_PROVIDER = 'nested_pivot.layout.foreign_provider'
 INVALID_HINT = 'nested_pivot.hint.invalid'
 INVALID_NODE_NAME = 'nested_pivot.node_name.invalid'
 INVALID_ALLOCATIONS = 'nested_pivot.allocations.invalid'

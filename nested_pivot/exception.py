@@ -62,6 +62,14 @@ class NoTargetProvider(InvalidLayout):
     code = errors.NO_TARGET_PROVIDER
 
 
+class ForeignProvider(InvalidLayout):
+    msg_fmt = ('Invalid layout: child %(child)s of node %(node)s is '
+               'provider %(provider)s (%(uuid)s), which another owner '
+               'manages (%(marks)s); a layout never adopts it. Rename the '
+               'child.')
+    code = errors.FOREIGN_PROVIDER
+
+
 class InvalidNodeName(PivotError):
     msg_fmt = 'Invalid node name %(node)r: %(reason)s'
     code = errors.INVALID_NODE_NAME
@@ -122,6 +130,18 @@ class InventoryBelowUsage(CannotPivot):
                'offer %(capacity)s %(resource_class)s but allocations that '
                'stay on it use %(used)d.')
     code = errors.INVENTORY_BELOW_USAGE
+
+
+class DeviceAllocationStranded(CannotPivot):
+    """A pivot that would move a device's allocation to another device:
+    only a hint may do that, so the layout cannot be reached as it is."""
+
+    msg_fmt = ('Node %(node)s: consumer %(consumer)s holds %(amount)d '
+               '%(resource_class)s on %(source)s, which the layout no longer '
+               'offers it, and no provider of its own branch of the tree '
+               'does. An allocation never changes device on its own: name '
+               'the device it moves to in a hint, or keep %(source)s.')
+    code = errors.DEVICE_ALLOCATION_STRANDED
 
 
 class UnsupportedMicroversion(PivotError):

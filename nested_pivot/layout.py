@@ -170,6 +170,14 @@ class Child:
     ``parent`` is another child's short name; ``None`` means the root.
     ``uuid`` fixes the provider's uuid, when a driver (or a test) needs a
     known one; by default it is derived from the root and the name.
+
+    ``unset`` says, per class, which inventory fields the layout left out
+    (computed from the inventory as given: a bare total leaves all but
+    ``total``, a record its missing keys, an :class:`Inventory` none).
+    The engine fills them by nova's rule: kept from Placement where the
+    child already has the class, else derived from the root's former
+    record (:mod:`nested_pivot.engine.fields`).  ``inventory`` holds
+    Placement's defaults for them meanwhile.
     """
 
     name: str
@@ -178,6 +186,8 @@ class Child:
         default_factory=dict)
     traits: frozenset[str] = frozenset()
     uuid: str | None = None
+    unset: Mapping[str, frozenset[str]] | None = dataclasses.field(
+        default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -190,6 +200,9 @@ class Child:
                        f'not {self.parent!r}')
         if self.uuid is not None:
             object.__setattr__(self, 'uuid', _uuid(self.name, self.uuid))
+        if self.unset is None:
+            object.__setattr__(self, 'unset', types.MappingProxyType(
+                _unset_fields(self.inventory)))
         object.__setattr__(self, 'inventory', self._checked_inventory())
         object.__setattr__(self, 'traits', self._checked_traits())
 
@@ -240,7 +253,14 @@ class Child:
                        f'{other.uuid}')
         return Child(self.name, self.parent,
                      {**self.inventory, **other.inventory},
-                     self.traits | other.traits, self.uuid or other.uuid)
+                     self.traits | other.traits, self.uuid or other.uuid,
+                     unset={**(self.unset or {}), **(other.unset or {})})
+
+    def given(self, resource_class: str, field: str) -> bool:
+        """Did the layout give ``field`` of ``resource_class``, rather than
+        leave it to the default rule (see :mod:`nested_pivot.engine.fields`)?
+        """
+        return field not in (self.unset or {}).get(resource_class, ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,6 +283,15 @@ class Layout:
     added for classes the consumers use but never held (``{'SRIOV_NET_VF'}``).
     ``root_traits`` are added to the root, ``drop_root_traits`` removed
     from it; the root's other traits stay.
+
+    ``keep`` names (short names) children the layout owns and leaves
+    exactly as they are: not removed, their inventory, traits and
+    allocations untouched (nova keeps a pGPU provider its driver no longer
+    reports).  ``managed_classes`` are classes the layout manages beyond
+    those its children carry: when the layout is one concern of a node
+    (the hook), it owns the children nested_pivot created that carry only
+    classes it manages, so a class it stopped offering is still its own.
+    :meth:`flat` keeps the classes of the layout there.
     """
 
     children: tuple[Child, ...] = ()
@@ -273,6 +302,8 @@ class Layout:
     heals: frozenset[str] = frozenset()
     root_traits: frozenset[str] = frozenset()
     drop_root_traits: frozenset[str] = frozenset()
+    keep: frozenset[str] = frozenset()
+    managed_classes: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         children = tuple(self.children)
@@ -292,6 +323,13 @@ class Layout:
         for field in ('root_traits', 'drop_root_traits'):
             object.__setattr__(self, field,
                                _traits(field, getattr(self, field)))
+        object.__setattr__(self, 'keep', _names('keep', self.keep))
+        object.__setattr__(self, 'managed_classes', _classes(
+            'managed_classes', self.managed_classes))
+        listed = sorted(self.keep & {c.name for c in children})
+        if listed:
+            raise exception.InvalidLayout(
+                reason=f'child {listed[0]} is both listed and kept as it is')
 
     def __add__(self, other: Layout) -> Layout:
         """Compose two layouts; same-named children are merged."""
@@ -309,7 +347,9 @@ class Layout:
             converts=_union('converts', self.converts, other.converts),
             heals=self.heals | other.heals,
             root_traits=self.root_traits | other.root_traits,
-            drop_root_traits=self.drop_root_traits | other.drop_root_traits)
+            drop_root_traits=self.drop_root_traits | other.drop_root_traits,
+            keep=self.keep | other.keep,
+            managed_classes=self.managed_classes | other.managed_classes)
 
     @property
     def is_flat(self) -> bool:
@@ -318,7 +358,8 @@ class Layout:
     @property
     def names(self) -> frozenset[str]:
         """Short names of every child the layout owns by name."""
-        return frozenset(c.name for c in self.children) | self.adopted
+        return (frozenset(c.name for c in self.children) | self.adopted
+                | self.keep)
 
     @property
     def child_classes(self) -> frozenset[str]:
@@ -331,6 +372,12 @@ class Layout:
         provider."""
         return self.child_classes | frozenset(self.sharing)
 
+    @property
+    def classes(self) -> frozenset[str]:
+        """Every class the layout manages: those that leave the root and
+        ``managed_classes``."""
+        return self.resource_classes | self.managed_classes
+
     def manages_trait(self, trait: str) -> bool:
         return any(fnmatch.fnmatchcase(trait, pattern)
                    for pattern in self.managed_traits)
@@ -338,10 +385,11 @@ class Layout:
     def flat(self) -> Layout:
         """The flat form of this layout: no children, and every child it
         owns by name removed; the root's traits as before the layout."""
-        return Layout((), adopted=self.names,
+        return Layout((), adopted=self.names - self.keep,
                       managed_traits=self.managed_traits,
                       root_traits=self.drop_root_traits,
-                      drop_root_traits=self.root_traits)
+                      drop_root_traits=self.root_traits, keep=self.keep,
+                      managed_classes=self.classes)
 
     def flat_inventory(self, classes: Collection[str] | None = None
                        ) -> dict[str, Inventory]:
@@ -362,6 +410,25 @@ def compose(*layouts: Layout) -> Layout:
     for layout in layouts:
         result = result + layout
     return result
+
+
+FIELDS = _FIELDS
+"""The fields of an inventory record, ``total`` first."""
+
+
+def _unset_fields(inventory: object) -> dict[str, frozenset[str]]:
+    """Per class, the fields a raw inventory leaves to the default rule:
+    all but ``total`` for a bare total, the missing keys of a record; an
+    :class:`Inventory` gives every field."""
+    if not isinstance(inventory, Mapping):
+        return {}
+    unset = {}
+    for rc, value in inventory.items():
+        if _is_int(value):
+            unset[rc] = frozenset(_FIELDS[1:])
+        elif isinstance(value, Mapping):
+            unset[rc] = frozenset(f for f in _FIELDS if f not in value)
+    return unset
 
 
 def _uuid(name: str, value: object) -> str:

@@ -73,6 +73,18 @@ def check_node_name(node: object) -> str:
     return node
 
 
+HOST_CLASSES = frozenset([os_resource_classes.VCPU, os_resource_classes.PCPU,
+                          os_resource_classes.MEMORY_MB,
+                          os_resource_classes.DISK_GB])
+"""The classes of the host itself, which nova's flat root always held.
+Every other class is a device's (VFs, vGPUs, PCI devices, memory
+encryption contexts): an allocation of one stays on its device."""
+
+
+def is_device_class(name: str) -> bool:
+    return name not in HOST_CLASSES
+
+
 def is_custom(name: str) -> bool:
     return name.startswith('CUSTOM_')
 

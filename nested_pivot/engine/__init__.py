@@ -48,6 +48,8 @@ from nested_pivot.engine.model import read_snapshot
 from nested_pivot.engine.model import Snapshot
 from nested_pivot.engine.model import TreeLike
 from nested_pivot.engine.model import Usage
+from nested_pivot.engine.result import BelowUsage
+from nested_pivot.engine.result import Correction
 from nested_pivot.engine.result import Heal
 from nested_pivot.engine.result import Move
 from nested_pivot.engine.result import ProviderInventory
@@ -59,8 +61,9 @@ from nested_pivot.engine.target import unchanged
 from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
 
-__all__ = ['ConsumerRecord', 'Heal', 'Move', 'Provider', 'ProviderInventory',
-           'ReshapePlan', 'Snapshot', 'TraitChange', 'TreeLike', 'Usage',
+__all__ = ['BelowUsage', 'ConsumerRecord', 'Correction', 'Heal', 'Move',
+           'Provider', 'ProviderInventory', 'ReshapePlan', 'Snapshot',
+           'TraitChange', 'TreeLike', 'Usage',
            'owned_children', 'plan', 'plan_snapshot', 'reshape']
 
 
@@ -71,7 +74,8 @@ def reshape(provider_tree: TreeLike,
             nodename: str | None = None,
             root_inventory: Mapping[str, Any] | None = None,
             budget: int = packing.DEFAULT_BUDGET,
-            reparent: bool | None = None) -> ReshapePlan:
+            reparent: bool | None = None, concern: bool = False,
+            flat: Mapping[str, Any] | None = None) -> ReshapePlan:
     """Plan the reshape of one node and apply it to the tree and the dict.
 
     With ``layout`` the tree is first brought to the layout's shape;
@@ -81,11 +85,14 @@ def reshape(provider_tree: TreeLike,
     ``root_inventory`` (with a layout) sets the root's records of classes
     no child carries.  ``reparent`` allows moving a child under a new
     parent; by default when the tree can (``nested_pivot.ProviderTree``
-    can, nova's cannot).
+    can, nova's cannot).  ``concern`` plans the layout as one concern of
+    several on the node, and ``flat`` gives the node's flat records that
+    the fields a layout leaves out follow (see :func:`plan_snapshot`).
     """
     result = plan(provider_tree, allocations, layout=layout, hints=hints,
                   nodename=nodename, root_inventory=root_inventory,
-                  budget=budget, reparent=reparent)
+                  budget=budget, reparent=reparent, concern=concern,
+                  flat=flat)
     # Order matters: the tree first, so that children exist before the
     # allocations dict refers to them, as nova reads both afterwards.
     _apply_tree(provider_tree, result)
@@ -99,7 +106,8 @@ def plan(provider_tree: TreeLike, allocations: Mapping[str, Any], *,
          nodename: str | None = None,
          root_inventory: Mapping[str, Any] | None = None,
          budget: int = packing.DEFAULT_BUDGET,
-         reparent: bool | None = None) -> ReshapePlan:
+         reparent: bool | None = None, concern: bool = False,
+         flat: Mapping[str, Any] | None = None) -> ReshapePlan:
     """Like :func:`reshape`, but change nothing: only return the plan."""
     _check_arguments(provider_tree, layout, root_inventory, budget)
     root = find_root(provider_tree, nodename)
@@ -110,7 +118,8 @@ def plan(provider_tree: TreeLike, allocations: Mapping[str, Any], *,
         exists=provider_tree.exists,
         sharing=_sharing(provider_tree, layout),
         reparent=(callable(getattr(provider_tree, 'reparent', None))
-                  if reparent is None else reparent))
+                  if reparent is None else reparent),
+        concern=concern, flat=flat)
 
 
 def _sharing(tree: TreeLike, layout: Layout | None) -> dict[str, Provider]:
@@ -128,7 +137,8 @@ def plan_snapshot(snapshot: Snapshot,
                   budget: int = packing.DEFAULT_BUDGET,
                   exists: Callable[[str], bool] | None = None,
                   sharing: Mapping[str, Provider] | None = None,
-                  reparent: bool = False) -> ReshapePlan:
+                  reparent: bool = False, concern: bool = False,
+                  flat: Mapping[str, Any] | None = None) -> ReshapePlan:
     """Plan the reshape of the node in ``snapshot``: its typed entry point.
 
     ``records`` are the consumers' allocations (those on other providers
@@ -137,25 +147,44 @@ def plan_snapshot(snapshot: Snapshot,
     child is created.  ``sharing`` holds the sharing providers the layout
     names (by the layout's name or uuid for each).  ``reparent`` allows
     moving an existing child under a new parent.
+
+    ``concern`` plans ``layout`` as one concern of several on the node
+    (the nova hook's way, one layout per driver helper): it owns only the
+    children it names and those nested_pivot created that carry only its
+    classes, it leaves another concern's classes where they are, and the
+    root gets exactly ``root_inventory``.  ``flat`` holds the node's flat
+    records (the driver's flat inventory), from which the inventory fields
+    a layout leaves out are derived; by default the root's own.
     """
     target = (apply_layout(snapshot, layout, exists or _unknown,
                            _records('root inventory', root_inventory),
-                           sharing, reparent)
+                           sharing, reparent, concern=concern,
+                           flat=_records('flat records', flat))
               if layout is not None else unchanged(snapshot))
     # Order matters: conversions rename what consumers hold before
-    # anything is found displaced; heals are placed with the moves.
+    # anything is found displaced, and corrections then trim what they
+    # hold; heals (and the missing parts corrections add) are placed with
+    # the moves.
     stated = facts.split(hints)
     if layout is not None:
         facts.check_declared(stated, layout.converts, layout.heals)
     converted, conversions = facts.convert(records, stated.converts, target)
+    corrected = facts.corrections(converted, stated.corrects, target)
+    converted = corrected.records
     healed, heal_placed = facts.heals(converted, stated.heals, target)
-    displaced = find_displaced(target, converted) + healed
+    displaced = find_displaced(target, converted) + healed + corrected.items
     hinted = hints_mod.resolve(stated.placements, target, converted,
                                displaced)
-    for consumer, per_rc in heal_placed.items():
-        hinted.setdefault(consumer, {}).update(per_rc)
-    moves, final = solve(target, converted, displaced, hinted, budget)
-    return build(target, records, converted, moves, final, conversions)
+    for placed in (heal_placed, corrected.placed):
+        for consumer, per_rc in placed.items():
+            for rc, split in per_rc.items():
+                mine = hinted.setdefault(consumer, {}).setdefault(rc, {})
+                for uuid, amount in split.items():
+                    mine[uuid] = mine.get(uuid, 0) + amount
+    moves, final, below = solve(target, converted, displaced, hinted,
+                                budget)
+    return build(target, records, converted, moves, final, conversions,
+                 below, corrected.removed)
 
 
 def _unknown(_name: str) -> bool:
@@ -188,13 +217,15 @@ def _check_arguments(provider_tree: Any, layout: Any, root_inventory: Any,
 
 
 def owned_children(provider_tree: TreeLike, layout: Layout,
-                   nodename: str | None = None) -> tuple[str, ...]:
+                   nodename: str | None = None, concern: bool = False
+                   ) -> tuple[str, ...]:
     """The uuids of the node's children that ``layout`` manages, top-down:
-    the children it names and those nested_pivot created.  The others
-    belong to other services and are never changed."""
+    the children it names and those nested_pivot created (with
+    ``concern``, only those that carry its classes).  The others belong to
+    other services, or other concerns, and are never changed."""
     snapshot = read_snapshot(provider_tree,
                              find_root(provider_tree, nodename))
-    mine = target_mod.owned(snapshot, layout)
+    mine = target_mod.owned(snapshot, layout, concern)
     return tuple(u for u in snapshot.providers if u in mine)
 
 

@@ -15,10 +15,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 import dataclasses
 
 from nested_pivot.engine.allocations import ConsumerRecord
 from nested_pivot.engine.facts import Conversion
+from nested_pivot.engine.result import BelowUsage
+from nested_pivot.engine.result import Correction
 from nested_pivot.engine.result import Heal
 from nested_pivot.engine.result import Move
 from nested_pivot.engine.result import ProviderInventory
@@ -30,13 +33,17 @@ from nested_pivot.engine.target import TraitChange
 
 def build(target: Target, records: Mapping[str, ConsumerRecord],
           converted: Mapping[str, ConsumerRecord], moves: list[Move],
-          final: Final, conversions: list[Conversion]) -> ReshapePlan:
+          final: Final, conversions: list[Conversion],
+          below: Sequence[BelowUsage] = (),
+          corrections: Sequence[Correction] = ()) -> ReshapePlan:
     """The plan: ``records`` as given (for each consumer's identity),
     ``converted`` after the conversions, ``moves`` with heals among them
     (their source is ``''``)."""
     moves = _with_conversions(moves, conversions)
-    final = {**{c.consumer: _pruned(converted[c.consumer])
-                for c in conversions}, **final}
+    changed = ({c.consumer for c in conversions}
+               | {c.consumer for c in corrections})
+    final = {**{c: _pruned(converted[c]) for c in sorted(changed)},
+             **final}
     return ReshapePlan(
         node=target.node, root=target.after.root,
         moves=tuple(m for m in moves if m.source),
@@ -50,7 +57,8 @@ def build(target: Target, records: Mapping[str, ConsumerRecord],
         heals=tuple(Heal(m.consumer, m.resource_class, m.amount, m.target)
                     for m in moves if not m.source),
         reparented={u: str(target.after.providers[u].parent)
-                    for u in target.reparented})
+                    for u in target.reparented},
+        below_usage=tuple(below), corrections=tuple(sorted(corrections)))
 
 
 def _with_conversions(moves: list[Move], conversions: list[Conversion]

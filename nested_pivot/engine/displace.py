@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import dataclasses
 
 from nested_pivot import exception
+from nested_pivot import names
 from nested_pivot.engine.allocations import ConsumerRecord
 from nested_pivot.engine.target import Target
 
@@ -27,8 +28,9 @@ from nested_pivot.engine.target import Target
 class Displaced:
     """``amount`` of ``resource_class`` that ``consumer`` holds on
     ``source``, which will not offer it; ``candidates`` may take it, in
-    order of preference.  A heal (an amount the consumer never held) has
-    ``source`` ``''``."""
+    order of preference (none: a device's allocation that only a hint can
+    place).  A heal (an amount the consumer never held) has ``source``
+    ``''``."""
 
     consumer: str
     resource_class: str
@@ -71,11 +73,14 @@ def candidates(target: Target, source: str, rc: str,
     """Providers that may take ``rc`` leaving ``source``.
 
     The source's descendants first, then its ancestors, so a pivot moves
-    allocations down the tree and the flat layout moves them back up, then
-    any other child.  A removed source is seen from its nearest remaining
-    ancestor, which may take the allocation itself.  A foreign provider
-    (another service's) never takes one, but for the sharing provider the
-    layout sends the class to.
+    allocations down the tree and the flat layout moves them back up.  A
+    removed source is seen from its nearest remaining ancestor, which may
+    take the allocation itself.  A host class (VCPU, MEMORY_MB, ...) may
+    then go anywhere else in the tree (a layout change may move a cell); a
+    device's class never leaves its own branch: an allocation never
+    changes device on its own, only a hint moves it there.  A foreign
+    provider (another service's) never takes one, but for the sharing
+    provider the layout sends the class to.
     """
     if rc in target.sharing:
         return (target.sharing[rc],)
@@ -85,18 +90,32 @@ def candidates(target: Target, source: str, rc: str,
     while anchor not in after.providers:
         anchor = target.before.providers[anchor].parent or after.root
         own = [anchor]
-    # Elsewhere in the tree last: a layout change may move a device from
-    # one branch (a cell) to another.
-    anywhere = after.descendants(after.root)
-    for group in (own, after.descendants(anchor), after.ancestors(anchor),
-                  anywhere):
+    device = source != after.root and names.is_device_class(rc)
+    below = [u for u in after.descendants(anchor)
+             if not device or anchor == source
+             or (u in target.before.providers
+                 and source in target.before.ancestors(u))]
+    # Elsewhere in the tree last: a layout change may move a cell.
+    anywhere = [] if device else after.descendants(after.root)
+    for group in (own, below, after.ancestors(anchor), anywhere):
         found = tuple(u for u in group if after.offers(u, rc)
                       and u not in target.foreign)
         if found:
             return found
+    if device:
+        return ()  # only a hint can place it: see stranded()
     raise exception.NoTargetProvider(
         node=target.node, consumer=record.consumer, resource_class=rc,
         amount=record.amount(source, rc), source=target.name(source))
+
+
+def stranded(target: Target, item: Displaced) -> exception.CannotPivot:
+    """The error for a device's allocation no provider of its branch takes
+    and no hint places."""
+    return exception.DeviceAllocationStranded(
+        node=target.node, consumer=item.consumer,
+        resource_class=item.resource_class, amount=item.amount,
+        source=target.name(item.source), unplaced=(item.consumer,))
 
 
 def heal_candidates(target: Target, rc: str,

@@ -18,12 +18,18 @@ Hint forms, next to the placement forms of :mod:`hints`::
     {consumer: {'convert': {'VCPU': 'PCPU'}}}   # its VCPU becomes PCPU
     {consumer: {'heal': {'SRIOV_NET_VF': 1}}}   # it uses a VF, never held
     {consumer: {'heal': {'SRIOV_NET_VF': {'pf0': 1}}}}   # ... on pf0
+    {consumer: {'correct': {'CUSTOM_PCI_X': {'0000:81:00.0': 2}}}}
+                                                # holds exactly 2 there
 
 A conversion renames what the consumer holds on the node's providers,
 amount for amount, before anything is placed: the new class stays where it
 is when that provider offers it, and moves like any other class when it
-does not.  A heal adds allocations, placed like moving ones.  Both are
-facts: a rerun finds them done and changes nothing.
+does not.  A heal adds allocations, placed like moving ones.  A
+correction says how much of a class the consumer holds on one provider of
+the target (that keeps offering the class): the missing part is added
+there, as a heal, and an excess is removed (nova's PCI translator heals
+allocations so at every update).  All three are facts: a rerun finds them
+done and changes nothing.
 """
 
 from __future__ import annotations
@@ -38,10 +44,13 @@ from nested_pivot.engine.allocations import ConsumerRecord
 from nested_pivot.engine.displace import Displaced
 from nested_pivot.engine.displace import heal_candidates
 from nested_pivot.engine.hints import child
+from nested_pivot.engine.result import Correction
 from nested_pivot.engine.target import Target
 
 CONVERT = 'convert'
 HEAL = 'heal'
+CORRECT = 'correct'
+FORMS = (CONVERT, HEAL, CORRECT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +73,8 @@ class Facts:
     placements: dict[str, Any]
     converts: dict[str, dict[str, str]]
     heals: dict[str, dict[str, Any]]
+    corrects: dict[str, dict[str, dict[str, int]]] = dataclasses.field(
+        default_factory=dict)
 
 
 def split(hints: Mapping[str, Any] | None) -> Facts:
@@ -78,13 +89,15 @@ def split(hints: Mapping[str, Any] | None) -> Facts:
         if not isinstance(hint, Mapping):
             facts.placements[consumer] = hint
             continue
-        rest = {k: v for k, v in hint.items() if k not in (CONVERT, HEAL)}
-        if rest or not (CONVERT in hint or HEAL in hint):
+        rest = {k: v for k, v in hint.items() if k not in FORMS}
+        if rest or not any(form in hint for form in FORMS):
             facts.placements[consumer] = rest
         if CONVERT in hint:
             facts.converts[consumer] = _class_map(consumer, hint[CONVERT])
         if HEAL in hint:
             facts.heals[consumer] = _heal_spec(consumer, hint[HEAL])
+        if CORRECT in hint:
+            facts.corrects[consumer] = _correct_spec(consumer, hint[CORRECT])
     return facts
 
 
@@ -100,13 +113,15 @@ def check_declared(facts: Facts, converts: Mapping[str, str],
                     reason=f'convert: the layout declares no conversion of '
                            f'{source} to {new} (its converts: '
                            f'{dict(converts) or "none"})')
-    for consumer, spec in sorted(facts.heals.items()):
-        undeclared = sorted(set(spec) - heals)
-        if undeclared:
-            raise exception.InvalidHint(
-                consumer=consumer,
-                reason=f'heal: the layout heals no {undeclared[0]} (its '
-                       f'heals: {", ".join(sorted(heals)) or "none"})')
+    for form, stated in ((HEAL, facts.heals), (CORRECT, facts.corrects)):
+        for consumer, spec in sorted(stated.items()):
+            undeclared = sorted(set(spec) - heals)
+            if undeclared:
+                raise exception.InvalidHint(
+                    consumer=consumer,
+                    reason=f'{form}: the layout heals no {undeclared[0]} '
+                           f'(its heals: '
+                           f'{", ".join(sorted(heals)) or "none"})')
 
 
 def _class_map(consumer: str, value: Any) -> dict[str, str]:
@@ -129,6 +144,25 @@ def _heal_spec(consumer: str, value: Any) -> dict[str, Any]:
             reason=f'heal: expected {{class: amount}} or {{class: '
                    f'{{child: amount}}}}, not {value!r}')
     return dict(value)
+
+
+def _correct_spec(consumer: str, value: Any
+                  ) -> dict[str, dict[str, int]]:
+    if not isinstance(value, Mapping) or not value or not all(
+            names.is_valid_resource_class(rc) and isinstance(split, Mapping)
+            and split and all(isinstance(ref, str) and _is_count(n)
+                              for ref, n in split.items())
+            for rc, split in value.items()):
+        raise exception.InvalidHint(
+            consumer=consumer,
+            reason=f'correct: expected {{class: {{child: amount}}}} with '
+                   f'amounts 0 or more, not {value!r}')
+    return {rc: dict(split) for rc, split in value.items()}
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) \
+        and value >= 0
 
 
 def convert(records: Mapping[str, ConsumerRecord],
@@ -253,3 +287,56 @@ def _heal_split(target: Target, record: ConsumerRecord, rc: str,
 def _is_amount(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) \
         and value >= 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Corrected:
+    """What the corrections do: the records with every excess removed,
+    the missing parts as heal items for the packer and where they go, and
+    the removals."""
+
+    records: dict[str, ConsumerRecord]
+    items: list[Displaced]
+    placed: dict[str, dict[str, dict[str, int]]]
+    removed: list[Correction]
+
+
+def corrections(records: Mapping[str, ConsumerRecord],
+                wanted: Mapping[str, Mapping[str, Mapping[str, int]]],
+                target: Target) -> Corrected:
+    """Bring each corrected consumer's amount on each named provider to
+    what the hint says."""
+    result = Corrected(dict(records), [], {}, [])
+    for consumer, spec in sorted(wanted.items()):
+        record = _on_node(records, consumer, target)
+        allocations = {rp: dict(res) for rp, res in record.allocations.items()}
+        for rc, split in sorted(spec.items()):
+            for ref, amount in sorted(split.items()):
+                uuid = _offering(target, record, rc, ref)
+                held = allocations.get(uuid, {}).get(rc, 0)
+                if amount > held:
+                    result.items.append(Displaced(
+                        consumer, rc, amount - held, '', (uuid,)))
+                    split_of = result.placed.setdefault(
+                        consumer, {}).setdefault(rc, {})
+                    split_of[uuid] = split_of.get(uuid, 0) + amount - held
+                elif amount < held:
+                    allocations[uuid][rc] = amount
+                    result.removed.append(
+                        Correction(consumer, rc, held - amount, uuid))
+        result.records[consumer] = dataclasses.replace(
+            record, allocations={rp: {k: n for k, n in res.items() if n}
+                                 for rp, res in allocations.items()
+                                 if any(res.values())})
+    return result
+
+
+def _offering(target: Target, record: ConsumerRecord, rc: str,
+              ref: str) -> str:
+    uuid = child(target, record, ref)
+    if not target.after.offers(uuid, rc):
+        raise exception.InvalidHint(
+            consumer=record.consumer,
+            reason=f'correct {rc}: {target.name(uuid)} offers no {rc} in '
+                   f'the target of node {target.node}')
+    return uuid

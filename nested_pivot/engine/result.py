@@ -59,6 +59,31 @@ class Heal:
     target: str
 
 
+@dataclasses.dataclass(frozen=True, order=True)
+class Correction:
+    """``amount`` of ``resource_class`` that ``consumer`` held on
+    ``provider`` beyond what it uses: removed by a correction."""
+
+    consumer: str
+    resource_class: str
+    amount: int
+    provider: str
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class BelowUsage:
+    """After the plan, ``provider`` (uuid, ``name``) offers ``capacity`` of
+    ``resource_class`` while allocations that stay on it use ``used``:
+    Placement accepts it (nova's one-time-use devices rely on it), and no
+    allocation moves because of it."""
+
+    provider: str
+    name: str
+    resource_class: str
+    capacity: int | float
+    used: int
+
+
 @dataclasses.dataclass(frozen=True)
 class ProviderInventory:
     """A provider's inventory after the reshape, with the generation the
@@ -82,7 +107,10 @@ class ReshapePlan:
     that the layout does not own, which the plan leaves as they are.
     ``heals`` are allocations added for resources never held;
     ``reparented`` children move under a new parent (uuid -> parent uuid)
-    before the reshape.
+    before the reshape.  ``corrections`` are excess amounts removed by a
+    ``correct`` hint (its missing parts are ``heals``).  ``below_usage``
+    reports the records left below
+    what stays allocated on them by their ``reserved`` amount.
     """
 
     node: str
@@ -98,6 +126,8 @@ class ReshapePlan:
     foreign: frozenset[str] = frozenset()
     heals: tuple[Heal, ...] = ()
     reparented: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    below_usage: tuple[BelowUsage, ...] = ()
+    corrections: tuple[Correction, ...] = ()
 
     @property
     def consumers(self) -> tuple[str, ...]:
@@ -108,7 +138,7 @@ class ReshapePlan:
     def is_noop(self) -> bool:
         return not (self.moves or self.inventories or self.created
                     or self.removed or self.traits or self.heals
-                    or self.reparented)
+                    or self.reparented or self.corrections)
 
     def moved(self) -> dict[str, int]:
         """Total amount moved per resource class."""

@@ -23,8 +23,10 @@ from nested_pivot import exception
 from nested_pivot.engine import packing
 from nested_pivot.engine.allocations import ConsumerRecord
 from nested_pivot.engine.displace import Displaced
+from nested_pivot.engine.displace import stranded
 from nested_pivot.engine.hints import Placed
 from nested_pivot.engine.model import Usage
+from nested_pivot.engine.result import BelowUsage
 from nested_pivot.engine.result import Move
 from nested_pivot.engine.target import Target
 from nested_pivot.layout import shown
@@ -36,14 +38,16 @@ allocations after the pivot."""
 
 def solve(target: Target, records: Mapping[str, ConsumerRecord],
           displaced: list[Displaced], hinted: Placed,
-          budget: int = packing.DEFAULT_BUDGET) -> tuple[list[Move], Final]:
-    """The moves and the final allocations of the consumers that move.
+          budget: int = packing.DEFAULT_BUDGET
+          ) -> tuple[list[Move], Final, list[BelowUsage]]:
+    """The moves, the final allocations of the consumers that move, and
+    the records left below their usage by ``reserved`` (:func:`below_usage`).
 
-    :raises InventoryBelowUsage: allocations that stay exceed new inventory.
+    :raises InventoryBelowUsage: allocations that stay exceed a new total.
     :raises CannotPivot: the displaced allocations fit no valid placement.
     """
     usage = staying_usage(target, records.values())
-    _check_below_usage(target, usage, displaced)
+    below = below_usage(target, usage, displaced)
     placed = _place_hinted(target, records, hinted, usage, displaced)
     items = _items(target, records, displaced, hinted)
     capacity = {u: {rc: inv.capacity for rc, inv in p.inventory.items()}
@@ -58,7 +62,7 @@ def solve(target: Target, records: Mapping[str, ConsumerRecord],
     moves = _moves(displaced, placed)
     final = _final(records, moves)
     _verify(target, records, final, displaced)
-    return moves, final
+    return moves, final, below
 
 
 def _affinity(target: Target, placed: Placed) -> packing.Affinity:
@@ -85,19 +89,33 @@ def staying_usage(target: Target, records: Iterable[ConsumerRecord]
     return usage
 
 
-def _check_below_usage(target: Target, usage: Usage,
-                       displaced: list[Displaced]) -> None:
-    # Placement does not refuse inventory below what stays allocated, so
-    # the engine must.
+def below_usage(target: Target, usage: Usage,
+                displaced: list[Displaced]) -> list[BelowUsage]:
+    """The records whose capacity is below what stays allocated on them.
+
+    Placement accepts both kinds; the engine refuses one.  A ``total``
+    (times the ratio) below the usage says the layout is wrong about the
+    device, and is refused.  A capacity below the usage only because of
+    ``reserved`` is how nova takes a one-time-use PCI device out of
+    scheduling while it is allocated (``reserved = total``): it is
+    reported, and never makes an allocation move.
+    """
+    found = []
     for uuid, provider in target.after.providers.items():
         if not target.inventory_changed(uuid):
             continue
         for rc, inv in sorted(provider.inventory.items()):
-            if usage[uuid].get(rc, 0) > inv.capacity:
+            used = usage[uuid].get(rc, 0)
+            if used <= inv.capacity:
+                continue
+            if used > inv.total * inv.allocation_ratio:
                 raise exception.InventoryBelowUsage(
                     node=target.node, provider=provider.name,
                     resource_class=rc, capacity=shown(inv.capacity),
-                    used=usage[uuid][rc], **_moving(displaced))
+                    used=used, **_moving(displaced))
+            found.append(BelowUsage(uuid, provider.name, rc,
+                                    shown(inv.capacity), used))
+    return found
 
 
 def _place_hinted(target: Target, records: Mapping[str, ConsumerRecord],
@@ -136,6 +154,8 @@ def _items(target: Target, records: Mapping[str, ConsumerRecord],
     for d in displaced:
         if d.resource_class in hinted.get(d.consumer, {}):
             continue
+        if not d.candidates:
+            raise stranded(target, d)
         demand = groups.setdefault((d.consumer, d.candidates), {})
         demand[d.resource_class] = (demand.get(d.resource_class, 0)
                                     + d.amount)
@@ -237,6 +257,9 @@ def _verify(target: Target, records: Mapping[str, ConsumerRecord],
     after = {**records}
     after.update({c: ConsumerRecord(c, a) for c, a in final.items()})
     usage = staying_usage(target, after.values())
+    # As Placement does: a provider over capacity is fine when the plan
+    # leaves it no fuller than it was (a reserved one-time-use device).
+    before = staying_usage(target, records.values())
     providers = target.after.providers
     bad: set[tuple[str, str]] = set()
     for allocs in final.values():
@@ -248,7 +271,8 @@ def _verify(target: Target, records: Mapping[str, ConsumerRecord],
                        if rc in inventory and not inventory[rc].admits(n))
     for uuid in {rp for allocs in final.values() for rp in allocs}:
         for rc, used in usage.get(uuid, {}).items():
-            if used > providers[uuid].inventory[rc].capacity:
+            if (used > providers[uuid].inventory[rc].capacity
+                    and used > before[uuid].get(rc, 0)):
                 bad.add((uuid, rc))
     if bad:
         uuid, rc = min(bad)

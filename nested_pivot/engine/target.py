@@ -24,6 +24,7 @@ import os_traits
 
 from nested_pivot import exception
 from nested_pivot import names
+from nested_pivot.engine import fields
 from nested_pivot.engine.model import Provider
 from nested_pivot.engine.model import Snapshot
 from nested_pivot.layout import Child
@@ -115,22 +116,57 @@ def created_here(snapshot: Snapshot, uuid: str) -> bool:
                                    provider.name[len(prefix):]))
 
 
-def owned(snapshot: Snapshot, layout: Layout) -> frozenset[str]:
-    """The children of the node that ``layout`` manages: those it names
-    and those nested_pivot created.  Every other one is foreign."""
-    prefix = snapshot.root_provider.name + '_'
-    named = {prefix + name for name in layout.names}
+MARKS = frozenset([os_traits.COMPUTE_MANAGED_PCI_DEVICE,
+                   os_traits.OWNER_CYBORG])
+"""Traits that say another owner manages a provider: nova's PCI in
+placement, Cyborg.  A layout child that lists the trait itself claims the
+provider as that owner's code would (nova's PCI translator, ported)."""
+
+
+def owned(snapshot: Snapshot, layout: Layout, concern: bool = False
+          ) -> frozenset[str]:
+    """The children of the node that ``layout`` manages.
+
+    Those it names (its children, ``adopted`` and ``keep``), and those
+    nested_pivot created.  With ``concern`` the layout is one concern of
+    several on the node (the nova hook's way): of the children
+    nested_pivot created it owns only those that carry nothing but
+    classes it manages, so another concern's children are foreign to it.
+    Every other child is foreign.
+    """
+    named = _named(snapshot, layout)
     return frozenset(
         u for u, p in snapshot.providers.items()
-        if u != snapshot.root and (p.name in named
-                                   or created_here(snapshot, u)))
+        if u != snapshot.root and (
+            p.name in named
+            or (created_here(snapshot, u)
+                and (not concern or _only_managed(p, layout)))))
+
+
+def _named(snapshot: Snapshot, layout: Layout) -> set[str]:
+    prefix = snapshot.root_provider.name + '_'
+    return {prefix + name for name in layout.names}
+
+
+def _only_managed(provider: Provider, layout: Layout) -> bool:
+    return bool(provider.inventory) and set(provider.inventory) <= \
+        layout.classes
+
+
+def kept(snapshot: Snapshot, layout: Layout) -> frozenset[str]:
+    """The children the layout keeps exactly as they are."""
+    prefix = snapshot.root_provider.name + '_'
+    names_ = {prefix + name for name in layout.keep}
+    return frozenset(u for u, p in snapshot.providers.items()
+                     if u != snapshot.root and p.name in names_)
 
 
 def apply_layout(snapshot: Snapshot, layout: Layout,
                  exists: Callable[[str], bool],
                  root: Mapping[str, Inventory] | None = None,
                  sharing: Mapping[str, Provider] | None = None,
-                 reparent: bool = False) -> Target:
+                 reparent: bool = False, *, concern: bool = False,
+                 flat: Mapping[str, Inventory] | None = None) -> Target:
     """The target tree of ``layout`` over ``snapshot``.
 
     ``exists`` tells whether a provider name is taken anywhere, so that a
@@ -140,6 +176,15 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
     ``sharing`` holds the sharing providers the layout names, by name or
     uuid as the layout does.  Without ``reparent`` a child that exists
     under another parent is refused.
+
+    With ``concern`` the layout is one concern of the node (see
+    :func:`owned`): it changes only the classes it manages on the children
+    it shares with another concern, removes a child only when nothing of
+    another concern is left on it, and the root gets exactly ``root`` (the
+    caller writes the root itself), so the root never regains a class.
+    ``flat`` holds the node's flat records, from which the fields a layout
+    leaves out are derived (:mod:`nested_pivot.engine.fields`); by default
+    the root's own.
     """
     given = dict(root or {})
     carried = sorted(set(given) & layout.resource_classes)
@@ -150,18 +195,24 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
     shared = _sharing(snapshot, layout, sharing or {})
     snapshot = _with(snapshot, shared.values())
     root_provider = snapshot.root_provider
-    mine = owned(snapshot, layout)
-    children = _children(snapshot, layout, exists, reparent)
-    kept = {p.uuid for p in children}
+    left = kept(snapshot, layout)
+    mine = owned(snapshot, layout, concern) - left
+    _check_marks(snapshot, layout)
+    children = _children(snapshot, layout, exists, reparent,
+                         _Fields(snapshot, layout, mine, flat), concern)
+    children += _stripped(snapshot, layout, mine, children, concern)
+    after_uuids = {p.uuid for p in children}
     removed = tuple(reversed([u for u in snapshot.providers
-                              if u in mine and u not in kept]))
+                              if u in mine and u not in after_uuids]))
     foreign = frozenset(u for u in snapshot.providers
                         if u != root_provider.uuid and u not in mine)
     _check_removable(snapshot, removed, foreign)
+    inventory = (given if concern and root is not None else {
+        **_root_inventory(snapshot, layout, mine, children, set(given),
+                          regain=not concern), **given})
     new_root = dataclasses.replace(
         root_provider, traits=_root_traits(layout, root_provider),
-        inventory={**_root_inventory(snapshot, layout, mine, children,
-                                     set(given)), **given})
+        inventory=inventory)
     after = Snapshot(root_provider.uuid, {
         root_provider.uuid: new_root, **{p.uuid: p for p in children},
         **{u: p for u, p in snapshot.providers.items() if u in foreign}})
@@ -171,6 +222,92 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
                   and snapshot.providers[p.uuid].parent != p.parent)
     return Target(snapshot, after, created, removed, foreign,
                   {rc: p.uuid for rc, p in shared.items()}, moved)
+
+
+def _check_marks(snapshot: Snapshot, layout: Layout) -> None:
+    """A named provider that nested_pivot did not create is adopted only
+    when nothing on it says another owner manages it."""
+    prefix = snapshot.root_provider.name + '_'
+    for child in layout.children:
+        provider = _by_name(snapshot, prefix + child.name)
+        if provider is None or created_here(snapshot, provider.uuid):
+            continue
+        marks = sorted((provider.traits & MARKS) - child.traits)
+        others = sorted(set(provider.inventory) - layout.classes)
+        if marks or (others and child.inventory):
+            what = (f'trait {", ".join(marks)}' if marks else
+                    f'inventory of {", ".join(others)}, which the layout '
+                    f'does not manage')
+            raise exception.ForeignProvider(
+                node=snapshot.root_provider.name, provider=provider.name,
+                uuid=provider.uuid, child=child.name, marks=what)
+
+
+def _by_name(snapshot: Snapshot, name: str) -> Provider | None:
+    for provider in snapshot.providers.values():
+        if provider.name == name:
+            return provider
+    return None
+
+
+class _Fields:
+    """Fills the inventory fields a layout leaves out
+    (:mod:`nested_pivot.engine.fields`), children in layout order."""
+
+    def __init__(self, snapshot: Snapshot, layout: Layout,
+                 mine: frozenset[str],
+                 flat: Mapping[str, Inventory] | None) -> None:
+        self.node = snapshot.root_provider.name
+        self.former = dict(flat if flat is not None
+                           else snapshot.root_provider.inventory)
+        self.siblings: dict[str, Inventory] = {}
+        for rc, records in sorted(_records_of(snapshot, mine).items()):
+            try:
+                self.siblings[rc] = merge_inventories(rc, records)
+            except exception.InvalidLayout:
+                continue
+        # Only the node's own flat reserved is placed on a new child: the
+        # children's own are kept where they are.
+        self.pool = fields.Pool.of(
+            flat if flat is not None else snapshot.root_provider.inventory)
+
+    def resolve(self, child: Child, current: Provider | None
+                ) -> dict[str, Inventory]:
+        return fields.resolve(self.node, child,
+                              current.inventory if current else {},
+                              self.former, self.pool, self.siblings)
+
+
+def _records_of(snapshot: Snapshot, uuids: frozenset[str]
+                ) -> dict[str, list[Inventory]]:
+    found: dict[str, list[Inventory]] = {}
+    for uuid in (u for u in snapshot.providers if u in uuids):
+        for rc, inv in snapshot.providers[uuid].inventory.items():
+            found.setdefault(rc, []).append(inv)
+    return found
+
+
+def _stripped(snapshot: Snapshot, layout: Layout, mine: frozenset[str],
+              children: list[Provider], concern: bool) -> list[Provider]:
+    """As one concern of the node, the children it owns and no longer
+    lists that still hold another concern's classes or children: they
+    stay, without this layout's classes.  Deepest first decides, so that
+    a parent is kept for a child that stays."""
+    if not concern:
+        return []
+    listed = {p.uuid for p in children}
+    staying: dict[str, Provider] = {}
+    for uuid in reversed(list(snapshot.providers)):
+        if uuid not in mine or uuid in listed:
+            continue
+        provider = snapshot.providers[uuid]
+        rest = {rc: inv for rc, inv in provider.inventory.items()
+                if rc not in layout.classes}
+        below = [u for u in snapshot.children(uuid)
+                 if u not in mine or u in listed or u in staying]
+        if rest or below:
+            staying[uuid] = dataclasses.replace(provider, inventory=rest)
+    return [staying[u] for u in snapshot.providers if u in staying]
 
 
 def _sharing(snapshot: Snapshot, layout: Layout,
@@ -209,14 +346,15 @@ def _root_traits(layout: Layout, root: Provider) -> frozenset[str]:
 
 
 def _children(snapshot: Snapshot, layout: Layout,
-              exists: Callable[[str], bool], reparent: bool
-              ) -> list[Provider]:
+              exists: Callable[[str], bool], reparent: bool,
+              filled: _Fields, concern: bool) -> list[Provider]:
     by_name = {p.name: p for p in snapshot.providers.values()}
     uuids: dict[str | None, str] = {None: snapshot.root}
     children = []
     for child in layout.children:  # parents first
         provider = _child_provider(snapshot, by_name, layout, child,
-                                   uuids[child.parent], exists, reparent)
+                                   uuids[child.parent], exists, reparent,
+                                   filled, concern)
         uuids[child.name] = provider.uuid
         children.append(provider)
     return children
@@ -249,8 +387,8 @@ def _check_removable(snapshot: Snapshot, removed: tuple[str, ...],
 
 def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
                     layout: Layout, child: Child, parent: str,
-                    exists: Callable[[str], bool], reparent: bool
-                    ) -> Provider:
+                    exists: Callable[[str], bool], reparent: bool,
+                    filled: _Fields, concern: bool) -> Provider:
     name = f'{snapshot.root_provider.name}_{child.name}'
     if len(name) > names.MAX_PROVIDER_NAME:
         raise exception.InvalidLayout(
@@ -268,11 +406,15 @@ def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
                    f'"nested-pivot apply" uses')
     uuid = (current.uuid if current
             else child.uuid or child_uuid(snapshot.root, child.name))
+    inventory = filled.resolve(child, current)
+    if concern and current is not None:
+        # Another concern's classes on a shared child stay as they are.
+        inventory = {**{rc: inv for rc, inv in current.inventory.items()
+                        if rc not in layout.classes}, **inventory}
     return Provider(
         uuid=uuid, name=name, parent=parent,
         generation=current.generation if current else None,
-        inventory=dict(child.inventory),
-        traits=_traits(layout, child, current))
+        inventory=inventory, traits=_traits(layout, child, current))
 
 
 def _current(snapshot: Snapshot, by_name: dict[str, Provider],
@@ -299,7 +441,8 @@ def _current(snapshot: Snapshot, by_name: dict[str, Provider],
 
 def _root_inventory(snapshot: Snapshot, layout: Layout,
                     mine: frozenset[str], children: list[Provider],
-                    given: set[str]) -> dict[str, Inventory]:
+                    given: set[str], regain: bool = True
+                    ) -> dict[str, Inventory]:
     """The root keeps what no child carries, and regains what leaves the
     children it owns: its own record if it has one, else their flat
     sum.  Classes in ``given`` get the caller's records instead, so their
@@ -309,6 +452,8 @@ def _root_inventory(snapshot: Snapshot, layout: Layout,
     root = snapshot.root_provider
     inventory = {rc: inv for rc, inv in root.inventory.items()
                  if rc not in carried}
+    if not regain:
+        return inventory
     after = {p.uuid: p for p in children}
     returning: dict[str, list[Inventory]] = {}
     for uuid in (u for u in snapshot.providers if u in mine):
