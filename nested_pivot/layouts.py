@@ -40,9 +40,10 @@ from nested_pivot.layout import Inventory
 from nested_pivot.layout import InventoryLike
 from nested_pivot.layout import Layout
 
-__all__ = ['NumaCell', 'PhysicalFunction', 'PhysicalGPU', 'compose',
-           'convert', 'merge', 'numa', 'numa_child_name', 'pcpu', 'pgpu',
-           'place', 'sev', 'sriov']
+__all__ = ['MEMORY_ENCRYPTION_TRAITS', 'NumaCell', 'PhysicalFunction',
+           'PhysicalGPU', 'compose', 'convert', 'memory_encryption', 'merge',
+           'numa', 'numa_child_name', 'pcpu', 'pgpu', 'place', 'sev',
+           'sriov']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,22 +127,54 @@ def pgpu(gpus: Iterable[PhysicalGPU | Mapping[str, Any]]) -> Layout:
          gpu.traits) for gpu in devices])
 
 
-def sev(contexts: InventoryLike, name: str = 'amd_sev') -> Layout:
-    """AMD SEV memory encryption contexts on a child, as nova's libvirt
-    driver reports them since 2025.2: MEM_ENCRYPTION_CONTEXT (one per
-    guest) on ``<node>_amd_sev``, with trait HW_CPU_X86_AMD_SEV, which
-    leaves the root."""
+MEMORY_ENCRYPTION_TRAITS = {
+    'amd_sev': os_traits.HW_CPU_X86_AMD_SEV,
+    'amd_sev_es': os_traits.HW_CPU_X86_AMD_SEV_ES,
+    'amd_sev_snp': os_traits.HW_CPU_X86_AMD_SEV_SNP,
+    'intel_tdx': os_traits.HW_CPU_X86_INTEL_TDX,
+}
+"""The trait of each memory-encryption model's child, by nova's model
+name (``nova.objects.fields.MemEncryptionModel``, ``-`` as ``_``)."""
+
+
+def sev(contexts: InventoryLike, name: str = 'amd_sev',
+        trait: str | None = None) -> Layout:
+    """Memory encryption contexts of one model on a child, as nova's
+    libvirt driver reports them since 2025.2: MEM_ENCRYPTION_CONTEXT (one
+    per guest) on ``<node>_<name>``, with the model's trait
+    (:data:`MEMORY_ENCRYPTION_TRAITS`, or ``trait``) and OWNER_NOVA.
+    HW_CPU_X86_AMD_SEV leaves the root, as nova's reshape does.
+    """
     if isinstance(contexts, Inventory):
         record = contexts
     elif isinstance(contexts, Mapping):
         record = Inventory.from_value({'max_unit': 1, **contexts})
     else:
         record = Inventory(total=contexts, max_unit=1)
-    sev_trait = os_traits.HW_CPU_X86_AMD_SEV
+    model_trait = trait or MEMORY_ENCRYPTION_TRAITS.get(name)
+    if model_trait is None:
+        raise exception.InvalidLayout(
+            reason=f'memory encryption model {name!r} has no known trait '
+                   f'(known: {", ".join(sorted(MEMORY_ENCRYPTION_TRAITS))})'
+                   f'; give trait=')
     return Layout(
         (Child(name, inventory={'MEM_ENCRYPTION_CONTEXT': record},
-               traits=frozenset([sev_trait, os_traits.OWNER_NOVA])),),
-        drop_root_traits=frozenset([sev_trait]))
+               traits=frozenset([model_trait, os_traits.OWNER_NOVA])),),
+        drop_root_traits=frozenset([os_traits.HW_CPU_X86_AMD_SEV]))
+
+
+def memory_encryption(models: Mapping[str, InventoryLike]) -> Layout:
+    """One child per memory-encryption model (nova's names: amd_sev,
+    amd_sev_es, amd_sev_snp, intel_tdx), each with its own trait::
+
+        layouts.memory_encryption({'amd_sev': 15, 'amd_sev_es': 100})
+
+    The flat root held SEV guests only: say so with
+    ``layouts.place({c: 'amd_sev' ...}, 'MEM_ENCRYPTION_CONTEXT')`` hints,
+    or the engine packs them on any model's child with room.
+    """
+    return compose(*(sev(inventory, name=model)
+                     for model, inventory in sorted(models.items())))
 
 
 def pcpu(converts: Mapping[str, str] | None = None) -> Layout:

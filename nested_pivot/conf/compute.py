@@ -74,15 +74,18 @@ OPTS: list[cfg.Opt] = [
              'fit the children of the nested layout.'),
     cfg.BoolOpt(
         'mark_root',
-        default=True,
+        default=False,
         help='Keep a trait on the node\'s root provider, '
              'CUSTOM_NESTED_PIVOT_HOOK_<PIVOT_MODE>, that tells '
              '"nested-pivot" this nova-compute runs the hook, and in which '
-             'pivot_mode. An online "nested-pivot apply" or "rollback" '
-             'refuses a node without it: a nova-compute that does not run '
-             'the hook puts the flat inventory back on the root at its next '
-             'start. Turn it off only where no trait may be added to the '
-             'root provider.'),
+             'pivot_mode. Off by default, so that nothing nova does not ask '
+             'for appears on the root (nova\'s own tests assert the root\'s '
+             'exact traits). The trade-off: an online "nested-pivot apply" '
+             'or "rollback" refuses a node without the mark unless given '
+             '--force, because a nova-compute that does not run the hook '
+             'puts the flat inventory back on the root at its next start. '
+             'Turn it on where the operators pivot online with the CLI and '
+             'a trait on the root is acceptable.'),
 ]
 
 
