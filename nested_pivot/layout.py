@@ -292,6 +292,11 @@ class Layout:
     (the hook), it owns the children nested_pivot created that carry only
     classes it manages, so a class it stopped offering is still its own.
     :meth:`flat` keeps the classes of the layout there.
+
+    ``destinations`` sends the allocations of a class that leave the root
+    to one child (short name), unless a hint says otherwise: nova's
+    reshape sends the memory encryption contexts of the flat root, all SEV
+    guests, to the ``amd_sev`` child, not to another model's.
     """
 
     children: tuple[Child, ...] = ()
@@ -304,6 +309,8 @@ class Layout:
     drop_root_traits: frozenset[str] = frozenset()
     keep: frozenset[str] = frozenset()
     managed_classes: frozenset[str] = frozenset()
+    destinations: Mapping[str, str] = dataclasses.field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         children = tuple(self.children)
@@ -326,6 +333,7 @@ class Layout:
         object.__setattr__(self, 'keep', _names('keep', self.keep))
         object.__setattr__(self, 'managed_classes', _classes(
             'managed_classes', self.managed_classes))
+        object.__setattr__(self, 'destinations', _destinations(self))
         listed = sorted(self.keep & {c.name for c in children})
         if listed:
             raise exception.InvalidLayout(
@@ -349,7 +357,9 @@ class Layout:
             root_traits=self.root_traits | other.root_traits,
             drop_root_traits=self.drop_root_traits | other.drop_root_traits,
             keep=self.keep | other.keep,
-            managed_classes=self.managed_classes | other.managed_classes)
+            managed_classes=self.managed_classes | other.managed_classes,
+            destinations=_union('destinations', self.destinations,
+                                other.destinations))
 
     @property
     def is_flat(self) -> bool:
@@ -485,6 +495,22 @@ def _sharing(layout: Layout) -> Mapping[str, str]:
             reason=f'{both[0]} goes both to a child and to a sharing '
                    f'provider')
     return types.MappingProxyType(dict(layout.sharing))
+
+
+def _destinations(layout: Layout) -> Mapping[str, str]:
+    found = layout.destinations
+    if not isinstance(found, Mapping):
+        raise exception.InvalidLayout(
+            reason=f'destinations must map a resource class to a child, '
+                   f'not {found!r}')
+    children = {c.name: c for c in layout.children}
+    for rc, name in sorted(found.items()):
+        child = children.get(name) if isinstance(name, str) else None
+        if child is None or rc not in child.inventory:
+            raise exception.InvalidLayout(
+                reason=f'destinations: {rc} goes to {name!r}, which is no '
+                       f'child of the layout offering {rc}')
+    return types.MappingProxyType(dict(found))
 
 
 def _union(field: str, mine: Mapping[str, str],

@@ -169,12 +169,15 @@ def memory_encryption(models: Mapping[str, InventoryLike]) -> Layout:
 
         layouts.memory_encryption({'amd_sev': 15, 'amd_sev_es': 100})
 
-    The flat root held SEV guests only: say so with
-    ``layouts.place({c: 'amd_sev' ...}, 'MEM_ENCRYPTION_CONTEXT')`` hints,
-    or the engine packs them on any model's child with room.
+    The flat root held SEV guests only: with an ``amd_sev`` child, they
+    go there (``Layout.destinations``), as nova's reshape sends them.
     """
-    return compose(*(sev(inventory, name=model)
-                     for model, inventory in sorted(models.items())))
+    layout = compose(*(sev(inventory, name=model)
+                       for model, inventory in sorted(models.items())))
+    if 'amd_sev' not in models:
+        return layout
+    return dataclasses.replace(layout, destinations={
+        'MEM_ENCRYPTION_CONTEXT': 'amd_sev'})
 
 
 def pcpu(converts: Mapping[str, str] | None = None) -> Layout:

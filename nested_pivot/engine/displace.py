@@ -85,6 +85,8 @@ def candidates(target: Target, source: str, rc: str,
     if rc in target.sharing:
         return (target.sharing[rc],)
     after = target.after
+    if source == after.root and rc in target.destinations:
+        return (target.destinations[rc],)
     anchor = source
     own: list[str] = []
     while anchor not in after.providers:

@@ -45,7 +45,8 @@ class Target:
     (another service's), or sharing providers the layout sends a class to:
     they are in ``after`` exactly as they were.  ``sharing`` maps such a
     class to its sharing provider.  ``reparented`` children move under a
-    new parent.
+    new parent.  ``destinations`` maps a class to the child (uuid) its
+    allocations leaving the root go to.
     """
 
     before: Snapshot
@@ -55,6 +56,8 @@ class Target:
     foreign: frozenset[str] = frozenset()
     sharing: Mapping[str, str] = dataclasses.field(default_factory=dict)
     reparented: tuple[str, ...] = ()
+    destinations: Mapping[str, str] = dataclasses.field(
+        default_factory=dict)
 
     @property
     def node(self) -> str:
@@ -220,8 +223,12 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
                     if p.uuid not in snapshot.providers)
     moved = tuple(p.uuid for p in children if p.uuid in snapshot.providers
                   and snapshot.providers[p.uuid].parent != p.parent)
+    uuids = {p.name: p.uuid for p in children}
+    prefix = root_provider.name + '_'
     return Target(snapshot, after, created, removed, foreign,
-                  {rc: p.uuid for rc, p in shared.items()}, moved)
+                  {rc: p.uuid for rc, p in shared.items()}, moved,
+                  {rc: uuids[prefix + name]
+                   for rc, name in layout.destinations.items()})
 
 
 def _check_marks(snapshot: Snapshot, layout: Layout) -> None:

@@ -391,3 +391,33 @@ def test_filled_fields_are_valid_and_stable(scenario):
             assert record['reserved'] == min(pool, cell['total'])
             pool -= record['reserved']
     assert nested_pivot.plan(tree, {}, layout=layout).is_noop
+
+
+def test_memory_encryption_gives_each_model_its_child_and_trait():
+    tree, root = h.flat_node(inventory={'MEM_ENCRYPTION_CONTEXT':
+                                        {'total': 15}})
+    tree.update_traits(root, ['HW_CPU_X86_AMD_SEV'])
+    allocs = h.allocations(h.consumer('sev-vm', {root: {
+        'MEM_ENCRYPTION_CONTEXT': 1}}))
+    layout = layouts.memory_encryption({'amd_sev': 1, 'amd_sev_es': 100})
+    nested_pivot.reshape(tree, allocs, layout=layout)
+    sev, es = h.child(tree, 'cn1_amd_sev'), h.child(tree, 'cn1_amd_sev_es')
+    assert tree.data(sev).traits == {'HW_CPU_X86_AMD_SEV', 'OWNER_NOVA'}
+    assert tree.data(es).traits == {'HW_CPU_X86_AMD_SEV_ES', 'OWNER_NOVA'}
+    assert tree.data(root).traits == set()
+    # The flat root held SEV guests: to amd_sev, though SEV-ES has room.
+    assert h.on(allocs, h.uuid('sev-vm')) == {sev: {
+        'MEM_ENCRYPTION_CONTEXT': 1}}
+
+
+def test_an_unknown_memory_encryption_model_needs_its_trait():
+    with pytest.raises(exception.InvalidLayout, match="'amd_sev_x' has no"):
+        layouts.sev(4, name='amd_sev_x')
+    assert layouts.sev(4, name='amd_sev_x', trait='CUSTOM_X').children[
+        0].traits == {'CUSTOM_X', 'OWNER_NOVA'}
+
+
+def test_destinations_name_a_child_offering_the_class():
+    with pytest.raises(exception.InvalidLayout, match='no child of the'):
+        Layout([Child('a', inventory={'VCPU': 1})],
+               destinations={'VGPU': 'a'})
