@@ -197,12 +197,14 @@ _Loader.add_implicit_resolver(
 
 
 RULE_KEYS = ('match', 'children', 'hints', 'managed_traits', 'sharing',
-             'converts', 'heals', 'root_traits', 'drop_root_traits')
+             'converts', 'heals', 'root_traits', 'drop_root_traits', 'keep',
+             'destinations')
 """What a rule may hold; the optional ones are :class:`Layout`'s
 fields of the same names."""
 
-_LISTS = ('managed_traits', 'heals', 'root_traits', 'drop_root_traits')
-_MAPS = ('sharing', 'converts')
+_LISTS = ('managed_traits', 'heals', 'root_traits', 'drop_root_traits',
+          'keep')
+_MAPS = ('sharing', 'converts', 'destinations')
 
 
 def _rule(path: Path, where: str, entry: Any) -> Rule:

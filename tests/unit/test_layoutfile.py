@@ -163,3 +163,18 @@ layouts:
     with pytest.raises(exception.InvalidLayout, match='converts'):
         layoutfile.load(_write(tmp_path, text.replace('{VCPU: PCPU}',
                                                       '[VCPU]')))
+
+
+def test_keep_and_destinations_reach_the_layout(tmp_path):
+    path = tmp_path / 'layouts.yaml'
+    path.write_text(
+        'layouts:\n'
+        '  - match: "gpu-*"\n'
+        '    keep: [pci_0000_85_00_0]\n'
+        '    destinations: {VGPU: pci_0000_84_00_0}\n'
+        '    children:\n'
+        '      - name: pci_0000_84_00_0\n'
+        '        inventory: {VGPU: {total: 4}}\n')
+    layout = layoutfile.load(path).rule_for("gpu-1").layout
+    assert layout.keep == {'pci_0000_85_00_0'}
+    assert layout.destinations == {'VGPU': 'pci_0000_84_00_0'}
