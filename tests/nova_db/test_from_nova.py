@@ -223,6 +223,7 @@ def test_apply_from_nova_pivots_the_fleet_exactly(offline, tmp_path):
     after = placement('dump', url)
     _assert_exact(fleet, after)
     _assert_nothing_else_changed(fleet, before, after)
+    _assert_novas_max_unit(after)
 
     again = cli('apply', '--all', '--yes', *access, *state)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -337,3 +338,14 @@ def test_online_from_nova_with_nova_conf(tmp_path):
     after = placement_io.dump(adapter)
     _assert_exact(fleet, after)
     _assert_nothing_else_changed(fleet, before, after)
+
+
+def _assert_novas_max_unit(state: dict) -> None:
+    """Fails when a child made from nova's facts lets one instance take
+    more than the child has (Placement's default max_unit): nova's
+    libvirt driver reports max_unit = total."""
+    children = [p for p in state['providers'].values() if p['parent']]
+    assert children
+    for child in children:
+        for rc, record in child['inventory'].items():
+            assert record['max_unit'] <= record['total'], (child, rc)

@@ -421,3 +421,67 @@ def test_destinations_name_a_child_offering_the_class():
     with pytest.raises(exception.InvalidLayout, match='no child of the'):
         Layout([Child('a', inventory={'VCPU': 1})],
                destinations={'VGPU': 'a'})
+
+
+def _from_file(tmp_path: Any) -> Layout:
+    from nested_pivot import layoutfile
+    path = tmp_path / 'layouts.yaml'
+    path.write_text('layouts:\n  - match: "cn*"\n    children:\n'
+                    '      - name: NUMA0\n'
+                    '        inventory: {VCPU: {total: 8, '
+                    'allocation_ratio: 4.0}}\n'
+                    '      - name: pf0\n'
+                    '        inventory: {SRIOV_NET_VF: 8}\n')
+    return layoutfile.load(path).rule_for('cn1').layout
+
+
+def _from_discover(tmp_path: Any) -> Layout:
+    from pathlib import Path
+
+    from nested_pivot import discover
+    from nested_pivot import layoutfile
+    fixture = Path(__file__).parents[1] / 'fixtures' / 'sysfs'
+    path = tmp_path / 'host.yaml'
+    import yaml
+    path.write_text(yaml.safe_dump(discover.discover(fixture,
+                                                     hostname='cn1')))
+    return layoutfile.load(path).rule_for('cn1').layout
+
+
+PRODUCERS = {
+    'builders': lambda _: layouts.numa([layouts.NumaCell(vcpu=8)])
+    + layouts.sriov([layouts.PhysicalFunction('pf0', 'net', 8)])
+    + layouts.pgpu([layouts.PhysicalGPU('pci_0000_84_00_0', 4)]),
+    'layout file': _from_file,
+    'discover': _from_discover,
+}
+
+
+@pytest.mark.parametrize('producer', sorted(PRODUCERS))
+def test_every_producer_gets_novas_max_unit(producer, tmp_path):
+    layout = PRODUCERS[producer](tmp_path)
+    flat = {rc: {'total': 10 ** 7, 'max_unit': 10 ** 7}
+            for rc in layout.resource_classes}
+    tree, _ = h.flat_node(inventory=flat)
+    nested_pivot.reshape(tree, {}, layout=layout)
+    for child in layout.children:
+        for rc, record in tree.data(f'cn1_{child.name}').inventory.items():
+            assert record['max_unit'] == record['total'], (child.name, rc)
+
+
+def test_the_hook_takes_the_former_records_from_the_driver():
+    from oslo_config import cfg
+
+    from nested_pivot import conf as np_conf
+    from nested_pivot import nova
+    conf = cfg.ConfigOpts()
+    np_conf.register_opts(conf)
+    conf([])
+    tree, _root = h.flat_node(inventory={})
+    flat = {'VCPU': {'total': 16, 'max_unit': 16, 'allocation_ratio': 4.0}}
+    nova.Hook(conf).update_provider_tree(
+        tree, 'cn1', layout=layouts.numa([layouts.NumaCell(vcpu=8),
+                                         layouts.NumaCell(vcpu=8)]),
+        root_inventory=flat)
+    record = tree.data('cn1_NUMA0').inventory['VCPU']
+    assert (record['max_unit'], record['allocation_ratio']) == (8, 4.0)
