@@ -232,9 +232,11 @@ def test_stale_layout_file_is_reported(tmp_path):
     url = seed_offline(sqlite_url(tmp_path / 'p.db'), 's', 1)
     f = Fleet(tmp_path, 's', ['--placement-db', url])
     assert f.run('apply', 's-numa-000', '--yes').returncode == 0
-    # The layout file later shrinks the cells below what runs on them.
+    # The layout file later shrinks the cells below what runs on them
+    # (the ratio given: left out, it is kept from Placement, 2.0).
     f.layouts.write_text(fleet.layouts('s').replace(
-        'VCPU: {total: 16, allocation_ratio: 2.0}', 'VCPU: {total: 2}'))
+        'VCPU: {total: 16, allocation_ratio: 2.0}',
+        'VCPU: {total: 2, allocation_ratio: 1.0}'))
     check = f.check()
     assert check['code'] == 2
     reason = next(n['reason'] for n in check['nodes']
