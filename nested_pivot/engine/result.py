@@ -12,8 +12,8 @@
 
 """The result of planning: the moves and the final records.
 
-The wire format (the ``POST /reshaper`` body) is the Placement layer's:
-:mod:`nested_pivot.placement.body`.
+The wire format (the ``POST /reshaper`` body) is built beside it, in
+:mod:`nested_pivot.engine.body`, and sent by the Placement layer.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 
 from nested_pivot import microversion
 from nested_pivot.engine.allocations import ConsumerRecord
+from nested_pivot.engine.body import reshape_body
 from nested_pivot.engine.model import Provider
 from nested_pivot.engine.model import Snapshot
 from nested_pivot.engine.target import TraitChange
@@ -151,7 +152,4 @@ class ReshapePlan:
     def request_body(self, version: microversion.VersionLike = (
             microversion.RESHAPER)) -> dict[str, Any]:
         """The POST /reshaper body at ``version`` (1.30 to 1.39)."""
-        # Imported here: the engine must not load the HTTP layer.
-        from nested_pivot.placement import body
-
-        return body.reshape_body(self, version)
+        return reshape_body(self, version)

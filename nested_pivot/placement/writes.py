@@ -24,7 +24,7 @@ from nested_pivot import engine
 from nested_pivot import exception
 from nested_pivot import microversion
 from nested_pivot import names
-from nested_pivot.placement import body
+from nested_pivot.engine import body
 from nested_pivot.placement import read
 from nested_pivot.placement.http import PlacementClient
 from nested_pivot.placement.http import RESHAPE_POLICY

@@ -15,6 +15,7 @@ Placement writes, and microversions are named in one place."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 import re
 import subprocess
@@ -35,6 +36,35 @@ def test_the_engine_loads_no_http_client():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == '[]'
+
+
+ENGINE_MAY_IMPORT = ('nested_pivot.engine', 'nested_pivot.exception',
+                     'nested_pivot.errors', 'nested_pivot.names',
+                     'nested_pivot.layout', 'nested_pivot.microversion')
+
+
+def imports(path: Path) -> set[str]:
+    """Every nested_pivot module ``path`` imports, at any depth of the
+    code: module level, in functions, under TYPE_CHECKING."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f'{node.module}.{a.name}' for a in node.names
+                         if node.module == 'nested_pivot')
+    return {m for m in found if m.startswith('nested_pivot')}
+
+
+def test_the_engine_imports_nothing_above_it():
+    """Fails when a module of the engine imports, even inside a function,
+    a module of a layer above it (Placement, nova, the CLI, the journal,
+    the layout file): the engine is pure, and data flows one way."""
+    for path in (PACKAGE / 'engine').glob('*.py'):
+        above = sorted(m for m in imports(path) if m != 'nested_pivot'
+                       and not m.startswith(ENGINE_MAY_IMPORT))
+        assert not above, (path.name, above)
 
 
 def test_the_command_line_writes_nothing_to_placement_itself():

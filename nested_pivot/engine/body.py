@@ -10,7 +10,11 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The wire format of ``POST /reshaper``: a plan as Placement reads it."""
+"""The wire format of ``POST /reshaper``: a plan as Placement reads it.
+
+Pure, beside the plan: the engine builds the body, the Placement layer
+sends it.
+"""
 
 from __future__ import annotations
 
