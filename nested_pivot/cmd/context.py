@@ -27,6 +27,7 @@ import sys
 from typing import Any
 from typing import TextIO
 
+from nested_pivot import dburl
 from nested_pivot import layoutfile
 from nested_pivot import novadb
 from nested_pivot.cmd import access
@@ -65,8 +66,8 @@ class Context:
 
     @contextlib.contextmanager
     def client(self) -> Iterator[PlacementClient]:
-        with access.client(self.args.config_file,
-                           self.args.placement_db) as client:
+        with access.client(self.args.config_file, self.args.placement_db,
+                           self.args.placement_db_wait, self.err) as client:
             yield client
 
     def layouts(self, client: PlacementClient | None = None,
@@ -77,6 +78,8 @@ class Context:
         if not self.args.from_nova:
             if self.file_layouts is None:
                 self.file_layouts = layoutfile.load(self.args.layouts)
+                for warning in self.file_layouts.warnings:
+                    self.err.write(f'nested-pivot: warning: {warning}\n')
             return self.file_layouts
         built = novadb.layouts(self.nova_source(), client, nodes,
                                self.read_nova())
@@ -139,8 +142,9 @@ class Context:
             self.out.write(line + '\n')
 
     def emit(self, document: Any) -> None:
-        self.out.write(json.dumps(document, indent=2, sort_keys=True,
-                                  default=str) + '\n')
+        """``document`` as JSON, any password in it masked."""
+        self.out.write(dburl.mask(json.dumps(
+            document, indent=2, sort_keys=True, default=str)) + '\n')
 
     def fail(self, message: str) -> None:
         self.err.write(f'nested-pivot: error: {message}\n')

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -29,16 +30,19 @@ import traceback
 from typing import Any
 from typing import NoReturn
 
+from nested_pivot import dburl
 from nested_pivot import exception
 from nested_pivot import journal
 from nested_pivot.cmd import access
 from nested_pivot.cmd import apply
+from nested_pivot.cmd import arguments
 from nested_pivot.cmd import check
 from nested_pivot.cmd import codes
 from nested_pivot.cmd import discover
 from nested_pivot.cmd import plan
 from nested_pivot.cmd import request
 from nested_pivot.cmd import rollback
+from nested_pivot.cmd import signals
 from nested_pivot.cmd import status
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
@@ -66,6 +70,7 @@ def _defaults() -> dict[str, Any]:
                                     journal.DEFAULT_STATE_DIR),
         'layouts': os.environ.get('NESTED_PIVOT_LAYOUTS', DEFAULT_LAYOUTS),
         'json': False, 'debug': False,
+        'placement_db_wait': access.DEFAULT_WAIT,
         'from_nova': False, 'nova_db': None, 'all_cells': False,
     }
 
@@ -93,6 +98,11 @@ def _common(after: bool) -> argparse.ArgumentParser:
         help='work offline on the Placement database itself (fast-forward '
              'upgrades, every service stopped); needs nested_pivot[offline]'
              ' (default: $NESTED_PIVOT_PLACEMENT_DB)')
+    group.add_argument(
+        '--placement-db-wait', metavar='SECONDS', type=arguments.seconds,
+        default=default('placement_db_wait'),
+        help=f'how long to wait for a --placement-db that does not answer '
+             f'(default: {values["placement_db_wait"]:g})')
     group.add_argument(
         '--state-dir', metavar='DIR', default=default('state_dir'),
         help=f'where the journal lives (default: {values["state_dir"]})')
@@ -152,11 +162,22 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    signals.install()
     args = parse(argv)
+    for url in (args.placement_db, args.nova_db):
+        dburl.remember(url)
     _logging(args.debug)
+    for stream in (sys.stdout, sys.stderr):
+        # A name no encoding can write (a lone surrogate from argv) is
+        # shown escaped, not a crash.
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors='backslashreplace')  # type: ignore
     ctx = Context(args, sys.stdout, sys.stderr)
     try:
         return int(args.run(ctx))
+    except signals.Terminated:
+        ctx.fail('terminated (SIGTERM); rerun the same command to go on')
+        return Code.TERMINATED
     except KeyboardInterrupt:
         ctx.fail('interrupted; rerun the same command to go on')
         return Code.INTERRUPTED

@@ -68,6 +68,8 @@ def run(ctx: Context) -> Code:
         client.version()
         _, name = read.find_node(client, ctx.args.node)
         flat = ctx.flat_layout(name, client)
+        if not ctx.args.dry_run:
+            workflows.require_reshape_policy(client)
         if ctx.args.dry_run:
             return _dry_run(ctx, client, journal, name, flat)
         if not ctx.confirm(f'Roll {name} back to flat?'):
@@ -82,9 +84,12 @@ def run(ctx: Context) -> Code:
 
 def _dry_run(ctx: Context, client: Any, journal: Any, name: str,
              flat: Any) -> Code:
-    records = (None if ctx.args.no_journal
-               else workflows.flat_records(client, journal, name))
+    records = None
+    if not ctx.args.no_journal:
+        flat = workflows.rollback_layout(client, journal, name, flat)
+        records = workflows.flat_records(client, journal, name)
     state, plan = operations.read_and_plan(client, name, flat,
                                            root_inventory=records)
+    workflows.check_rollback(plan, records or {})
     plan_cmd.show(ctx, state.records, plan, 'rollback', name)
     return Code.SUCCESS

@@ -26,6 +26,7 @@ import dataclasses
 import enum
 from typing import Any
 
+from nested_pivot import dburl
 from nested_pivot import engine
 from nested_pivot import errors
 from nested_pivot import exception
@@ -40,6 +41,7 @@ from nested_pivot.placement import operations
 from nested_pivot.placement import read
 from nested_pivot.placement import writes
 from nested_pivot.placement.http import PlacementClient
+from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.operations import NodeState
 
 UNFIT = (exception.CannotPivot, exception.InvalidLayout,
@@ -93,6 +95,8 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
     def check(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
         if guarded:
             check_hook(state.snapshot.root_provider, operation)
+        if operation == 'rollback':
+            check_rollback(plan, root_inventory or {})
         journal.check(plan.root)
 
     def record(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
@@ -169,8 +173,14 @@ def rollback_node(client: PlacementClient, journal: Journal, node: str,
 
     The root gets back the records the journal kept from before the
     pivot; without them, or when they no longer fit what runs on the node,
-    the children's records summed.
+    the children's records summed.  The children the journal says the
+    node's pivots made go too, whatever their names and uuids
+    (:func:`rollback_layout`).  A rollback that would leave a class on a
+    child and on the root both is refused before anything is written
+    (:func:`check_rollback`).
     """
+    if use_journal:
+        flat = rollback_layout(client, journal, node, flat)
     records = flat_records(client, journal, node) if use_journal else None
     outcome = pivot_node(client, journal, node, flat, root_inventory=records,
                          operation='rollback', guarded=guarded)
@@ -182,6 +192,63 @@ def rollback_node(client: PlacementClient, journal: Journal, node: str,
             f'({outcome.detail}); used the children\'s records summed. '
             + retry.detail).strip())
     return outcome
+
+
+def rollback_layout(client: PlacementClient, journal: Journal, node: str,
+                    flat: Layout) -> Layout:
+    """``flat``, owning also every child the journal's pre-images say the
+    node's pivots made, by uuid: children with fixed uuids, and children
+    named after the node's old name (a root renamed since) are found so,
+    where neither the flat layout nor their names tell."""
+    uuid, name = read.find_node(client, node)
+    made = journal.children(uuid, name)
+    if not made:
+        return flat
+    return dataclasses.replace(flat, adopted=flat.adopted | made)
+
+
+def check_rollback(plan: engine.ReshapePlan,
+                   restored: Mapping[str, Any]) -> None:
+    """Refuse a rollback that leaves on a child of the node a class the
+    root offers after it (gets back from the journal, or regains): the
+    capacity would be counted twice, and the child's consumers would stay
+    where they are.
+
+    :raises RollbackIncomplete: naming the child, its classes, and the
+        options that can tell the rollback about it.
+    """
+    root = plan.after.providers[plan.root]
+    before = plan.before.providers[plan.root]
+    given = (set(root.inventory) - set(before.inventory)) | (
+        set(restored) & set(root.inventory))
+    left = [(p, sorted(set(p.inventory) & given))
+            for p in plan.after.providers.values()
+            if p.parent is not None and set(p.inventory) & given]
+    if not left:
+        return
+    kept = '; '.join(f'{p.name} ({p.uuid}) keeps {", ".join(classes)}'
+                     for p, classes in left)
+    raise exception.RollbackIncomplete(
+        node=plan.node,
+        reason=f'{kept}, which the root would offer too. The rollback '
+               f'does not know these children as the node\'s own: no '
+               f'pre-image of the journal names them, and no layout rule '
+               f'does. Give --layouts with the rule that made them (or '
+               f'--from-nova), or roll back without --no-journal where the '
+               f'journal of their pivot is kept (--state-dir). Nothing '
+               f'was changed')
+
+
+def require_reshape_policy(client: PlacementClient) -> None:
+    """Before anything is written: can these credentials reshape?  A
+    pivot refused at its reshape would leave empty children behind.
+
+    :raises PermissionDenied: they lack the ``service`` role.
+    """
+    if not operations.may_reshape(client):
+        raise exception.PermissionDenied(
+            method='POST', url='/reshaper', status=403, error_code='',
+            policy=RESHAPE_POLICY, detail='Nothing was written.')
 
 
 def flat_records(client: PlacementClient, journal: Journal, node: str
@@ -346,7 +413,8 @@ def short_reason(err: exception.CannotPivot) -> str:
 
 
 def one_line(err: BaseException) -> str:
-    return ' '.join(str(err).split())
+    """The error in one line, any password in it masked."""
+    return dburl.mask(' '.join(str(err).split()))
 
 
 def plural(count: int, noun: str) -> str:
