@@ -427,10 +427,10 @@ def _child(fail: Any, where: str, spec: Any) -> Child:
         if not isinstance(rc, str):
             raise fail(f'{where}.inventory', f'expected a resource class, '
                                              f'not {_quote(rc)}')
+    traits = _traits(fail, where, spec.get('traits'))
     try:
         return Child(name=name, parent=spec.get('parent'),
-                     inventory=inventory,
-                     traits=_traits(fail, where, spec.get('traits')),
+                     inventory=inventory, traits=traits,
                      uuid=spec.get('uuid'))
     except exception.InvalidLayout as err:
         raise fail(where, str(err.kwargs.get('reason', err))) from None

@@ -95,11 +95,13 @@ class _Waiting:
     stream: TextIO | None
 
     def __post_init__(self) -> None:
-        self.deadline = time.monotonic() + self.seconds
+        self.deadline: float | None = None
 
     def again(self, err: BaseException) -> bool:
         """After a failed connection: wait a second and try again, or
-        give up when the time is up."""
+        give up when the time is up (counted from the first failure)."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.seconds
         left = self.deadline - time.monotonic()
         if left <= 0:
             return False

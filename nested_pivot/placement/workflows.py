@@ -107,6 +107,10 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
         result = operations.pivot(client, node, layout, hints=hints,
                                   before_write=check, before_reshape=record,
                                   root_inventory=root_inventory)
+        if operation == 'rollback' and not result.applied:
+            # Nothing to write is not "already flat" when children the
+            # rollback does not know hold the node's classes.
+            check_rollback(result.plan, root_inventory or {})
     except exception.PivotError as err:
         if written:
             _record_result(journal, written[-1], 'failed', one_line(err),
@@ -207,36 +211,45 @@ def rollback_layout(client: PlacementClient, journal: Journal, node: str,
     return dataclasses.replace(flat, adopted=flat.adopted | made)
 
 
+COMPUTE_CLASSES = frozenset({'VCPU', 'PCPU', 'MEMORY_MB'})
+"""What nova puts on a compute node's root and no other service's
+provider offers: on a child that a rollback leaves, it is a child the
+rollback does not know."""
+
+
 def check_rollback(plan: engine.ReshapePlan,
                    restored: Mapping[str, Any]) -> None:
     """Refuse a rollback that leaves on a child of the node a class the
-    root offers after it (gets back from the journal, or regains): the
-    capacity would be counted twice, and the child's consumers would stay
-    where they are.
+    root offers after it (gets back from the journal, or regains), or a
+    compute class (:data:`COMPUTE_CLASSES`): the child is one the
+    rollback does not know, its consumers would stay on it, and the
+    capacity might be counted twice.
 
     :raises RollbackIncomplete: naming the child, its classes, and the
         options that can tell the rollback about it.
     """
     root = plan.after.providers[plan.root]
     before = plan.before.providers[plan.root]
-    given = (set(root.inventory) - set(before.inventory)) | (
+    watched = COMPUTE_CLASSES | (set(root.inventory)
+                                 - set(before.inventory)) | (
         set(restored) & set(root.inventory))
-    left = [(p, sorted(set(p.inventory) & given))
+    left = [(p, sorted(set(p.inventory) & watched))
             for p in plan.after.providers.values()
-            if p.parent is not None and set(p.inventory) & given]
+            if p.parent is not None and set(p.inventory) & watched]
     if not left:
         return
     kept = '; '.join(f'{p.name} ({p.uuid}) keeps {", ".join(classes)}'
                      for p, classes in left)
     raise exception.RollbackIncomplete(
         node=plan.node,
-        reason=f'{kept}, which the root would offer too. The rollback '
-               f'does not know these children as the node\'s own: no '
-               f'pre-image of the journal names them, and no layout rule '
-               f'does. Give --layouts with the rule that made them (or '
-               f'--from-nova), or roll back without --no-journal where the '
-               f'journal of their pivot is kept (--state-dir). Nothing '
-               f'was changed')
+        reason=f'{kept}, which the rollback would leave there: it does '
+               f'not know these children as the node\'s own (no pre-image '
+               f'of the journal names them, and no layout rule does), so '
+               f'their consumers would stay on them, and the root getting '
+               f'the classes back would count them twice. Give --layouts '
+               f'with the rule that made them (or --from-nova), or roll '
+               f'back without --no-journal where the journal of their '
+               f'pivot is kept (--state-dir). Nothing was changed')
 
 
 def require_reshape_policy(client: PlacementClient) -> None:
