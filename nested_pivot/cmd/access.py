@@ -72,6 +72,7 @@ def client(config_files: Sequence[str], placement_db: str | None,
     waited for up to ``wait`` seconds, saying so on ``stream`` when it is
     a terminal."""
     if placement_db:
+        dburl.remember(placement_db)
         with _offline(placement_db, config_files,
                       _Waiting(placement_db, wait, stream)) as found:
             yield found

@@ -67,7 +67,6 @@ def run(ctx: Context) -> Code:
     journal = ctx.journal()
     with ctx.client() as client:
         client.version()
-        workflows.require_reshape_policy(client)
         nodes, unknown, layouts = _nodes(ctx, client)
         if not ctx.confirm(f'Pivot {workflows.plural(len(nodes), "node")}?'):
             return Code.DECLINED

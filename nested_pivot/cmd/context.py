@@ -50,6 +50,14 @@ class Context:
     file_layouts: layoutfile.Layouts | None = None
     facts: novadb.Facts | None = None
 
+    def __post_init__(self) -> None:
+        for stream in (self.out, self.err):
+            # A name no encoding can write (a lone surrogate from argv) is
+            # shown escaped, not a crash.
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(  # type: ignore[attr-defined]
+                    errors='backslashreplace')
+
     def read_layout_file(self) -> None:
         """Read --layouts, or with --from-nova nova's facts, now: so that
         a bad file or database fails before Placement is reached."""

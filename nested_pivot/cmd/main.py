@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-import contextlib
 import importlib.metadata
 import logging
 import os
@@ -30,7 +29,6 @@ import traceback
 from typing import Any
 from typing import NoReturn
 
-from nested_pivot import dburl
 from nested_pivot import exception
 from nested_pivot import journal
 from nested_pivot.cmd import access
@@ -66,11 +64,11 @@ def _defaults() -> dict[str, Any]:
     return {
         'config_file': [],
         'placement_db': os.environ.get('NESTED_PIVOT_PLACEMENT_DB'),
+        'placement_db_wait': access.DEFAULT_WAIT,
         'state_dir': os.environ.get('NESTED_PIVOT_STATE_DIR',
                                     journal.DEFAULT_STATE_DIR),
         'layouts': os.environ.get('NESTED_PIVOT_LAYOUTS', DEFAULT_LAYOUTS),
         'json': False, 'debug': False,
-        'placement_db_wait': access.DEFAULT_WAIT,
         'from_nova': False, 'nova_db': None, 'all_cells': False,
     }
 
@@ -164,14 +162,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     signals.install()
     args = parse(argv)
-    for url in (args.placement_db, args.nova_db):
-        dburl.remember(url)
     _logging(args.debug)
-    for stream in (sys.stdout, sys.stderr):
-        # A name no encoding can write (a lone surrogate from argv) is
-        # shown escaped, not a crash.
-        with contextlib.suppress(AttributeError, ValueError):
-            stream.reconfigure(errors='backslashreplace')  # type: ignore
     ctx = Context(args, sys.stdout, sys.stderr)
     try:
         return int(args.run(ctx))

@@ -30,7 +30,6 @@ from nested_pivot.cmd import plan as plan_cmd
 from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
-from nested_pivot.placement import operations
 from nested_pivot.placement import read
 from nested_pivot.placement import workflows
 from nested_pivot.placement.workflows import Result
@@ -68,8 +67,6 @@ def run(ctx: Context) -> Code:
         client.version()
         _, name = read.find_node(client, ctx.args.node)
         flat = ctx.flat_layout(name, client)
-        if not ctx.args.dry_run:
-            workflows.require_reshape_policy(client)
         if ctx.args.dry_run:
             return _dry_run(ctx, client, journal, name, flat)
         if not ctx.confirm(f'Roll {name} back to flat?'):
@@ -84,12 +81,7 @@ def run(ctx: Context) -> Code:
 
 def _dry_run(ctx: Context, client: Any, journal: Any, name: str,
              flat: Any) -> Code:
-    records = None
-    if not ctx.args.no_journal:
-        flat = workflows.rollback_layout(client, journal, name, flat)
-        records = workflows.flat_records(client, journal, name)
-    state, plan = operations.read_and_plan(client, name, flat,
-                                           root_inventory=records)
-    workflows.check_rollback(plan, records or {})
+    state, plan = workflows.plan_rollback(
+        client, journal, name, flat, use_journal=not ctx.args.no_journal)
     plan_cmd.show(ctx, state.records, plan, 'rollback', name)
     return Code.SUCCESS

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import dataclasses
 import enum
 from typing import Any
+import weakref
 
 from nested_pivot import dburl
 from nested_pivot import engine
@@ -93,6 +94,7 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
     written: list[engine.ReshapePlan] = []
 
     def check(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
+        require_reshape_policy(client)
         if guarded:
             check_hook(state.snapshot.root_provider, operation)
         if operation == 'rollback':
@@ -252,16 +254,42 @@ def check_rollback(plan: engine.ReshapePlan,
                f'pivot is kept (--state-dir). Nothing was changed')
 
 
+_MAY_RESHAPE: weakref.WeakKeyDictionary[PlacementClient, bool] = (
+    weakref.WeakKeyDictionary())
+
+
 def require_reshape_policy(client: PlacementClient) -> None:
     """Before anything is written: can these credentials reshape?  A
     pivot refused at its reshape would leave empty children behind.
+    Placement is asked once per client (``check`` asks the same).
 
     :raises PermissionDenied: they lack the ``service`` role.
     """
-    if not operations.may_reshape(client):
+    allowed = _MAY_RESHAPE.get(client)
+    if allowed is None:
+        allowed = _MAY_RESHAPE[client] = operations.may_reshape(client)
+    if not allowed:
         raise exception.PermissionDenied(
             method='POST', url='/reshaper', status=403, error_code='',
             policy=RESHAPE_POLICY, detail='Nothing was written.')
+
+
+def plan_rollback(client: PlacementClient, journal: Journal, node: str,
+                  flat: Layout, *, use_journal: bool = True
+                  ) -> tuple[read.NodeRead, engine.ReshapePlan]:
+    """What :func:`rollback_node` would do, changing nothing: the node as
+    read, and the plan (a dry run).
+
+    :raises RollbackIncomplete: as :func:`rollback_node` refuses.
+    """
+    records = None
+    if use_journal:
+        flat = rollback_layout(client, journal, node, flat)
+        records = flat_records(client, journal, node)
+    state, plan = operations.read_and_plan(client, node, flat,
+                                           root_inventory=records)
+    check_rollback(plan, records or {})
+    return state, plan
 
 
 def flat_records(client: PlacementClient, journal: Journal, node: str

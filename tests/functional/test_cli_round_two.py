@@ -445,16 +445,24 @@ def test_apply_without_the_service_role_writes_nothing(server):
     proxy.set_headers = {'X-Roles': 'admin'}
     proxy.clear_log()
     run = server.run('apply', '--all', '--yes')
-    one_line_error(run)
-    assert '"service" role' in run.stderr and 'Nothing was written' in \
-        run.stderr
+    assert run.returncode == 2, run.stdout + run.stderr
+    rows = _rows(run, server.prefix)
+    for name, root, _ in nodes:
+        row = ' '.join(rows[name].split())
+        assert 'failed' in row and '"service" role' in row, row
+        assert 'Nothing was written' in row
+        assert server.children(root) == []
+    assert proxy.count('POST', '/reshaper') == 1  # asked once
     assert proxy.count('POST', '/resource_providers') == 0
     assert proxy.count('PUT') == 0
-    for _, root, _ in nodes:
-        assert server.children(root) == []
-    back = server.run('rollback', nodes[0][0], '--yes')
-    one_line_error(back)
-    assert '"service" role' in back.stderr
+    proxy.set_headers = {'X-Roles': 'admin,service'}
+    name, root, vms = nodes[0]
+    assert server.run('apply', name, '--yes').returncode == 0
+    pivoted = seed.dump(server.adapter, root, vms)
+    proxy.set_headers = {'X-Roles': 'admin'}
+    back = server.run('rollback', name, '--yes')
+    assert back.returncode == 2 and '"service" role' in back.stdout
+    assert seed.dump(server.adapter, root, vms) == pivoted
 
 
 # -- A7: SIGTERM, double Ctrl-C, an interrupted pivot ------------------------
