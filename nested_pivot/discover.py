@@ -120,21 +120,30 @@ def render(document: dict[str, Any]) -> str:
     return '\n'.join(header) + '\n' + body
 
 
+MAX_CPUS = 65536
+"""CPU ids a cpulist may name: 0 to MAX_CPUS - 1 (Linux's NR_CPUS is at
+most 8192 today); a larger id is crafted input, not a host."""
+
+
 def parse_cpulist(text: str) -> tuple[int, ...]:
     """The CPUs of a sysfs cpulist such as ``0-3,8-11``, sorted, unique.
 
-    :raises ValueError: on anything but comma-separated numbers and ranges.
+    :raises ValueError: on anything but comma-separated numbers and
+        ranges, or a CPU id of :data:`MAX_CPUS` or more.
     """
     cpus: set[int] = set()
     text = text.strip()
     for part in text.split(',') if text else ():
         match = _CPU_RANGE.fullmatch(part.strip())
         if not match:
-            raise ValueError(f'bad CPU range {part!r}')
+            raise ValueError(f'bad CPU range {part[:40]!r}')
         first = int(match.group(1))
         last = int(match.group(2) or first)
         if last < first:
             raise ValueError(f'CPU range {part!r} runs backwards')
+        if last >= MAX_CPUS:
+            raise ValueError(f'CPU range {part[:40]!r} names CPU {last}; a '
+                             f'host has at most {MAX_CPUS} CPUs')
         cpus.update(range(first, last + 1))
     return tuple(sorted(cpus))
 
@@ -282,9 +291,17 @@ def _listdir(path: Path) -> list[str]:
                              problem=f'unreadable: {err.strerror}') from None
 
 
+MAX_FILE = 64 * 1024
+"""The most of one sysfs file that is read: sysfs files are small."""
+
+
 def _read(path: Path) -> str | None:
     """The text of ``path``; None when it does not exist."""
     try:
+        if path.stat().st_size > MAX_FILE:
+            raise DiscoveryError(path=str(path),
+                                 problem=f'larger than {MAX_FILE} bytes, '
+                                         f'which no sysfs file is')
         return path.read_text()
     except _MISSING:
         return None

@@ -224,6 +224,31 @@ class ProviderNameClash(PlacementError):
     code = errors.PROVIDER_NAME_CLASH
 
 
+class ProviderUuidClash(PlacementError):
+    msg_fmt = ('Cannot create child %(name)s of node %(node)s: its uuid '
+               '%(uuid)s is taken by provider %(other)s, which is not part '
+               'of the node.')
+    code = errors.PROVIDER_UUID_CLASH
+
+
+class MalformedAnswer(PlacementError):
+    """A 2xx answer that is not what Placement sends: an HTML page from a
+    proxy, JSON without the expected fields."""
+
+    msg_fmt = ('Placement answered %(method)s %(url)s with HTTP %(status)s, '
+               'but not with what Placement sends: %(detail)s. Is a proxy '
+               'or load balancer in the way?')
+    code = errors.MALFORMED_ANSWER
+
+
+class RollbackIncomplete(PivotError):
+    """A rollback that would leave a class both on the root and on a
+    child: refused before anything is written."""
+
+    msg_fmt = 'Cannot roll node %(node)s back to flat: %(reason)s'
+    code = errors.ROLLBACK_INCOMPLETE
+
+
 class ReshapeNeeded(PivotError):
     """Allocations must move: call again with them (nova's contract).
 

@@ -20,12 +20,14 @@ temporary file, fsynced, and linked into place under the node's lock (then
 the directory is fsynced), so an entry is either whole or absent, and two
 writers never overwrite each other.
 
-The journal trusts only what the user running nested_pivot wrote: its
-directories are created 0700, and a directory or entry that is a symbolic
-link or belongs to another user is refused.  Entries are validated when
-read: an entry that is not what nested_pivot writes, or whose records would
-not pass the checks a layout's inventory passes, is an error that names
-the file.
+The journal trusts only what the user running nested_pivot wrote: the
+directories it creates are 0700, and a directory or entry that is a
+symbolic link or belongs to another user is refused, and so is an existing
+directory that others may write in (``/tmp``): its mode is never changed.
+Entries are validated when read: an entry that is not what nested_pivot
+writes, a field missing or of the wrong type, or records that would not
+pass the checks a layout's inventory passes, is an error that names the
+file and the field.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import tempfile
 from typing import Any
 import uuid as uuidlib
 
+from nested_pivot import dburl
 from nested_pivot import exception
 from nested_pivot.engine import ConsumerRecord
 from nested_pivot.engine import ReshapePlan
@@ -93,13 +96,14 @@ class Journal:
             'consumers': {c: _consumer(records[c]) for c in plan.consumers
                           if c in records},
             'moves': [dataclasses.asdict(m) for m in plan.moves],
+            'owned': _owned(plan),
         })
 
     def record_result(self, uuid: str, node: str, outcome: str,
                       detail: str = '', operation: str = 'apply') -> Entry:
         return self._write(uuid, 'result', operation, {
             'node': node, 'uuid': uuid, 'outcome': outcome,
-            'detail': detail})
+            'detail': dburl.mask(detail)})
 
     def check(self, uuid: str) -> None:
         """Can the node's journal be written?  Its directory is made, as
@@ -152,6 +156,30 @@ class Journal:
             if gone:
                 return {rc: _record(entry, rc, before[rc]) for rc in gone}
         return None
+
+    def children(self, uuid: str, name: str | None = None) -> set[str]:
+        """The uuids of every child the node's pivots gave it: what a
+        rollback must remove, whatever the children's names and uuids
+        are now, or the layout that made them.
+
+        An entry written before the pre-image recorded them (``owned``)
+        gives the children its pivot created or gave inventory to.
+        """
+        found: set[str] = set()
+        entries = self.entries(uuid) or self._legacy(uuid, name)
+        for entry in entries:
+            if entry.kind != 'pre-image' or 'after' not in entry.body:
+                continue
+            if 'owned' in entry.body:
+                found.update(entry.body['owned'])
+                continue
+            before = {p.get('uuid'): p for p in entry.body['tree']}
+            found.update(
+                p['uuid'] for p in entry.body['after']
+                if p['parent'] is not None and (
+                    p['uuid'] not in before
+                    or before[p['uuid']]['inventory'] != p['inventory']))
+        return found
 
     def _legacy(self, uuid: str, name: str | None) -> list[Entry]:
         if not name:
@@ -214,6 +242,12 @@ def _consumer(record: ConsumerRecord) -> dict[str, Any]:
             'project_id': record.project_id, 'user_id': record.user_id,
             'consumer_generation': record.consumer_generation,
             'consumer_type': record.consumer_type}
+
+
+def _owned(plan: ReshapePlan) -> list[str]:
+    """The children the layout owns once the plan is applied."""
+    return sorted(u for u, p in plan.after.providers.items()
+                  if p.parent is not None and u not in plan.foreign)
 
 
 def _tree(snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -285,21 +319,58 @@ def _read(path: Path, uuid: str | None) -> Entry:
     if uuid is not None and body.get('uuid', uuid) != uuid:
         raise fail(f'belongs to provider {body.get("uuid")}, not {uuid}')
     if kind == 'pre-image':
-        for key in ('tree', 'after'):
-            if key in body:
-                _check_tree(path, body[key])
+        problem = _preimage_problem(body)
+        if problem:
+            raise fail(problem)
     return Entry(path, kind, body)
 
 
-def _check_tree(path: Path, tree: Any) -> None:
-    ok = isinstance(tree, list) and all(
-        isinstance(p, dict) and isinstance(p.get('inventory'), dict)
-        for p in tree)
-    roots = [p for p in tree if p.get('parent') is None] if ok else []
+_TYPE_NAMES = {str: 'a string', dict: 'a mapping', list: 'a list',
+               type(None): 'null'}
+
+
+def _preimage_problem(body: Mapping[str, Any]) -> str | None:
+    """What is wrong with a pre-image's fields, naming the field."""
+    for key in ('tree', 'after'):
+        if key in body:
+            problem = _tree_problem(key, body[key])
+            if problem:
+                return problem
+    owned = body.get('owned', [])
+    if not isinstance(owned, list) or not all(
+            isinstance(u, str) for u in owned):
+        return 'field "owned": expected a list of provider uuids'
+    for key, kind in (('consumers', dict), ('moves', list)):
+        if key in body and not isinstance(body[key], kind):
+            return f'field "{key}": expected {_TYPE_NAMES[kind]}'
+    return None
+
+
+def _tree_problem(key: str, tree: Any) -> str | None:
+    """What is wrong with a provider tree: each provider says its
+    parent (null for the root) and its inventory; a child its uuid."""
+    shape = f'"{key}" must be a list of providers with one root'
+    if not isinstance(tree, list):
+        return f'field "{key}" is not a list: {shape}'
+    for i, provider in enumerate(tree):
+        where = f'{key}[{i}]'
+        if not isinstance(provider, dict):
+            return f'field "{where}" is not a provider: {shape}'
+        fields: dict[str, tuple[type, ...]] = {
+            'parent': (str, type(None)), 'inventory': (dict,)}
+        if provider.get('parent') is not None:
+            fields['uuid'] = (str,)
+        for field, kinds in fields.items():
+            if field not in provider:
+                return f'field "{where}.{field}" is missing: {shape}'
+            if not isinstance(provider[field], kinds):
+                expected = ' or '.join(_TYPE_NAMES[k] for k in kinds)
+                return (f'field "{where}.{field}" is not {expected}: '
+                        f'{shape}')
+    roots = [p for p in tree if p['parent'] is None]
     if len(roots) != 1:
-        raise exception.JournalError(
-            path=str(path), problem='its provider tree is not a list of '
-                                    'providers with one root')
+        return f'{len(roots)} providers without a parent: {shape}'
+    return None
 
 
 def _root(entry: Entry, key: str) -> dict[str, Any]:
@@ -320,14 +391,30 @@ def _record(entry: Entry, rc: str, record: Any) -> Inventory:
 # -- writing -----------------------------------------------------------------
 
 def _make_dir(path: Path) -> None:
-    """``path`` as a directory of ours, 0700; parents as the umask says."""
+    """``path`` as a directory of ours.  One this makes is 0700 whatever
+    the umask (its parents as the umask says).  One that exists is used
+    as it is, never changed: refused when it is not ours, or when others
+    may write in it (a shared ``/tmp``), since they could then remove or
+    plant entries."""
+    made = False
     if not _exists(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileExistsError):
             path.mkdir(mode=0o700)
+            made = True
     _check_dir(path)
-    if stat.S_IMODE(path.lstat().st_mode) & 0o077:
+    mode = stat.S_IMODE(path.lstat().st_mode)
+    if made:
         os.chmod(path, 0o700)
+    elif mode & 0o022:
+        raise exception.JournalError(
+            path=str(path),
+            problem=f'others may write in it (mode {mode:04o}): the '
+                    f'journal needs a directory that only its user can '
+                    f'write. Give --state-dir a directory of your own '
+                    f'(one that does not exist yet is created 0700), or '
+                    f'take the write permission away from others (chmod '
+                    f'go-w). Its mode was not changed')
 
 
 @contextlib.contextmanager

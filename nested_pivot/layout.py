@@ -267,10 +267,12 @@ class Child:
 class Layout:
     """The target tree of one node: its children, parents first.
 
-    ``adopted`` names (short names) children the layout owns without
-    listing them: :meth:`flat` keeps its children's names there, so that a
-    rollback also removes children that another tool (nova's own reshape
-    code) made under those names.  ``managed_traits`` are glob patterns of
+    ``adopted`` names (short names, or provider uuids) children the layout
+    owns without listing them: :meth:`flat` keeps its children's names
+    there, so that a rollback also removes children that another tool
+    (nova's own reshape code) made under those names; a rollback adds the
+    uuids of the children the journal says the node's pivots made.
+    ``managed_traits`` are glob patterns of
     the traits the layout manages on its children, as nova manages its
     capability traits: a trait that matches one and that the child does
     not list is removed.  Any other trait on a child is kept.

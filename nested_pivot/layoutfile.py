@@ -30,8 +30,19 @@
 
 A path may be a file or a directory of ``*.yaml``, ``*.yml`` and ``*.json``
 regular files, read in name order.  Errors name the file, the path inside
-it and what is wrong.  A key given twice is an error, not "the last one
-wins"; ``children`` is required (``children: []`` is the flat layout).
+it and what is wrong, and quote at most a few hundred characters of it.
+A key given twice is an error, not "the last one wins"; ``children`` is
+required (``children: []`` is the flat layout).
+
+YAML is read as YAML 1.2 reads it, whatever YAML 1.1 says: a number is a
+plain decimal (``1:30`` is text, not 90; ``010`` is text, not 8), only
+``true`` and ``false`` are booleans, and dates are text.  Anchors,
+aliases and the merge key ``<<`` work, but aliases may repeat at most
+:data:`MAX_ALIASED` nodes in all (an "alias bomb" is refused).  Child
+names are checked against what Placement's databases can store, and two
+children whose names MariaDB would take for one are refused.  Hints that
+can never apply (keyed by a node the rule cannot match, or naming the
+root) are warnings (:attr:`Layouts.warnings`).
 """
 
 from __future__ import annotations
@@ -43,19 +54,49 @@ import json
 import os
 from pathlib import Path
 import re
+import reprlib
 from typing import Any
 
 import yaml
 
 from nested_pivot import exception
+from nested_pivot import names
 from nested_pivot.layout import Child
 from nested_pivot.layout import Layout
 
 SUFFIXES = ('.yaml', '.yml', '.json')
 
 
+MAX_ALIASED = 10_000
+"""How many nodes YAML aliases may repeat in one file, in all."""
+
+MAX_QUOTED = 300
+"""How much of a reason an error quotes, in characters."""
+
+
 class LayoutFileError(exception.InvalidLayout):
     msg_fmt = '%(file)s: %(where)s: %(reason)s'
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        if 'reason' in kwargs:
+            kwargs['reason'] = _short(str(kwargs['reason']))
+        super().__init__(message, **kwargs)
+
+
+def _short(text: str) -> str:
+    if len(text) <= MAX_QUOTED:
+        return text
+    return f'{text[:MAX_QUOTED]}... ({len(text)} characters)'
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlevel = 3
+
+
+def _quote(value: Any) -> str:
+    """A short repr of ``value``, however large it is."""
+    return _REPR.repr(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +127,9 @@ class Layouts:
     source: str = 'the layout file'
     refused: Mapping[str, str] = dataclasses.field(default_factory=dict)
     unmatched: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """What in the rules can never apply: hints for a node the rule's
+    glob cannot match, hints that name the root."""
 
     def rule_for(self, node: str) -> Rule | None:
         """The first rule whose glob matches ``node``; none for a node
@@ -102,16 +146,18 @@ class Layouts:
 
 def load(path: str | os.PathLike[str]) -> Layouts:
     """Read a layout file or a directory of them."""
-    return Layouts(tuple(r for f in _files(Path(path)) for r in _rules(f)),
-                   source=str(path))
+    found = [r for f in _files(Path(path)) for r in _rules(f)]
+    return Layouts(tuple(r for r, _ in found), source=str(path),
+                   warnings=tuple(w for _, ws in found for w in ws))
 
 
 def from_document(document: Any, source: str) -> Layouts:
     """The rules of a document already parsed (a mapping with a
     ``layouts`` list, as a file holds), checked as a file's are; errors
     name ``source``."""
-    return Layouts(tuple(_document_rules(Path(source), document)),
-                   source=source)
+    found = _document_rules(Path(source), document)
+    return Layouts(tuple(r for r, _ in found), source=source,
+                   warnings=tuple(w for _, ws in found for w in ws))
 
 
 def _files(path: Path) -> list[Path]:
@@ -130,18 +176,23 @@ def _files(path: Path) -> list[Path]:
     raise LayoutFileError(file=str(path), where='path', reason=reason)
 
 
-def _rules(path: Path) -> list[Rule]:
+def _rules(path: Path) -> list[tuple[Rule, list[str]]]:
     return _document_rules(path, _parse(path))
 
 
-def _document_rules(path: Path, document: Any) -> list[Rule]:
+def _document_rules(path: Path, document: Any
+                    ) -> list[tuple[Rule, list[str]]]:
+    """Each rule, with its warnings."""
     if not isinstance(document, Mapping) or not isinstance(
             document.get('layouts'), list):
         raise LayoutFileError(file=str(path), where='top level',
                               reason='expected a mapping with a "layouts" '
                                      'list')
-    return [_rule(path, f'layouts[{i}]', entry)
-            for i, entry in enumerate(document['layouts'])]
+    found = []
+    for i, entry in enumerate(document['layouts']):
+        rule = _rule(path, f'layouts[{i}]', entry)
+        found.append((rule, _warnings(f'{path}: layouts[{i}]', rule)))
+    return found
 
 
 def _parse(path: Path) -> Any:
@@ -172,28 +223,96 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+_YAML11 = ('tag:yaml.org,2002:int', 'tag:yaml.org,2002:float',
+           'tag:yaml.org,2002:bool', 'tag:yaml.org,2002:timestamp')
+_MERGE = 'tag:yaml.org,2002:merge'
+
+
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing keys given twice, and reading
-    ``1.0e308`` as the number YAML 1.2 says it is (YAML 1.1 wants a sign
-    in the exponent and would read text)."""
+    """PyYAML's safe loader, reading scalars as YAML 1.2 does (see the
+    module's docstring), refusing keys given twice, and refusing aliases
+    that repeat more than :data:`MAX_ALIASED` nodes."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers
+                if tag not in _YAML11]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers
+        .items()}
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliased = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None,
+                     index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                self._aliased += self._size(target)
+                if self._aliased > MAX_ALIASED:
+                    raise yaml.composer.ComposerError(
+                        None, None,
+                        f'aliases repeat more than {MAX_ALIASED} nodes '
+                        f'(a YAML alias bomb?): write the values out, or '
+                        f'use fewer aliases', event.start_mark)
+        return super().compose_node(parent, index)
+
+    def _size(self, node: yaml.Node, path: frozenset[int] = frozenset()
+              ) -> int:
+        """The nodes ``node`` stands for, aliases expanded."""
+        key = id(node)
+        if key in self._sizes:
+            return self._sizes[key]
+        if key in path:  # an alias of an anchor that holds it
+            return 1
+        inner = path | {key}
+        if isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._size(n, inner) for n in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._size(k, inner) + self._size(v, inner)
+                           for k, v in node.value)
+        else:
+            size = 1
+        self._sizes[key] = size
+        return size
 
     def construct_mapping(self, node: yaml.MappingNode,
                           deep: bool = False) -> dict[Any, Any]:
+        # Keys given twice are refused among the mapping's own keys; the
+        # merge key's entries may be overridden by them, as YAML says.
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE:
+                continue
             key = self.construct_object(key_node, deep=deep)
-            if key in seen:
+            try:
+                again = key in seen
+            except TypeError:
+                continue  # unhashable: the constructor below says so
+            if again:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f'key {key!r} is given twice',
+                    None, None, f'key {_quote(key)} is given twice',
                     key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
+# Plain decimals only, as YAML 1.2: no sexagesimal (1:30), octal (010),
+# hexadecimal, binary, underscores, .inf or .nan; ``1.0e308`` is a number
+# (YAML 1.1 wants a sign in the exponent and would read text).
+_Loader.add_implicit_resolver(
+    'tag:yaml.org,2002:bool',
+    re.compile(r'^(?:true|True|TRUE|false|False|FALSE)$'), list('tTfF'))
+_Loader.add_implicit_resolver(
+    'tag:yaml.org,2002:int', re.compile(r'^[-+]?(?:0|[1-9][0-9]*)$'),
+    list('-+0123456789'))
 _Loader.add_implicit_resolver(
     'tag:yaml.org,2002:float',
-    re.compile(r'^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$'),
-    list('-+0123456789'))
+    re.compile(r'^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))'
+               r'(?:[eE][-+]?[0-9]+)?$'),
+    list('-+.0123456789'))
 
 
 RULE_KEYS = ('match', 'children', 'hints', 'managed_traits', 'sharing',
@@ -214,7 +333,7 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
 
     if not isinstance(entry, Mapping):
         raise fail('', 'expected a mapping with "match" and "children"')
-    unknown = sorted(set(entry) - set(RULE_KEYS))
+    unknown = _unknown(entry, RULE_KEYS)
     if unknown:
         raise fail('', f'unknown keys {unknown}')
     if not isinstance(entry.get('match'), str):
@@ -227,6 +346,7 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
         raise fail('.children', 'expected a list')
     built = [_child(fail, f'.children[{i}]', c)
              for i, c in enumerate(children)]
+    _check_twins(fail, built)
     layout = _layout(fail, entry, tuple(built))
     hints = entry.get('hints') or {}
     if not isinstance(hints, Mapping) or not all(
@@ -235,22 +355,36 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
     return Rule(entry['match'], layout, hints, str(path))
 
 
+def _unknown(mapping: Mapping[Any, Any], known: tuple[str, ...]
+             ) -> list[str]:
+    return sorted(_quote(k) if not isinstance(k, str) else k
+                  for k in mapping if k not in known)
+
+
 def _layout(fail: Any, entry: Mapping[str, Any],
             children: tuple[Child, ...]) -> Layout:
     fields: dict[str, Any] = {}
     for key in _LISTS:
         value = entry.get(key, [])
-        if not isinstance(value, list) or not all(
-                isinstance(v, str) and v for v in value):
-            what = ('trait patterns' if key == 'managed_traits'
-                    else 'names')
-            raise fail(f'.{key}', f'expected a list of {what}')
+        if not isinstance(value, list):
+            raise fail(f'.{key}', f'expected a list of {_what(key)}, not '
+                                  f'{_quote(value)}')
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                raise fail(f'.{key}[{i}]', f'expected one of the '
+                                           f'{_what(key)}, not '
+                                           f'{_quote(item)}')
         fields[key] = frozenset(value)
     for key in _MAPS:
         value = entry.get(key, {})
         if not isinstance(value, Mapping):
             raise fail(f'.{key}', 'expected a mapping of resource class '
                                   'to a name')
+        for rc, name in value.items():
+            if not isinstance(rc, str) or not isinstance(name, str):
+                raise fail(f'.{key}', f'expected a resource class and a '
+                                      f'name, not {_quote(rc)}: '
+                                      f'{_quote(name)}')
         fields[key] = dict(value)
     try:
         return Layout(children, **fields)
@@ -259,27 +393,102 @@ def _layout(fail: Any, entry: Mapping[str, Any],
         raise fail(where, str(err.kwargs.get('reason', err))) from None
 
 
+def _what(key: str) -> str:
+    return 'trait patterns' if key == 'managed_traits' else 'names'
+
+
+CHILD_KEYS = ('name', 'parent', 'inventory', 'traits', 'uuid')
+
+
 def _child(fail: Any, where: str, spec: Any) -> Child:
     if not isinstance(spec, Mapping):
         raise fail(where, 'expected a mapping with "name" and "inventory"')
-    unknown = sorted(set(spec) - {'name', 'parent', 'inventory', 'traits',
-                                  'uuid'})
+    unknown = _unknown(spec, CHILD_KEYS)
     if unknown:
         raise fail(where, f'unknown keys {unknown}')
+    name = spec.get('name', '')
+    if not isinstance(name, str) or not name.strip():
+        raise fail(f'{where}.name', f'expected a non-empty name, not '
+                                    f'{_quote(name)}')
+    problem = names.child_name_problem(name)
+    if problem:
+        raise fail(f'{where}.name', f'{_quote(name)}: {problem}')
+    for key, kinds in (('parent', str), ('uuid', str)):
+        value = spec.get(key)
+        if value is not None and not isinstance(value, kinds):
+            raise fail(f'{where}.{key}', f'expected a {key}, not '
+                                         f'{_quote(value)}')
+    inventory = spec.get('inventory') or {}
+    if not isinstance(inventory, Mapping):
+        raise fail(f'{where}.inventory', f'expected a mapping of resource '
+                                         f'class to record, not '
+                                         f'{_quote(inventory)}')
+    for rc in inventory:
+        if not isinstance(rc, str):
+            raise fail(f'{where}.inventory', f'expected a resource class, '
+                                             f'not {_quote(rc)}')
+    traits = _traits(fail, where, spec.get('traits'))
     try:
-        return Child(name=spec.get('name', ''),
-                     parent=spec.get('parent'),
-                     inventory=spec.get('inventory') or {},
-                     traits=_traits(spec.get('traits')),
+        return Child(name=name, parent=spec.get('parent'),
+                     inventory=inventory, traits=traits,
                      uuid=spec.get('uuid'))
     except exception.InvalidLayout as err:
         raise fail(where, str(err.kwargs.get('reason', err))) from None
 
 
-def _traits(value: Any) -> frozenset[str]:
+def _traits(fail: Any, where: str, value: Any) -> frozenset[str]:
     if value is None:
         return frozenset()
-    if isinstance(value, str) or not isinstance(value, list):
-        raise exception.InvalidLayout(
-            reason=f'traits must be a list of names, not {value!r}')
+    if not isinstance(value, list):
+        raise fail(where, f'traits must be a list of names, not '
+                          f'{_quote(value)}')
+    for i, trait in enumerate(value):
+        if not isinstance(trait, str):
+            raise fail(f'{where}.traits[{i}]', f'expected a trait name, '
+                                               f'not {_quote(trait)}')
     return frozenset(value)
+
+
+def _check_twins(fail: Any, children: list[Child]) -> None:
+    """Two children whose names a database would take for one: their
+    providers cannot both exist (Placement's names are unique)."""
+    for i, child in enumerate(children):
+        for other in children[:i]:
+            if names.same_to_a_database(child.name, other.name):
+                raise fail(f'.children[{i}].name',
+                           f'{child.name!r} and {other.name!r} differ '
+                           f'only in case, accents or trailing spaces: '
+                           f'MariaDB takes them for one name; rename one')
+
+
+def _warnings(where: str, rule: Rule) -> list[str]:
+    """The rule's hints that can never apply, each named."""
+    found = []
+    for node, hints in rule.hints.items():
+        at = f'{where}.hints.{_quote(node)}'
+        if not isinstance(node, str) or not rule.matches(node):
+            found.append(f'{at}: the rule matches {rule.match!r}, never '
+                         f'node {_quote(node)}: these hints are never '
+                         f'used (a typo in the node name?)')
+            continue
+        for consumer, hint in hints.items():
+            if node in _refs(hint):
+                found.append(
+                    f'{at}.{_quote(consumer)}: names the root, {node}: '
+                    f'hints place consumers on the node\'s children, and '
+                    f'this one does nothing (name a child)')
+    return found
+
+
+def _refs(hint: Any) -> set[Any]:
+    """The providers a hint names, in each of its forms."""
+    if isinstance(hint, str):
+        return {hint}
+    found: set[Any] = set()
+    if isinstance(hint, Mapping):
+        for where in hint.values():
+            if isinstance(where, str):
+                found.add(where)
+            elif isinstance(where, Mapping):
+                found.update(k for k in where if isinstance(k, str))
+    return found

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 import os_resource_classes
 import os_traits
@@ -51,6 +52,58 @@ def is_valid_trait(name: object) -> bool:
     return name in _standard_traits() or bool(_CUSTOM.match(name))
 
 
+def name_problem(name: str) -> str | None:
+    """What in ``name`` no supported database can store in a provider
+    name, or None: a NUL (PostgreSQL refuses it), a lone surrogate (no
+    UTF-8 can encode it)."""
+    for i, ch in enumerate(name):
+        if ch == '\0':
+            return f'it holds a NUL character (at {i}), which PostgreSQL ' \
+                   f'cannot store'
+        if '\ud800' <= ch <= '\udfff':
+            return (f'it holds a lone surrogate ({ch!r} at {i}), which no '
+                    f'database can store as UTF-8')
+    return None
+
+
+def child_name_problem(name: str) -> str | None:
+    """What makes ``name`` a bad short name for a child, or None: what
+    :func:`name_problem` refuses, control characters (they would be
+    written to terminals and logs as they are), and characters beyond
+    the Basic Multilingual Plane, which a MariaDB with ``utf8mb3`` tables
+    cannot store."""
+    found = name_problem(name)
+    if found:
+        return found
+    for i, ch in enumerate(name):
+        if unicodedata.category(ch) == 'Cc':
+            return f'it holds a control character ({ch!r} at {i})'
+        if ord(ch) > 0xFFFF:
+            return (f'it holds {ch!r} (at {i}), beyond the Basic '
+                    f'Multilingual Plane, which MariaDB tables in utf8mb3 '
+                    f'cannot store')
+    return None
+
+
+def collation_keys(name: str) -> frozenset[str]:
+    """Forms of ``name`` under which MariaDB's default collations
+    (``utf8mb4_general_ci``, ``utf8mb4_unicode_ci``) may find it equal to
+    another: case-, accent- and trailing-space-insensitive.  Two names
+    that share a key are one name to such a database's unique index.
+    The keys err on the side of "equal"."""
+    stripped = name.rstrip(' ')
+    bare = ''.join(ch for ch in unicodedata.normalize('NFKD', stripped)
+                   if not unicodedata.combining(ch))
+    return frozenset({bare.casefold(), bare.lower().replace('ß', 's')})
+
+
+def same_to_a_database(first: str, second: str) -> bool:
+    """Would one of the supported databases take these two names for
+    one?"""
+    return first != second and bool(
+        collation_keys(first) & collation_keys(second))
+
+
 def check_node_name(node: object) -> str:
     """``node`` if it can name a compute node's root provider.
 
@@ -70,6 +123,9 @@ def check_node_name(node: object) -> str:
         raise exception.InvalidNodeName(
             node=node, reason=f'{len(node)} characters, more than the '
                               f'{MAX_PROVIDER_NAME} Placement allows')
+    problem = name_problem(node)
+    if problem:
+        raise exception.InvalidNodeName(node=node, reason=problem)
     return node
 
 

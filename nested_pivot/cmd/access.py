@@ -14,7 +14,7 @@
 offline over the Placement database with ``placement.direct``.
 
 A database URL carries a password: it is masked in every message and log
-line (:func:`mask`, :class:`MaskingFilter`).
+line (:func:`nested_pivot.dburl.mask`, :class:`MaskingFilter`).
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
+import dataclasses
 import logging
-from pathlib import Path
 import re
+import time
+from typing import TextIO
 
 from oslo_config import cfg
 
+from nested_pivot import dburl
 from nested_pivot import exception
 from nested_pivot.placement import PlacementClient
 
 # Offline there is no keystone: noauth2 with these roles passes every
 # policy, the reshaper's included.
 OFFLINE_HEADERS = {'X-Auth-Token': 'admin', 'X-Roles': 'admin,service'}
-
-_CREDENTIALS = re.compile(r'(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://'
-                          r'[^:/@\s]*):[^@\s]*@')
 
 # The Python module a database URL's driver imports, and the package that
 # provides it.
@@ -47,9 +47,7 @@ DRIVERS = {'pymysql': 'PyMySQL', 'psycopg2': 'psycopg2-binary',
 AccessError = exception.AccessError
 
 
-def mask(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ***."""
-    return _CREDENTIALS.sub(r'\g<scheme>:***@', text)
+mask = dburl.mask
 
 
 class MaskingFilter(logging.Filter):
@@ -61,12 +59,22 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+DEFAULT_WAIT = 10.0
+"""How long the CLI waits for an unreachable --placement-db, in seconds
+(oslo.db's own default is 10 retries 10 s apart)."""
+
+
 @contextlib.contextmanager
-def client(config_files: Sequence[str], placement_db: str | None
+def client(config_files: Sequence[str], placement_db: str | None,
+           wait: float = DEFAULT_WAIT, stream: TextIO | None = None
            ) -> Iterator[PlacementClient]:
-    """A client for the command's lifetime."""
+    """A client for the command's lifetime.  Offline, the database is
+    waited for up to ``wait`` seconds, saying so on ``stream`` when it is
+    a terminal."""
     if placement_db:
-        with _offline(placement_db, config_files) as found:
+        dburl.remember(placement_db)
+        with _offline(placement_db, config_files,
+                      _Waiting(placement_db, wait, stream)) as found:
             yield found
         return
     if not config_files:
@@ -77,6 +85,40 @@ def client(config_files: Sequence[str], placement_db: str | None
     conf = _conf(config_files)
     _check_online(conf, config_files)
     yield PlacementClient.from_conf(conf)
+
+
+@dataclasses.dataclass
+class _Waiting:
+    """Waiting for the Placement database to answer."""
+
+    connection: str
+    seconds: float
+    stream: TextIO | None
+
+    def __post_init__(self) -> None:
+        self.deadline: float | None = None
+
+    def again(self, err: BaseException) -> bool:
+        """After a failed connection: wait a second and try again, or
+        give up when the time is up (counted from the first failure)."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.seconds
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if self.stream is not None and self.stream.isatty():
+            self.stream.write(
+                f'\r\033[KWaiting for the placement database '
+                f'{_where(self.connection)}: {_first_line(err)} '
+                f'({left:.0f} s left; --placement-db-wait SECONDS)')
+            self.stream.flush()
+        time.sleep(min(1.0, left))
+        return True
+
+    def done(self) -> None:
+        if self.stream is not None and self.stream.isatty():
+            self.stream.write('\r\033[K')
+            self.stream.flush()
 
 
 def reaches_placement(config_files: Sequence[str],
@@ -121,9 +163,12 @@ def _conf(config_files: Sequence[str],
 
 
 @contextlib.contextmanager
-def _offline(connection: str, config_files: Sequence[str]
-             ) -> Iterator[PlacementClient]:
-    _check_sqlite(connection)
+def _offline(connection: str, config_files: Sequence[str],
+             waiting: _Waiting) -> Iterator[PlacementClient]:
+    problem = dburl.problem(connection)
+    if problem:
+        raise AccessError(reason=f'--placement-db {mask(connection)}: '
+                                 f'{problem}')
     try:
         from placement import conf as placement_conf
         from placement import db_api
@@ -137,6 +182,10 @@ def _offline(connection: str, config_files: Sequence[str]
         placement_conf.register_opts(conf)
         conf.set_override('connection', connection,
                           group='placement_database')
+        # One connection attempt per use: the CLI waits itself, for
+        # --placement-db-wait, and says what it waits for.
+        conf.set_override('max_retries', 1, group='placement_database')
+        conf.set_override('retry_interval', 0, group='placement_database')
 
     conf = _conf(config_files, register)
     try:
@@ -149,30 +198,53 @@ def _offline(connection: str, config_files: Sequence[str]
         # In process, threads buy nothing: one request at a time.
         client = PlacementClient(adapter, headers=OFFLINE_HEADERS,
                                  max_concurrency=1)
-        _probe(client, connection)
+        _probe(client, connection, waiting)
         yield client
     finally:
         direct.__exit__(None, None, None)
 
 
-def _probe(client: PlacementClient, connection: str) -> None:
+def _probe(client: PlacementClient, connection: str,
+           waiting: _Waiting) -> None:
     """One read that reaches the database, so that a database that cannot
-    be used says so here, in one line, not halfway through a command."""
-    try:
-        client.get('/resource_classes')
-    except Exception as err:
-        raise _database_error(connection, err) from None
-
-
-def _check_sqlite(connection: str) -> None:
-    """A missing SQLite file would be created empty: refuse it first."""
-    match = re.match(r'^sqlite(\+\w+)?:///(?P<path>.+)$', connection)
-    if not match or match.group('path').startswith(':memory:'):
+    be used says so here, in one line, not halfway through a command.  A
+    database that does not answer is tried again until ``waiting`` runs
+    out."""
+    while True:
+        try:
+            client.get('/resource_classes')
+        except Exception as err:
+            if _unreachable(err) and waiting.again(err):
+                continue
+            waiting.done()
+            error = _database_error(connection, err)
+            if _unreachable(err):
+                error = AccessError(
+                    reason=f'{error.message} (waited {waiting.seconds:g} '
+                           f's; --placement-db-wait SECONDS waits longer)')
+            raise error from None
+        waiting.done()
         return
-    path = Path(match.group('path').split('?', 1)[0])
-    if not path.is_file():
-        raise AccessError(reason=f'--placement-db {connection}: no such '
-                                 f'SQLite database file {path}')
+
+
+def _unreachable(err: BaseException | None) -> bool:
+    """Is this (or its cause) oslo.db's "cannot connect"?"""
+    while err is not None:
+        if type(err).__name__ == 'DBConnectionError':
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _where(connection: str) -> str:
+    """The host (and port) of a database URL, else the URL masked."""
+    match = re.match(r'^[^:]+://(?:.*@)?(?P<host>[^/?#]*)', connection)
+    return match.group('host') if match and match.group('host') \
+        else mask(connection)
+
+
+def _first_line(err: BaseException) -> str:
+    return mask(f'{type(err).__name__}: {err}'.splitlines()[0])[:200]
 
 
 def _database_error(connection: str, err: Exception) -> AccessError:

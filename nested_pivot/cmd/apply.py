@@ -27,6 +27,7 @@ from typing import Any
 
 from nested_pivot import exception
 from nested_pivot.cmd import render
+from nested_pivot.cmd import signals
 from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.arguments import positive
 from nested_pivot.cmd.codes import Code
@@ -128,9 +129,10 @@ def run_all(ctx: Context, nodes: list[str],
             outcomes[futures[future]] = outcome
             progress.step(f'{outcome.node}: {outcome.result}')
     except KeyboardInterrupt:
-        # Nodes in flight finish (each pivot is atomic); the rest wait
-        # for the rerun.
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Nodes in flight finish (each pivot is atomic), whatever comes
+        # next; the rest wait for the rerun.
+        with signals.finishing(ctx.err, 'the nodes in flight'):
+            pool.shutdown(wait=True, cancel_futures=True)
         for future, node in futures.items():
             if future.done() and not future.cancelled():
                 outcomes[node] = future.result()

@@ -42,6 +42,18 @@ def positive(value: str) -> int:
     return number
 
 
+def seconds(value: str) -> float:
+    """A duration in seconds, 0 or more."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float('inf'):
+        raise argparse.ArgumentTypeError(
+            f'expected a number of seconds, 0 or more, not {value!r}')
+    return number
+
+
 def physnet(value: str) -> tuple[str, str]:
     """``IFACE=PHYSNET``, both parts non-empty."""
     iface, sep, net = value.partition('=')

@@ -26,6 +26,7 @@ class Code(enum.IntEnum):
     USAGE = 64
     INTERRUPTED = 130
     BROKEN_PIPE = 141
+    TERMINATED = 143
     UNEXPECTED = 255
 
 
@@ -44,6 +45,8 @@ MEANING: dict[Code, str] = {
                       'to go on',
     Code.BROKEN_PIPE: 'the reader of the output went away (a pager or head '
                       'that quit)',
+    Code.TERMINATED: 'stopped by SIGTERM (systemd, ansible, timeout), as by '
+                     'Ctrl-C: finished nodes stay done; rerun to go on',
     Code.UNEXPECTED: 'bad configuration, unreachable Placement, or a bug',
 }
 """What each exit code means: ``--help`` and the operator guide show

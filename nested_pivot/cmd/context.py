@@ -27,6 +27,7 @@ import sys
 from typing import Any
 from typing import TextIO
 
+from nested_pivot import dburl
 from nested_pivot import layoutfile
 from nested_pivot import novadb
 from nested_pivot.cmd import access
@@ -49,6 +50,14 @@ class Context:
     file_layouts: layoutfile.Layouts | None = None
     facts: novadb.Facts | None = None
 
+    def __post_init__(self) -> None:
+        for stream in (self.out, self.err):
+            # A name no encoding can write (a lone surrogate from argv) is
+            # shown escaped, not a crash.
+            with contextlib.suppress(AttributeError, ValueError):
+                stream.reconfigure(  # type: ignore[attr-defined]
+                    errors='backslashreplace')
+
     def read_layout_file(self) -> None:
         """Read --layouts, or with --from-nova nova's facts, now: so that
         a bad file or database fails before Placement is reached."""
@@ -65,8 +74,8 @@ class Context:
 
     @contextlib.contextmanager
     def client(self) -> Iterator[PlacementClient]:
-        with access.client(self.args.config_file,
-                           self.args.placement_db) as client:
+        with access.client(self.args.config_file, self.args.placement_db,
+                           self.args.placement_db_wait, self.err) as client:
             yield client
 
     def layouts(self, client: PlacementClient | None = None,
@@ -77,6 +86,8 @@ class Context:
         if not self.args.from_nova:
             if self.file_layouts is None:
                 self.file_layouts = layoutfile.load(self.args.layouts)
+                for warning in self.file_layouts.warnings:
+                    self.err.write(f'nested-pivot: warning: {warning}\n')
             return self.file_layouts
         built = novadb.layouts(self.nova_source(), client, nodes,
                                self.read_nova())
@@ -139,8 +150,9 @@ class Context:
             self.out.write(line + '\n')
 
     def emit(self, document: Any) -> None:
-        self.out.write(json.dumps(document, indent=2, sort_keys=True,
-                                  default=str) + '\n')
+        """``document`` as JSON, any password in it masked."""
+        self.out.write(dburl.mask(json.dumps(
+            document, indent=2, sort_keys=True, default=str)) + '\n')
 
     def fail(self, message: str) -> None:
         self.err.write(f'nested-pivot: error: {message}\n')

@@ -33,12 +33,14 @@ from nested_pivot import exception
 from nested_pivot import journal
 from nested_pivot.cmd import access
 from nested_pivot.cmd import apply
+from nested_pivot.cmd import arguments
 from nested_pivot.cmd import check
 from nested_pivot.cmd import codes
 from nested_pivot.cmd import discover
 from nested_pivot.cmd import plan
 from nested_pivot.cmd import request
 from nested_pivot.cmd import rollback
+from nested_pivot.cmd import signals
 from nested_pivot.cmd import status
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
@@ -62,6 +64,7 @@ def _defaults() -> dict[str, Any]:
     return {
         'config_file': [],
         'placement_db': os.environ.get('NESTED_PIVOT_PLACEMENT_DB'),
+        'placement_db_wait': access.DEFAULT_WAIT,
         'state_dir': os.environ.get('NESTED_PIVOT_STATE_DIR',
                                     journal.DEFAULT_STATE_DIR),
         'layouts': os.environ.get('NESTED_PIVOT_LAYOUTS', DEFAULT_LAYOUTS),
@@ -93,6 +96,11 @@ def _common(after: bool) -> argparse.ArgumentParser:
         help='work offline on the Placement database itself (fast-forward '
              'upgrades, every service stopped); needs nested_pivot[offline]'
              ' (default: $NESTED_PIVOT_PLACEMENT_DB)')
+    group.add_argument(
+        '--placement-db-wait', metavar='SECONDS', type=arguments.seconds,
+        default=default('placement_db_wait'),
+        help=f'how long to wait for a --placement-db that does not answer '
+             f'(default: {values["placement_db_wait"]:g})')
     group.add_argument(
         '--state-dir', metavar='DIR', default=default('state_dir'),
         help=f'where the journal lives (default: {values["state_dir"]})')
@@ -152,11 +160,15 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    signals.install()
     args = parse(argv)
     _logging(args.debug)
     ctx = Context(args, sys.stdout, sys.stderr)
     try:
         return int(args.run(ctx))
+    except signals.Terminated:
+        ctx.fail('terminated (SIGTERM); rerun the same command to go on')
+        return Code.TERMINATED
     except KeyboardInterrupt:
         ctx.fail('interrupted; rerun the same command to go on')
         return Code.INTERRUPTED

@@ -30,7 +30,6 @@ from nested_pivot.cmd import plan as plan_cmd
 from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
-from nested_pivot.placement import operations
 from nested_pivot.placement import read
 from nested_pivot.placement import workflows
 from nested_pivot.placement.workflows import Result
@@ -82,9 +81,7 @@ def run(ctx: Context) -> Code:
 
 def _dry_run(ctx: Context, client: Any, journal: Any, name: str,
              flat: Any) -> Code:
-    records = (None if ctx.args.no_journal
-               else workflows.flat_records(client, journal, name))
-    state, plan = operations.read_and_plan(client, name, flat,
-                                           root_inventory=records)
+    state, plan = workflows.plan_rollback(
+        client, journal, name, flat, use_journal=not ctx.args.no_journal)
     plan_cmd.show(ctx, state.records, plan, 'rollback', name)
     return Code.SUCCESS

@@ -51,11 +51,15 @@ def run(ctx: Context) -> Code:
             rules.why_no_rule(name) if rules else '')
     entries, problem = _journal(ctx, uuid)
     code = Code.FAILURE if found.state in check.FAILING else Code.SUCCESS
+    cut = interrupted(entries)
     if ctx.args.json:
         ctx.emit({**check.report_document(found),
                   'journal': [dict(e.body, path=str(e.path))
                               for e in entries],
-                  'journal_error': problem})
+                  'journal_error': problem,
+                  'interrupted': None if cut is None else {
+                      'operation': cut.operation, 'path': str(cut.path),
+                      'finish': _finish(ctx, cut, name)}})
         return code
     would = (f', {workflows.plural(found.consumers, "consumer")} would '
              f'move: {render.amounts(found.moves)}' if found.consumers
@@ -64,15 +68,38 @@ def run(ctx: Context) -> Code:
     if found.reason:
         ctx.print(f'  {found.reason}')
     ctx.print('', f'Journal ({ctx.journal().state_dir}):')
-    rows = [[e.time, e.operation or '-', e.kind, _summary(e.body),
-             e.path.name] for e in entries]
+    rows = [[e.time, e.operation or '-',
+             e.kind + (' (interrupted)' if e is cut else ''),
+             _summary(e.body), e.path.name] for e in entries]
     ctx.print(*(render.table(['time', 'operation', 'kind', 'summary',
                               'file'], rows)
                 if rows else ['  (no entries)']))
+    if cut is not None:
+        ctx.print('', f'  The last {cut.operation or "apply"} of {name} was '
+                  'interrupted: its pre-image is in the journal, but no '
+                  'result. Its reshape may or may not have reached '
+                  'Placement; the state above is what Placement holds. '
+                  'Finish it (a rerun reads the node again and does only '
+                  'what is left) with:',
+                  '    ' + _finish(ctx, cut, name))
     if problem:
         ctx.print(f'  {problem}', '  Roll back from what Placement holds '
                   'with: nested-pivot rollback --no-journal')
     return code
+
+
+def interrupted(entries: list[Entry]) -> Entry | None:
+    """The last pre-image, when no result follows it: a pivot or rollback
+    stopped between its pre-image and its end (killed, or its machine
+    lost)."""
+    if entries and entries[-1].kind == 'pre-image':
+        return entries[-1]
+    return None
+
+
+def _finish(ctx: Context, cut: Entry, name: str) -> str:
+    operation = cut.operation if cut.operation == 'rollback' else 'apply'
+    return ctx.command(operation, name)
 
 
 def _journal(ctx: Context, uuid: str) -> tuple[list[Entry], str]:

@@ -130,18 +130,18 @@ def owned(snapshot: Snapshot, layout: Layout, concern: bool = False
           ) -> frozenset[str]:
     """The children of the node that ``layout`` manages.
 
-    Those it names (its children, ``adopted`` and ``keep``), and those
-    nested_pivot created.  With ``concern`` the layout is one concern of
-    several on the node (the nova hook's way): of the children
-    nested_pivot created it owns only those that carry nothing but
-    classes it manages, so another concern's children are foreign to it.
-    Every other child is foreign.
+    Those it names (its children, ``adopted`` and ``keep``; ``adopted``
+    may name a child by uuid), and those nested_pivot created.  With
+    ``concern`` the layout is one concern of several on the node (the
+    nova hook's way): of the children nested_pivot created it owns only
+    those that carry nothing but classes it manages, so another concern's
+    children are foreign to it.  Every other child is foreign.
     """
     named = _named(snapshot, layout)
     return frozenset(
         u for u, p in snapshot.providers.items()
         if u != snapshot.root and (
-            p.name in named
+            p.name in named or u in layout.adopted
             or (created_here(snapshot, u)
                 and (not concern or _only_managed(p, layout)))))
 

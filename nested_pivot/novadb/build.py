@@ -121,7 +121,17 @@ def build(facts: Facts, views: Mapping[str, NodeView] | None = None,
     """
     summary = Summary(warnings=list(facts.notes))
     rules = []
+    for name, cells in sorted(facts.cells.items()):
+        summary.warnings.append(
+            f'node {name}: the name is in nova cells {_and(cells)}: the '
+            f'facts of cell {cells[0]} were used')
+    placement_nodes = list(placement_nodes)
+    for name, reason in sorted(facts.refused.items()):
+        if views is None or name in placement_nodes:
+            summary.refused[name] = reason
     for name, node in sorted(facts.nodes.items()):
+        if name in summary.refused:
+            continue
         if views is not None and name not in views:
             summary.warnings.append(
                 f'node {name}: in {SOURCE}, but Placement has no '
@@ -131,7 +141,8 @@ def build(facts: Facts, views: Mapping[str, NodeView] | None = None,
         rule = _rule_or_refusal(facts, node, view, summary)
         if rule is not None:
             rules.append(rule)
-    for name in sorted(set(placement_nodes) - set(facts.nodes)):
+    for name in sorted(set(placement_nodes) - set(facts.nodes)
+                       - set(facts.refused)):
         summary.unmatched[name] = (f'{SOURCE} has no compute node {name}: '
                                    'left as it is')
         summary.warnings.append(summary.unmatched[name])
@@ -399,6 +410,14 @@ def _check_held(facts: Facts, node: Node, view: NodeView) -> None:
         if consumer in node.consumers:
             continue
         elsewhere = sorted(facts.where.get(consumer, ()))
+        cells = facts.cells.get(node.name, ())
+        if elsewhere == [node.name] and cells:
+            raise Refused(
+                f'consumer {consumer} holds {_amounts(held)} on the node, '
+                f'and nova puts it on a node of this name in another cell: '
+                f'the name {node.name} is in nova cells {_and(cells)}, and '
+                f'the facts of cell {cells[0]} were used. Rename one of '
+                f'the two nodes (their hypervisor_hostname) before pivoting')
         if elsewhere:
             raise Refused(
                 f'consumer {consumer} holds {_amounts(held)} on the node, '
@@ -466,6 +485,12 @@ def _vf_list(vfs: Mapping[str, int]) -> str:
 def _cpus(cpus: Iterable[int]) -> str:
     found = sorted(cpus)
     return '{' + ','.join(map(str, found)) + '}' if found else 'none'
+
+
+def _and(items: Iterable[str]) -> str:
+    found = list(items)
+    return ', '.join(found[:-1]) + f' and {found[-1]}' if len(found) > 1 \
+        else ''.join(found)
 
 
 def _plural(count: int, noun: str) -> str:

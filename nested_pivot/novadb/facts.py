@@ -114,10 +114,16 @@ class Node:
 class Facts:
     """Every node read, and for every consumer nova knows, the nodes it
     may hold allocations on (an instance's, a migration's source, a move's
-    destination).  ``notes`` are what reading found inconsistent."""
+    destination).  ``notes`` are what reading found inconsistent;
+    ``refused`` the nodes whose rows cannot be read, with the reason;
+    ``cells`` the names found in more than one cell, with those cells
+    (the first one's facts are used)."""
 
     nodes: Mapping[str, Node]
     where: Mapping[str, frozenset[str]] = dataclasses.field(
         default_factory=dict)
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    refused: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    cells: Mapping[str, tuple[str, ...]] = dataclasses.field(
+        default_factory=dict)

@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
 import dataclasses
-import re
 from typing import Any
 import uuid as uuidlib
 import warnings
 
+from nested_pivot import dburl
 from nested_pivot import exception
 from nested_pivot.novadb.facts import Consumer
 from nested_pivot.novadb.facts import Facts
@@ -44,8 +44,6 @@ from nested_pivot.novadb.facts import PhysicalFunction
 EXTRA = ['numa_topology', 'pci_requests', 'migration_context']
 HELD = ('allocated', 'claimed')
 GONE = ('removed', 'deleted')
-_CREDENTIALS = re.compile(r'(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://'
-                          r'[^:/@\s]*):[^@\s]*@')
 _CELL_NAMESPACE = uuidlib.UUID('8c3f6d2e-1b4a-4f7e-9a5d-2e6c0b7f1d39')
 
 
@@ -74,22 +72,28 @@ def read(source: Source) -> Facts:
     where: dict[str, set[str]] = {}
     notes: list[str] = []
     names = []
+    refused: dict[str, str] = {}
+    cells_of: dict[str, list[str]] = {}
     for cell in _cells(nova, conf, source, ctx):
-        names.append(f"nova cell {cell.name or cell.uuid} "
+        label = cell.name or cell.uuid
+        names.append(f"nova cell {label} "
                      f"({mask(cell.database_connection)})")
         with _reading(cell), nova.context.target_cell(ctx, cell) as cctx:
             reader = _CellReader(nova, conf, cctx, cell.name or '', notes)
-            for node in reader.nodes():
-                found.setdefault(node.name, node)
+            for name, node in reader.nodes():
+                cells_of.setdefault(name, []).append(label)
+                if isinstance(node, str):
+                    refused.setdefault(name, node)
+                    continue
+                found.setdefault(name, node)
                 for consumer in node.consumers:
-                    where.setdefault(consumer, set()).add(node.name)
+                    where.setdefault(consumer, set()).add(name)
     return Facts(found, {c: frozenset(n) for c, n in where.items()},
-                 tuple(notes), tuple(names))
+                 tuple(notes), tuple(names), refused,
+                 {n: tuple(c) for n, c in cells_of.items() if len(c) > 1})
 
 
-def mask(text: str) -> str:
-    """``text`` with the password of every database URL masked."""
-    return _CREDENTIALS.sub(r'\g<scheme>:***@', text)
+mask = dburl.mask
 
 
 class _Nova:
@@ -151,6 +155,8 @@ def _cells(nova: _Nova, conf: Any, source: Source, ctx: Any) -> list[Any]:
                    '--config-file nova.conf with [database] connection '
                    '(and --all-cells to read every cell through '
                    '[api_database])')
+    _check(connection, '--nova-db' if source.connection
+           else '[database] connection')
     return [nova.objects.CellMapping(
         uuid=str(uuidlib.uuid5(_CELL_NAMESPACE, connection)), name='',
         database_connection=connection, transport_url='none:///')]
@@ -163,17 +169,31 @@ def _all_cells(nova: _Nova, conf: Any, ctx: Any) -> list[Any]:
             reason='--all-cells reads the cells through nova\'s API '
                    'database: set [api_database] connection in the config '
                    'file')
+    _check(connection, '[api_database] connection')
     if connection not in _API_CONFIGURED:
         nova.api_db.configure(conf)
         _API_CONFIGURED.append(connection)
     with _reading(None, connection):
         cells = nova.objects.CellMappingList.get_all(ctx)
     found = [c for c in cells if not c.is_cell0()]
+    for cell in found:
+        _check(cell.database_connection,
+               f'the database of nova cell {cell.name or cell.uuid}')
     if not found:
         raise exception.NovaFactsError(
             reason=f'nova\'s API database {mask(connection)} maps no cell '
                    'but cell0: run nova-manage cell_v2 first')
     return found
+
+
+def _check(connection: str, what: str) -> None:
+    """Refuse a URL that would fail or leak (or, for SQLite, create an
+    empty database), naming where it came from; mask it from now on."""
+    dburl.remember(connection)
+    problem = dburl.problem(connection)
+    if problem:
+        raise exception.NovaFactsError(
+            reason=f'{what} {mask(connection)}: {problem}')
 
 
 @contextlib.contextmanager
@@ -214,9 +234,15 @@ class _CellReader:
                               'physnets come from instances alone')
             return self.nova.whitelist.Whitelist()
 
-    def nodes(self) -> Iterator[Node]:
+    def nodes(self) -> Iterator[tuple[str, Node | str]]:
+        """Each compute node by name: its facts, or why they cannot be
+        read (a row nova's objects cannot load refuses that node only)."""
         for compute in self.objects.ComputeNodeList.get_all(self.ctx):
-            yield self.node(compute)
+            name = compute.hypervisor_hostname
+            try:
+                yield name, self.node(compute)
+            except BadRow as err:
+                yield name, f'node {name}: {err}'
 
     def node(self, compute: Any) -> Node:
         name = compute.hypervisor_hostname
@@ -240,8 +266,14 @@ class _CellReader:
     def host_cells(self, compute: Any) -> tuple[HostCell, ...]:
         if not compute.numa_topology:
             return ()
-        topology = self.objects.NUMATopology.obj_from_db_obj(
-            compute.numa_topology)
+        try:
+            topology = self.objects.NUMATopology.obj_from_db_obj(
+                compute.numa_topology)
+        except Exception as err:
+            raise BadRow(f'its compute_nodes row (id {compute.id}) holds a '
+                         f'numa_topology that nova cannot read '
+                         f'({_first(err)}): fix or clear that row; the '
+                         f'node is left as it is') from None
         return tuple(HostCell(id=c.id, cpus=len(c.cpuset),
                               pcpus=len(c.pcpuset), memory_mb=c.memory,
                               pinned=frozenset(c.pinned_cpus))
@@ -251,11 +283,31 @@ class _CellReader:
 
     def instances(self, host: str) -> list[Any]:
         if host not in self.by_host:
-            found = list(self.objects.InstanceList.get_by_host(
-                self.ctx, host, expected_attrs=EXTRA))
+            try:
+                found = list(self.objects.InstanceList.get_by_host(
+                    self.ctx, host, expected_attrs=EXTRA))
+            except Exception as err:
+                raise self._bad_instance(host, err) from None
             self.by_host[host] = found
             self.by_uuid.update((i.uuid, i) for i in found)
         return self.by_host[host]
+
+    def _bad_instance(self, host: str, err: Exception) -> BadRow:
+        """The instance whose row failed the host's listing, found by
+        loading its instances one field at a time."""
+        for instance in self.objects.InstanceList.get_by_host(
+                self.ctx, host, expected_attrs=[]):
+            for field in EXTRA:
+                try:
+                    instance.obj_load_attr(field)
+                except Exception as bad:
+                    return BadRow(
+                        f'the instance_extra row of instance '
+                        f'{instance.uuid} holds a {field} that nova cannot '
+                        f'read ({_first(bad)}): fix or clear that row; the '
+                        f'node is left as it is')
+        return BadRow(f"nova's objects cannot load the instances of host "
+                      f'{host} ({_first(err)})')
 
     def instance(self, uuid: str) -> Any:
         if uuid not in self.by_uuid:
@@ -377,6 +429,14 @@ class _CellReader:
                     if spec.get('physical_network'):
                         return str(spec['physical_network'])
         return None
+
+
+class BadRow(Exception):
+    """A row of nova's database that nova's objects cannot load."""
+
+
+def _first(err: BaseException) -> str:
+    return mask(f'{type(err).__name__}: {err}'.splitlines()[0])[:200]
 
 
 def _guest_cells(topology: Any) -> tuple[GuestCell, ...]:

@@ -38,6 +38,7 @@ from oslo_config import cfg
 from nested_pivot import conf as np_conf
 from nested_pivot import exception
 from nested_pivot import microversion
+from nested_pivot.placement import answers
 
 RESHAPE_POLICY = 'placement:reshaper:reshape'
 
@@ -176,6 +177,7 @@ class PlacementClient:
                         attempts=attempt, detail=str(err)) from None
                 self.sleep(attempt)
                 continue
+            _check_answer(resp)
             return dataclasses.replace(resp, retried=attempt > 0)
 
     def get(self, url: str,
@@ -273,6 +275,20 @@ def _wrapped(method: str, url: str) -> Iterator[None]:
             error_code='', detail=f'{type(err).__name__}: {err}') from err
 
 
+def _check_answer(resp: Response) -> None:
+    """A 2xx answer to a read must look like Placement's.
+
+    :raises MalformedAnswer: naming the request and what is wrong.
+    """
+    if resp.method != 'GET' or not resp.ok:
+        return
+    found = answers.problem(resp.url, resp.body)
+    if found:
+        raise exception.MalformedAnswer(
+            method=resp.method, url=resp.url, status=resp.status,
+            error_code='', detail=found)
+
+
 def _body(raw: Any) -> Any:
     if not raw.content:
         return None
@@ -287,7 +303,7 @@ def _max_version(document: Any) -> microversion.Version:
         versions = document['versions']
         return max(microversion.parse(v['max_version']) for v in versions)
     except (KeyError, TypeError, ValueError):
-        raise exception.PlacementError(
+        raise exception.MalformedAnswer(
             method='GET', url='/', status=200, error_code='',
-            detail=f'not a placement version document: {document!r}'
-        ) from None
+            detail=f'not a placement version document but '
+                   f'{answers.describe(document)}') from None

@@ -34,6 +34,7 @@ from nested_pivot import names
 from nested_pivot.conf.compute import REQUEST_TRAIT
 from nested_pivot.engine.packing import DEFAULT_BUDGET
 from nested_pivot.layout import Layout
+from nested_pivot.placement import backends
 from nested_pivot.placement import read
 from nested_pivot.placement import writes
 from nested_pivot.placement.http import backoff
@@ -192,10 +193,13 @@ class _Attempts:
         if self.before_write is not None:
             self.before_write(state, first)
         try:
-            # Order matters: the children first (empty, reused by any
-            # later run), then the moving consumers read whole, so that
-            # only the plan and the journal stand between that read and
-            # the reshape that relies on it.
+            # Order matters: nothing is written before every child to
+            # create is known to be free (its uuid, its name); then the
+            # children first (empty, reused by any later run), then the
+            # moving consumers read whole, so that only the plan and the
+            # journal stand between that read and the reshape that relies
+            # on it.
+            writes.check_children(self.client, first)
             writes.ensure_custom_names(self.client, first)
             writes.create_children(self.client, first)
             plan = complete()
@@ -302,11 +306,18 @@ def _plan(client: PlacementClient, state: read.NodeRead, layout: Layout,
           root_inventory: Mapping[str, Any] | None,
           budget: int = DEFAULT_BUDGET) -> engine.ReshapePlan:
     # A child moves to a new parent only where Placement can (1.37).
-    return engine.plan_snapshot(
-        state.snapshot, state.records, layout, hints=hints,
+    # Ratios are compared as Placement stores them (MariaDB: a single
+    # precision float), and the names the plan creates are checked against
+    # every database Placement may keep them in, before anything is
+    # written.
+    plan = engine.plan_snapshot(
+        state.snapshot, state.records,
+        backends.layout_as_stored(layout, state.snapshot), hints=hints,
         root_inventory=root_inventory, budget=budget, sharing=state.sharing,
         reparent=microversion.at_least(client.version(),
                                        microversion.REPARENT))
+    backends.check_names(plan)
+    return plan
 
 
 def may_reshape(client: PlacementClient) -> bool:

@@ -25,7 +25,9 @@ from collections.abc import Mapping
 import dataclasses
 import enum
 from typing import Any
+import weakref
 
+from nested_pivot import dburl
 from nested_pivot import engine
 from nested_pivot import errors
 from nested_pivot import exception
@@ -40,6 +42,7 @@ from nested_pivot.placement import operations
 from nested_pivot.placement import read
 from nested_pivot.placement import writes
 from nested_pivot.placement.http import PlacementClient
+from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.operations import NodeState
 
 UNFIT = (exception.CannotPivot, exception.InvalidLayout,
@@ -91,8 +94,11 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
     written: list[engine.ReshapePlan] = []
 
     def check(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
+        require_reshape_policy(client)
         if guarded:
             check_hook(state.snapshot.root_provider, operation)
+        if operation == 'rollback':
+            check_rollback(plan, root_inventory or {})
         journal.check(plan.root)
 
     def record(state: read.NodeRead, plan: engine.ReshapePlan) -> None:
@@ -103,6 +109,10 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
         result = operations.pivot(client, node, layout, hints=hints,
                                   before_write=check, before_reshape=record,
                                   root_inventory=root_inventory)
+        if operation == 'rollback' and not result.applied:
+            # Nothing to write is not "already flat" when children the
+            # rollback does not know hold the node's classes.
+            check_rollback(result.plan, root_inventory or {})
     except exception.PivotError as err:
         if written:
             _record_result(journal, written[-1], 'failed', one_line(err),
@@ -169,8 +179,14 @@ def rollback_node(client: PlacementClient, journal: Journal, node: str,
 
     The root gets back the records the journal kept from before the
     pivot; without them, or when they no longer fit what runs on the node,
-    the children's records summed.
+    the children's records summed.  The children the journal says the
+    node's pivots made go too, whatever their names and uuids
+    (:func:`rollback_layout`).  A rollback that would leave a class on a
+    child and on the root both is refused before anything is written
+    (:func:`check_rollback`).
     """
+    if use_journal:
+        flat = rollback_layout(client, journal, node, flat)
     records = flat_records(client, journal, node) if use_journal else None
     outcome = pivot_node(client, journal, node, flat, root_inventory=records,
                          operation='rollback', guarded=guarded)
@@ -182,6 +198,98 @@ def rollback_node(client: PlacementClient, journal: Journal, node: str,
             f'({outcome.detail}); used the children\'s records summed. '
             + retry.detail).strip())
     return outcome
+
+
+def rollback_layout(client: PlacementClient, journal: Journal, node: str,
+                    flat: Layout) -> Layout:
+    """``flat``, owning also every child the journal's pre-images say the
+    node's pivots made, by uuid: children with fixed uuids, and children
+    named after the node's old name (a root renamed since) are found so,
+    where neither the flat layout nor their names tell."""
+    uuid, name = read.find_node(client, node)
+    made = journal.children(uuid, name)
+    if not made:
+        return flat
+    return dataclasses.replace(flat, adopted=flat.adopted | made)
+
+
+COMPUTE_CLASSES = frozenset({'VCPU', 'PCPU', 'MEMORY_MB'})
+"""What nova puts on a compute node's root and no other service's
+provider offers: on a child that a rollback leaves, it is a child the
+rollback does not know."""
+
+
+def check_rollback(plan: engine.ReshapePlan,
+                   restored: Mapping[str, Any]) -> None:
+    """Refuse a rollback that leaves on a child of the node a class the
+    root offers after it (gets back from the journal, or regains), or a
+    compute class (:data:`COMPUTE_CLASSES`): the child is one the
+    rollback does not know, its consumers would stay on it, and the
+    capacity might be counted twice.
+
+    :raises RollbackIncomplete: naming the child, its classes, and the
+        options that can tell the rollback about it.
+    """
+    root = plan.after.providers[plan.root]
+    before = plan.before.providers[plan.root]
+    watched = COMPUTE_CLASSES | (set(root.inventory)
+                                 - set(before.inventory)) | (
+        set(restored) & set(root.inventory))
+    left = [(p, sorted(set(p.inventory) & watched))
+            for p in plan.after.providers.values()
+            if p.parent is not None and set(p.inventory) & watched]
+    if not left:
+        return
+    kept = '; '.join(f'{p.name} ({p.uuid}) keeps {", ".join(classes)}'
+                     for p, classes in left)
+    raise exception.RollbackIncomplete(
+        node=plan.node,
+        reason=f'{kept}, which the rollback would leave there: it does '
+               f'not know these children as the node\'s own (no pre-image '
+               f'of the journal names them, and no layout rule does), so '
+               f'their consumers would stay on them, and the root getting '
+               f'the classes back would count them twice. Give --layouts '
+               f'with the rule that made them (or --from-nova), or roll '
+               f'back without --no-journal where the journal of their '
+               f'pivot is kept (--state-dir). Nothing was changed')
+
+
+_MAY_RESHAPE: weakref.WeakKeyDictionary[PlacementClient, bool] = (
+    weakref.WeakKeyDictionary())
+
+
+def require_reshape_policy(client: PlacementClient) -> None:
+    """Before anything is written: can these credentials reshape?  A
+    pivot refused at its reshape would leave empty children behind.
+    Placement is asked once per client (``check`` asks the same).
+
+    :raises PermissionDenied: they lack the ``service`` role.
+    """
+    allowed = _MAY_RESHAPE.get(client)
+    if allowed is None:
+        allowed = _MAY_RESHAPE[client] = operations.may_reshape(client)
+    if not allowed:
+        raise exception.PermissionDenied(
+            method='POST', url='/reshaper', status=403, error_code='',
+            policy=RESHAPE_POLICY, detail='Nothing was written.')
+
+
+def plan_rollback(client: PlacementClient, journal: Journal, node: str,
+                  flat: Layout, *, use_journal: bool = True
+                  ) -> tuple[read.NodeRead, engine.ReshapePlan]:
+    """What :func:`rollback_node` would do, changing nothing: the node as
+    read, and the plan (a dry run).
+
+    :raises RollbackIncomplete: as :func:`rollback_node` refuses.
+    """
+    records = None
+    if use_journal:
+        flat = rollback_layout(client, journal, node, flat)
+        records = flat_records(client, journal, node)
+    state, plan = operations.read_and_plan(client, node, flat,
+                                           root_inventory=records)
+    check_rollback(plan, records or {})
+    return state, plan
 
 
 def flat_records(client: PlacementClient, journal: Journal, node: str
@@ -346,7 +454,8 @@ def short_reason(err: exception.CannotPivot) -> str:
 
 
 def one_line(err: BaseException) -> str:
-    return ' '.join(str(err).split())
+    """The error in one line, any password in it masked."""
+    return dburl.mask(' '.join(str(err).split()))
 
 
 def plural(count: int, noun: str) -> str:

@@ -63,6 +63,21 @@ def ensure_trait(client: PlacementClient, trait: str) -> None:
                            version=microversion.TRAITS_PUT))
 
 
+def check_children(client: PlacementClient,
+                   plan: engine.ReshapePlan) -> None:
+    """Before anything is written: is each child to create free to be
+    created, its uuid and its name (as the database compares names) taken
+    by no provider outside the node?
+
+    :raises ProviderUuidClash, ProviderNameClash: naming the provider
+        that holds it.
+    :raises Conflict: a provider of the node holds it (another writer
+        created the child since the node was read).
+    """
+    for child in plan.created:
+        _check_free(client, plan, child)
+
+
 def create_children(client: PlacementClient,
                     plan: engine.ReshapePlan) -> None:
     for child in plan.created:  # parents first
@@ -71,7 +86,8 @@ def create_children(client: PlacementClient,
             'parent_provider_uuid': child.parent},
             version=microversion.PROVIDERS)
         if resp.status == 409:
-            _creation_conflict(client, plan, child.name, resp.detail)
+            _check_free(client, plan, child)
+            raise Conflict(f'creating {child.name}: {resp.detail}')
         _expect(resp)
 
 
@@ -87,18 +103,57 @@ def reparent(client: PlacementClient, plan: engine.ReshapePlan) -> None:
         _expect(resp)
 
 
-def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
-                       name: str, detail: str) -> None:
-    """A name taken outside the node is an error; anything else (another
-    attempt created the child meanwhile) is a conflict to re-read."""
+def _check_free(client: PlacementClient, plan: engine.ReshapePlan,
+                child: engine.Provider) -> None:
+    """A child's uuid or name taken outside the node is an error, named;
+    taken inside it (another attempt created the child meanwhile), a
+    conflict to re-read."""
+    resp = client.request('GET', f'/resource_providers/{child.uuid}',
+                          version=microversion.PROVIDERS)
+    if resp.ok:
+        if resp.body['root_provider_uuid'] != plan.root:
+            raise exception.ProviderUuidClash(
+                method='POST', url='/resource_providers', status=409,
+                name=child.name, node=plan.node, uuid=child.uuid,
+                other=f'{resp.body["name"]}'
+                      f'{_of_node(client, resp.body)}')
+        raise Conflict(f'{child.name} was created meanwhile')
+    if resp.status != 404:
+        raise resp.error()
+    # On MariaDB the name filter compares as the unique index does: it
+    # finds a name that differs only in case, accents or trailing spaces.
     found = client.get('/resource_providers?name='
-                       + urllib.parse.quote(name), microversion.PROVIDERS)
-    for provider in found.get('resource_providers', []):
+                       + urllib.parse.quote(child.name),
+                       microversion.PROVIDERS)
+    for provider in found['resource_providers']:
         if provider['root_provider_uuid'] != plan.root:
             raise exception.ProviderNameClash(
                 method='POST', url='/resource_providers', status=409,
-                name=name, node=plan.node, uuid=provider['uuid'])
-    raise Conflict(f'creating {name}: {detail}')
+                name=child.name, node=plan.node, uuid=provider['uuid'],
+                message=_name_clash(plan, child, provider))
+        raise Conflict(f'{child.name}: {provider["name"]} was created '
+                       f'meanwhile')
+
+
+def _name_clash(plan: engine.ReshapePlan, child: engine.Provider,
+                provider: dict[str, str]) -> str:
+    same = provider['name'] == child.name
+    what = ('the name is taken' if same else
+            f'the database takes the name for {provider["name"]!r} (they '
+            f'differ only in case, accents or trailing spaces)')
+    return (f'Cannot create child {child.name} of node {plan.node}: {what},'
+            f' by provider {provider["uuid"]}, which is not part of the '
+            f'node.')
+
+
+def _of_node(client: PlacementClient, provider: dict[str, str]) -> str:
+    root = provider['root_provider_uuid']
+    if root == provider['uuid']:
+        return f' ({provider["uuid"]}, a root provider)'
+    found = client.request('GET', f'/resource_providers/{root}',
+                           version=microversion.PROVIDERS)
+    name = found.body['name'] if found.ok else root
+    return f' ({provider["uuid"]}), of node {name}'
 
 
 def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:

@@ -251,12 +251,17 @@ class _Fault:
         status: int,
         match: Match | None,
         detail: str = 'Injected by FaultProxy.',
+        body: bytes = b'',
+        content_type: str = '',
     ) -> None:
         self.count = count
-        self.kind = kind  # "fail", "answer", "drop" or "drop-after"
+        # "fail", "answer", "reply", "drop" or "drop-after"
+        self.kind = kind
         self.status = status
         self.match = match
         self.detail = detail
+        self.body = body
+        self.content_type = content_type
 
 
 class FaultProxy:
@@ -272,6 +277,10 @@ class FaultProxy:
       ``status`` and a Placement-style error body, without forwarding.
     * ``answer_next(n, status, detail)``: run the hooks, then answer the
       next n matching requests with ``status`` and ``detail``, without
+      forwarding.
+    * ``reply_next(n, status, body, content_type)``: answer the next n
+      matching requests with exactly that body (an HTML page from a
+      misconfigured proxy, JSON without the expected fields), without
       forwarding.
     * ``drop_next(n, after_forward=False)``: close the connection without an
       answer, before forwarding, or after Placement has handled the request
@@ -326,6 +335,14 @@ class FaultProxy:
         race inside its own transaction, at the moment the hooks choose."""
         with self._lock:
             self._faults.append(_Fault(n, 'answer', status, match, detail))
+
+    def reply_next(
+        self, n: int, status: int, body: bytes, content_type: str,
+        match: Match | None = None
+    ) -> None:
+        with self._lock:
+            self._faults.append(_Fault(n, 'reply', status, match, body=body,
+                                       content_type=content_type))
 
     def drop_next(
         self, n: int, after_forward: bool = False, match: Match | None = None
@@ -386,6 +403,14 @@ class FaultProxy:
         fault = self._take_fault(method, path)
         if fault is not None and fault.kind == 'answer':
             self._call_hooks(method, path, body)
+        if fault is not None and fault.kind == 'reply':
+            self._record(method, path, fault.status, start, body)
+            h.send_response(fault.status)
+            h.send_header('Content-Type', fault.content_type)
+            h.send_header('Content-Length', str(len(fault.body)))
+            h.end_headers()
+            h.wfile.write(fault.body)
+            return
         if fault is not None and fault.kind in ('fail', 'answer'):
             self._record(method, path, fault.status, start, body)
             self._reply_error(h, fault.status, fault.detail)
