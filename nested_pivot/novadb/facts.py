@@ -108,6 +108,7 @@ class Node:
     pfs: tuple[PhysicalFunction, ...] = ()
     consumers: Mapping[str, Consumer] = dataclasses.field(
         default_factory=dict)
+    cell_uuid: str = ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,3 +122,7 @@ class Facts:
         default_factory=dict)
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    cell_mappings: Mapping[str, str] = dataclasses.field(
+        default_factory=dict)
+    """The cells read through the API database: uuid -> name (empty for
+    one ``--nova-db``)."""

@@ -74,17 +74,22 @@ def read(source: Source) -> Facts:
     where: dict[str, set[str]] = {}
     notes: list[str] = []
     names = []
+    mappings: dict[str, str] = {}
     for cell in _cells(nova, conf, source, ctx):
         names.append(f"nova cell {cell.name or cell.uuid} "
                      f"({mask(cell.database_connection)})")
+        if source.all_cells and not source.connection:
+            mappings[cell.uuid] = cell.name or ''
         with _reading(cell), nova.context.target_cell(ctx, cell) as cctx:
-            reader = _CellReader(nova, conf, cctx, cell.name or '', notes)
+            reader = _CellReader(nova, conf, cctx, cell.name or '', notes,
+                                 cell.uuid)
             for node in reader.nodes():
                 found.setdefault(node.name, node)
                 for consumer in node.consumers:
                     where.setdefault(consumer, set()).add(node.name)
     return Facts(found, {c: frozenset(n) for c, n in where.items()},
-                 tuple(notes), tuple(names))
+                 tuple(notes), tuple(names),
+                 cell_mappings=mappings)
 
 
 def mask(text: str) -> str:
@@ -195,12 +200,13 @@ class _CellReader:
     """The nodes of one cell database."""
 
     def __init__(self, nova: _Nova, conf: Any, ctx: Any, cell: str,
-                 notes: list[str]) -> None:
+                 notes: list[str], cell_uuid: str = '') -> None:
         self.nova = nova
         self.objects = nova.objects
         self.conf = conf
         self.ctx = ctx
         self.cell = cell
+        self.cell_uuid = cell_uuid
         self.notes = notes
         self.by_host: dict[str, list[Any]] = {}
         self.by_uuid: dict[str, Any] = {}
@@ -235,7 +241,8 @@ class _CellReader:
             reserved_host_cpus=int(conf.reserved_host_cpus),
             reserved_host_memory_mb=int(conf.reserved_host_memory_mb),
             pfs=self.pfs(name, devices),
-            consumers={c.uuid: c for c in consumers})
+            consumers={c.uuid: c for c in consumers},
+            cell_uuid=self.cell_uuid)
 
     def host_cells(self, compute: Any) -> tuple[HostCell, ...]:
         if not compute.numa_topology:
