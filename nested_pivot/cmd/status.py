@@ -52,10 +52,11 @@ def run(ctx: Context) -> Code:
     entries, problem = _journal(ctx, uuid)
     code = Code.FAILURE if found.state in check.FAILING else Code.SUCCESS
     if ctx.args.json:
-        ctx.emit({**check.report_document(found),
-                  'journal': [dict(e.body, path=str(e.path))
-                              for e in entries],
-                  'journal_error': problem})
+        node = {**check.report_document(found),
+                'journal': [dict(e.body, path=str(e.path))
+                            for e in entries],
+                'journal_error': problem}
+        ctx.report(code, [node], **node)
         return code
     would = (f', {workflows.plural(found.consumers, "consumer")} would '
              f'move: {render.amounts(found.moves)}' if found.consumers
