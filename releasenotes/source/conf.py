@@ -14,7 +14,6 @@
 Sphinx extension renders releasenotes/notes/*.yaml from git history."""
 
 extensions = [
-    'openstackdocstheme',
     'reno.sphinxext',
 ]
 
@@ -26,9 +25,6 @@ pygments_style = 'native'
 # Quotes and ellipses only: "--yes" stays two hyphens, not a dash.
 smartquotes_action = 'qe'
 
-# openstackdocstheme
-html_theme = 'openstackdocs'
-openstackdocs_repo_name = 'openstack/nested_pivot'
-openstackdocs_auto_name = False
-openstackdocs_auto_version = False
-openstackdocs_use_storyboard = False
+# A theme that ships with Sphinx: the project has no public repository, bug
+# tracker or site for a theme's header and links to point at.
+html_theme = 'alabaster'
