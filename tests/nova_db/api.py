@@ -31,6 +31,12 @@ from tests.nova_db import cells as nova
 def main(connection: str) -> None:
     spec = json.load(sys.stdin)
     nova.api_database(connection, spec['cells'])
+    # An aggregate's creation is notified: to nowhere, as in nova's tests.
+    from nova import conf
+    from nova import rpc
+
+    conf.CONF.set_override('transport_url', 'fake:/')
+    rpc.init(conf.CONF)  # no notification driver: notifications dropped
     ctx = nova.nova_context.get_admin_context()
     for name, uuid in spec.get('aggregates', {}).items():
         nova.objects.Aggregate(ctx, name=name, uuid=uuid).create()

@@ -18,17 +18,22 @@ real console script."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterator
 import json
 import os
 from pathlib import Path
 import subprocess
 import sys
 from typing import Any
+import uuid as uuidlib
 
 import pytest
 
+from tests.functional import harness
 from tests.nova_db import cells as nova
 from tests.nova_db.cells import Cell
+from tests.nova_db.conftest import BACKENDS
 from tests.nova_db.test_bad_facts import BadFleet
 from tests.nova_db.test_bad_facts import REASONS
 from tests.nova_db.test_from_nova import cli
@@ -58,28 +63,22 @@ def api_database(url: str, cells: dict[str, str],
 
 class TwoCells:
     """cell1: the bad fleet (good-1, wrong-1, wrong-2, contra-1, cell-1;
-    ghost-1 in Placement only); cell2: b-1 and b-2, each with a pinned
-    and a floating instance."""
+    ghost-1 in Placement only), c-1 and c-2; cell2: b-1 and b-2.  Each
+    node of the b and c kind has a pinned and a floating instance."""
 
-    def __init__(self, databases: Any, tmp: Path) -> None:
-        self.cell1 = nova.NovaCell(databases('cell1'))
+    def __init__(self, make: Callable[[str], str], tmp: Path) -> None:
+        self.cell1 = nova.NovaCell(make('cell1'))
         self.bad = BadFleet(self.cell1)
-        self.cell2 = nova.NovaCell(databases('cell2'))
+        self.cell2 = nova.NovaCell(make('cell2'))
         self.spec = self.bad.spec()
-        pinned = [Cell(0, pcpus=2, memory_mb=1024)]
-        for name in ('b-1', 'b-2'):
-            node = self.cell2.node(name, [(4, 4, 8192), (4, 4, 8192)])
-            consumers = {self.cell2.instance(name, pinned):
-                         {'resources': held(pinned)},
-                         self.cell2.instance(name, None):
-                         {'resources': FLOATING}}
-            self.spec['nodes'][name] = {'inventory': flat_root(node),
-                                        'consumers': consumers}
+        for cell, name in ((self.cell2, 'b-1'), (self.cell2, 'b-2'),
+                           (self.cell1, 'c-1'), (self.cell1, 'c-2')):
+            self._node(cell, name)
         for name in ('b-1', 'good-1'):
             self.spec['nodes'][name]['aggregates'] = [FAST]
-        self.placement_db = databases('placement')
+        self.placement_db = make('placement')
         placement('seed', self.placement_db, self.spec)
-        api = databases('api')
+        api = make('api')
         self.cells = api_database(api, {'cell1': self.cell1.connection,
                                         'cell2': self.cell2.connection},
                                   {'fast': FAST})
@@ -87,6 +86,14 @@ class TwoCells:
         self.conf.write_text(f'[api_database]\nconnection = {api}\n')
         self.access = ['--config-file', str(self.conf), '--placement-db',
                        self.placement_db, '--state-dir', str(tmp / 'state')]
+
+    def _node(self, cell: nova.NovaCell, name: str) -> None:
+        pinned = [Cell(0, pcpus=2, memory_mb=1024)]
+        node = cell.node(name, [(4, 4, 8192), (4, 4, 8192)])
+        consumers = {cell.instance(name, pinned): {'resources': held(pinned)},
+                     cell.instance(name, None): {'resources': FLOATING}}
+        self.spec['nodes'][name] = {'inventory': flat_root(node),
+                                    'consumers': consumers}
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return cli(*args, *self.access)
@@ -103,9 +110,36 @@ class TwoCells:
         return {n['node']: n['state'] for n in found['nodes']}
 
 
-@pytest.fixture
-def two_cells(databases: Any, tmp_path: Path) -> TwoCells:
-    return TwoCells(databases, tmp_path)
+@pytest.fixture(scope='module', params=BACKENDS)
+def two_cells(request: pytest.FixtureRequest,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoCells]:
+    """The two cells on each backend, once per module: each test works on
+    nodes of its own, and compares states before and after."""
+    backend = request.param
+    tmp = tmp_path_factory.mktemp(f'two-cells-{backend}')
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        if backend == 'sqlite':
+            return f'sqlite:///{tmp}/{name}.db'
+        server = os.environ.get(
+            f'NESTED_PIVOT_PLACEMENT_DB_{backend.upper()}')
+        if not server:
+            reason = (f'no {backend} server: run under tools/placement-'
+                      'server run --db all')
+            if os.environ.get('CI'):
+                pytest.fail(reason)
+            pytest.skip(reason)
+        url = harness.create_database(
+            server, f'np_{name}_{uuidlib.uuid4().hex[:10]}')
+        made.append(url)
+        return url
+
+    try:
+        yield TwoCells(make, tmp)
+    finally:
+        for url in made:
+            harness.drop_database(url)
 
 
 def test_cell_and_aggregate_select_nodes_from_nova(two_cells):
@@ -121,6 +155,7 @@ def test_cell_and_aggregate_select_nodes_from_nova(two_cells):
     assert [n['node'] for n in by_uuid['nodes']] == ['b-1', 'b-2']
     fast = f.json('check', '--all-cells', '--aggregate', 'fast', code=1)
     assert [n['node'] for n in fast['nodes']] == ['b-1', 'good-1']
+    assert fast['refused'] == {}  # the others' refusals are not read
 
     applied = f.run('apply', '--cell', 'cell2', '--yes')
     assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -167,24 +202,24 @@ def test_novas_warnings_and_refusals_are_in_the_documents(two_cells):
     planned = f.json('plan', 'contra-1', '--all-cells', code=2)
     assert set(planned['refused']) == {'contra-1'}
     assert planned['nodes'][0]['state'] == 'cannot_pivot'
-    applied = f.json('apply', 'wrong-1', 'b-2', '--all-cells', '--yes',
+    applied = f.json('apply', 'wrong-1', 'c-1', '--all-cells', '--yes',
                      code=2)
     assert set(applied['refused']) == {'wrong-1'}
     assert [(n['node'], n['result']) for n in applied['nodes']] == [
-        ('wrong-1', 'failed'), ('b-2', 'done')]
+        ('wrong-1', 'failed'), ('c-1', 'done')]
 
 
 def test_request_refuses_a_node_novas_facts_refuse(two_cells):
     """Fails when a node whose facts refuse its pivot is requested."""
     f = two_cells
-    proc = f.run('request', 'contra-1', 'b-1', '--all-cells')
+    proc = f.run('request', 'contra-1', 'c-2', '--all-cells')
     assert proc.returncode == 2, proc.stdout + proc.stderr
     said = ' '.join(proc.stdout.split())
     assert 'contra-1: cannot be pivoted, so not requested' in said
     assert REASONS['contra-1'] in said
-    assert 'b-1: pivot requested' in said
+    assert 'c-2: pivot requested' in said
     states = f.states()
-    assert (states['contra-1'], states['b-1']) == ('cannot_pivot',
+    assert (states['contra-1'], states['c-2']) == ('cannot_pivot',
                                                    'requested')
 
 
