@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import configparser
 import importlib.metadata
+import importlib.util
 import io
 import re
 
@@ -102,6 +103,14 @@ def test_one_version_story():
     assert installed == version or installed.startswith(version + '.dev')
     reno = yaml.safe_load((ROOT / 'releasenotes/config.yaml').read_text())
     assert reno['unreleased_version_title'] == f'{version} (unreleased)'
+    # Without a tag reno says 0.0.0: the notes' conf.py retitles it.
+    spec = importlib.util.spec_from_file_location(
+        'releasenotes_conf', ROOT / 'releasenotes/source/conf.py')
+    assert spec is not None and spec.loader is not None
+    notes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(notes)
+    assert notes.UNTAGGED == '0.0.0'
+    assert notes.unreleased_title() == f'{version} (unreleased)'
     release = _assignments('doc/source/conf.py')['release']
     assert ast.unparse(release) == \
         "importlib.metadata.version('nested_pivot')"
