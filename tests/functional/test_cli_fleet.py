@@ -51,8 +51,6 @@ from tests.functional.test_cli import sqlite_url
 COUNT = 8
 """numa-000, sriov-001, gpu-002, plain-003, numa-004, ..., plain-007,
 and tight-900 (whose instances do not fit its cells)."""
-AGGREGATE = '5d2b7e1c-9a4f-4c3e-8b6d-0f1e2a3b4c5d'
-"""The aggregate of the fleet's numa nodes."""
 OFFLINE = ('offline-sqlite', *(f'offline-{b}' for b in harness.BACKENDS))
 ONLINE = tuple(f'online-{b}' for b in harness.BACKENDS)
 CHEAP = ('offline-sqlite', *ONLINE)
@@ -70,9 +68,10 @@ class Small(Fleet):
     """
 
     def __init__(self, tmp: Path, prefix: str, access: list[str],
-                 online: bool) -> None:
+                 online: bool, aggregate: str) -> None:
         super().__init__(tmp, prefix, access)
         self.online = online
+        self.aggregate = aggregate
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
         if not self.online:
@@ -112,11 +111,13 @@ class Small(Fleet):
 
 @contextlib.contextmanager
 def small_fleet(kind: str, tmp: Path, servers: Any) -> Iterator[Small]:
-    """``COUNT`` nodes, tight-900 and the numa nodes in ``AGGREGATE``."""
+    """``COUNT`` nodes, tight-900, and the numa nodes in an aggregate of
+    their own (``Small.aggregate``)."""
     where, _, backend = kind.partition('-')
     prefix = seed.unique('fl')
+    aggregate = str(uuidlib.uuid4())
     extra = (f'tight={prefix}-tight-900',
-             f'aggregate={AGGREGATE}:{prefix}-numa-*')
+             f'aggregate={aggregate}:{prefix}-numa-*')
     with contextlib.ExitStack() as stack:
         if where == 'offline':
             if backend == 'sqlite':
@@ -129,19 +130,21 @@ def small_fleet(kind: str, tmp: Path, servers: Any) -> Iterator[Small]:
                     server.db, f'np_fleet_{uuidlib.uuid4().hex[:12]}')
                 stack.callback(harness.drop_database, url)
             seed_offline(url, prefix, COUNT, *extra)
-            yield Small(tmp, prefix, ['--placement-db', url], False)
+            yield Small(tmp, prefix, ['--placement-db', url], False,
+                        aggregate)
             return
         url = servers.get(backend).url
         adapter = harness.http_placement(url)
         fleet.fleet(adapter, prefix, COUNT)
         fleet.node(adapter, f'{prefix}-tight-900', 'tight')
-        fleet.aggregate(adapter, AGGREGATE, f'{prefix}-numa-*')
+        fleet.aggregate(adapter, aggregate, f'{prefix}-numa-*')
         for root in fleet.roots(adapter, prefix):
             seed.mark_hook(adapter, root)  # their computes run the hook
         proxy = stack.enter_context(harness.FaultProxy(url))
         proxy.set_headers = {'X-Roles': 'admin,service'}
         conf = harness.nova_conf(tmp / 'nova.conf', proxy.url)
-        found = Small(tmp, prefix, ['--config-file', str(conf)], True)
+        found = Small(tmp, prefix, ['--config-file', str(conf)], True,
+                      aggregate)
         found.adapter = adapter  # type: ignore[attr-defined]
         found.proxy = proxy  # type: ignore[attr-defined]
         yield found
@@ -217,25 +220,25 @@ def test_aggregate_and_patterns_narrow_the_selection(small):
     Placement's aggregate, or when an aggregate, a pattern or a name that
     selects nothing is not a usage error that changes nothing."""
     f, p = small, small.prefix
-    checked = f.json('check', '--aggregate', AGGREGATE)
+    checked = f.json('check', '--aggregate', f.aggregate)
     assert [n['node'] for n in checked['nodes']] == f.names('numa')
-    applied = f.run('apply', '--all', '--aggregate', AGGREGATE, '--yes')
+    applied = f.run('apply', '--all', '--aggregate', f.aggregate, '--yes')
     assert applied.returncode == 0, applied.stdout + applied.stderr
     states = _ours(f, f.check()['states'])
     assert {n for n, s in states.items() if s == 'pivoted'} == set(
         f.names('numa'))
     # A node named and not in the aggregate is left out, and said so.
     narrowed = f.json('plan', f'{p}-gpu-002', f'{p}-numa-000',
-                      '--aggregate', AGGREGATE, code=0)
+                      '--aggregate', f.aggregate, code=0)
     assert [n['node'] for n in narrowed['nodes']] == [f'{p}-numa-000']
     assert narrowed['warnings'] == [
-        f'{p}-gpu-002: not in aggregate {AGGREGATE}; left out']
+        f'{p}-gpu-002: not in aggregate {f.aggregate}; left out']
     for args, words in (
             (('apply', '--all', '--yes', '--aggregate',
               str(uuidlib.uuid4())), 'no compute node in aggregate'),
             (('apply', f'{p}-nothing-*', '--yes'),
              'matches no compute node'),
-            (('check', f'{p}-numa-*', f'{p}-x', '--aggregate', AGGREGATE),
+            (('check', f'{p}-numa-*', f'{p}-x', '--aggregate', f.aggregate),
              f'{p}-x')):
         proc = f.run(*args)
         assert proc.returncode == Code.USAGE, proc.stdout + proc.stderr
