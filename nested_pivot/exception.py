@@ -292,6 +292,16 @@ class AccessError(PivotError):
     code = errors.ACCESS_ERROR
 
 
+class NodeSelectionError(PivotError):
+    """The nodes a command was given do not name compute nodes Placement
+    has: an unknown name or uuid, a pattern, cell or aggregate that
+    selects nothing.  A usage error: nothing is read further or
+    written."""
+
+    msg_fmt = '%(reason)s'
+    code = errors.NODE_SELECTION
+
+
 class DiscoveryError(PivotError):
     msg_fmt = 'Cannot discover the layout: %(path)s: %(problem)s'
     code = errors.DISCOVERY_ERROR

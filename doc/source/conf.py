@@ -12,6 +12,7 @@
 
 """Sphinx configuration of nested_pivot's documentation (tox -e docs)."""
 
+import importlib.metadata
 import os
 import socket
 import sys
@@ -26,7 +27,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '_exts'))
 socket.gethostname = lambda: '<hostname>'
 
 extensions = [
-    'openstackdocstheme',
     'sphinx.ext.autodoc',
     'sphinxarg.ext',
     'oslo_config.sphinxext',
@@ -44,13 +44,16 @@ highlight_language = 'none'
 # Quotes and ellipses only: "--yes" stays two hyphens, not a dash.
 smartquotes_action = 'qe'
 
-# openstackdocstheme
-html_theme = 'openstackdocs'
-openstackdocs_repo_name = 'openstack/nested_pivot'
-openstackdocs_auto_name = False
-openstackdocs_use_storyboard = False
+# A theme that ships with Sphinx: the project has no public repository, bug
+# tracker or site for a theme's header and links to point at.
+html_theme = 'alabaster'
 html_static_path = ['_static']
 html_css_files = ['nested_pivot.css']
+
+# The version pbr gives the package (setup.cfg's version, .devN until it
+# is tagged), as ``nested-pivot --version`` says it.
+release = importlib.metadata.version('nested_pivot')
+version = '.'.join(release.split('.')[:2])
 
 # autodoc: the public API, in source order.
 autodoc_member_order = 'bysource'

@@ -23,31 +23,42 @@ import argparse
 from collections.abc import Callable
 import concurrent.futures
 import dataclasses
+import logging
 from typing import Any
 
-from nested_pivot import exception
 from nested_pivot.cmd import render
+from nested_pivot.cmd import selection
 from nested_pivot.cmd import signals
-from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.arguments import positive
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.layoutfile import Layouts
-from nested_pivot.placement import PlacementClient
-from nested_pivot.placement import read
 from nested_pivot.placement import workflows
 from nested_pivot.placement.workflows import NodeOutcome
 from nested_pivot.placement.workflows import Result
+
+LOG = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Pivot each node selected: its inventory and its instances' allocations
+move from the flat root provider onto the children its layout rule names,
+in one atomic POST /reshaper per node. Nodes are named (name, uuid or a
+quoted glob pattern), or taken with --all, and narrowed by --cell and
+--aggregate; every node is checked to exist first. The prompt names the
+nodes and the Placement database, and --yes answers it. Before each
+reshape the node's pre-image goes to the journal (--state-dir). One
+node's failure never stops the others; Ctrl-C lets the nodes in flight
+finish. Exit 0 when every node is done or already pivoted, 2 when one
+failed."""
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         'apply', parents=[common],
-        help='pivot the named nodes, or --all nodes that need it')
-    parser.add_argument('nodes', metavar='NODE', nargs='*', type=node_name,
-                        help='node name or uuid (repeatable)')
-    parser.add_argument('--all', action='store_true',
-                        help='every node a layout rule matches')
+        help='pivot the named nodes, or --all nodes that need it',
+        description=DESCRIPTION)
+    selection.add_arguments(parser, verb='pivot',
+                            every='every node a layout rule matches')
     parser.add_argument('--concurrency', type=positive, default=1,
                         metavar='N', help='nodes pivoted at once (default: 1; '
                         'offline always 1)')
@@ -57,18 +68,22 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                         help='online, pivot nodes whose nova-compute does '
                              'not run the hook (or runs it with pivot_mode '
                              '= off), which it would undo at its next start')
-    parser.set_defaults(run=run, usage=parser.error)
+    parser.set_defaults(run=run)
+
+
+WORDS = {Result.UNCHANGED: 'already pivoted'}
 
 
 def run(ctx: Context) -> Code:
-    if bool(ctx.args.nodes) == ctx.args.all:
-        ctx.args.usage('name the nodes to pivot, or give --all')
     ctx.read_layout_file()
     journal = ctx.journal()
     with ctx.client() as client:
         client.version()
-        nodes, unknown, layouts = _nodes(ctx, client)
-        if not ctx.confirm(f'Pivot {workflows.plural(len(nodes), "node")}?'):
+        chosen = selection.select(ctx, client)
+        layouts = ctx.layouts(client, chosen.scope())
+        nodes = pivotable(chosen, layouts)
+        if not ctx.confirm(selection.question('Pivot', nodes,
+                                              ctx.where(client))):
             return Code.DECLINED
 
         def one(node: str) -> NodeOutcome:
@@ -80,8 +95,8 @@ def run(ctx: Context) -> Code:
                                         rule.hints.get(node),
                                         guarded=guarded(ctx))
 
-        outcomes = unknown + run_all(ctx, nodes, one)
-    return report(ctx, outcomes, {Result.UNCHANGED: 'already pivoted'})
+        outcomes = run_all(ctx, nodes, one)
+    return report(ctx, outcomes, WORDS)
 
 
 def guarded(ctx: Context) -> bool:
@@ -91,34 +106,21 @@ def guarded(ctx: Context) -> bool:
     return not ctx.args.placement_db and not ctx.args.force
 
 
-def _nodes(ctx: Context, client: PlacementClient
-           ) -> tuple[list[str], list[NodeOutcome], Layouts]:
-    """The nodes to pivot by name, each once, the ones not found, and
-    the rules.  --all takes every node a rule matches, and every node
-    whose facts refuse its pivot (it fails, saying why)."""
-    if ctx.args.all:
-        layouts = ctx.layouts(client)
-        return [name for _, name in read.list_roots(client)
-                if layouts.rule_for(name) or name in layouts.refused], \
-            [], layouts
-    names: dict[str, str] = {}
-    unknown = []
-    for node in ctx.args.nodes:
-        try:
-            uuid, name = read.find_node(client, node)
-        except exception.PivotError as err:
-            unknown.append(NodeOutcome(node, Result.FAILED,
-                                       workflows.one_line(err)))
-            continue
-        names.setdefault(uuid, name)
-    return list(names.values()), unknown, ctx.layouts(client,
-                                                      list(names.values()))
+def pivotable(chosen: selection.Selection, layouts: Layouts) -> list[str]:
+    """The nodes to pivot: every node named, and of those a pattern,
+    --all or a filter found, each one a rule matches or whose facts
+    refuse its pivot (it fails, saying why)."""
+    return [name for name in chosen.names
+            if chosen.is_named(name) or layouts.rule_for(name)
+            or name in layouts.refused]
 
 
 def run_all(ctx: Context, nodes: list[str],
-            one: Callable[[str], NodeOutcome]) -> list[NodeOutcome]:
+            one: Callable[[str], NodeOutcome],
+            words: dict[Result, str] | None = None) -> list[NodeOutcome]:
     """``one`` for every node, ``--concurrency`` at a time; in node
-    order."""
+    order.  ``words`` are the table's words for results, when
+    interrupted."""
     progress = render.Progress(len(nodes), ctx.err)
     outcomes: dict[str, NodeOutcome] = {}
     pool = concurrent.futures.ThreadPoolExecutor(workers(ctx))
@@ -137,7 +139,7 @@ def run_all(ctx: Context, nodes: list[str],
             if future.done() and not future.cancelled():
                 outcomes[node] = future.result()
         report(ctx, [outcomes.get(n) or NodeOutcome(n, Result.NOT_STARTED)
-                     for n in nodes], {Result.UNCHANGED: 'already pivoted'})
+                     for n in nodes], WORDS if words is None else words)
         raise
     pool.shutdown()
     return [outcomes[n] for n in nodes]
@@ -148,8 +150,8 @@ def workers(ctx: Context) -> int:
     request at a time, as nova-manage uses it, so threads buy nothing
     there (and a CI run saw one reshape refused while four ran in it)."""
     if ctx.args.placement_db and ctx.args.concurrency > 1:
-        print('Offline, nodes are pivoted one at a time: --concurrency is '
-              'for a Placement server.', file=ctx.err)
+        ctx.warn('Offline, nodes are pivoted one at a time: --concurrency '
+                 'is for a Placement server.')
         return 1
     return int(ctx.args.concurrency)
 
@@ -161,16 +163,23 @@ def report(ctx: Context, outcomes: list[NodeOutcome],
         return words.get(result, str(result))
 
     failed = [o for o in outcomes if o.result is Result.FAILED]
+    code = Code.FAILURE if failed else Code.SUCCESS
+    counts = {r: sum(o.result is r for o in outcomes) for r in Result}
+    uuids = ctx.selection.uuids if ctx.selection is not None else {}
+    for o in outcomes:
+        LOG.info('Node %s (%s): %s%s', o.node, uuids.get(o.node, '?'),
+                 word(o.result), f': {o.detail}' if o.detail else '')
     if ctx.args.json:
-        ctx.emit({'nodes': [dict(dataclasses.asdict(o),
-                                 result=word(o.result)) for o in outcomes],
-                  'failed': len(failed)})
-    else:
-        ctx.print('', *render.table(
-            ['node', 'result', 'detail'],
-            [[o.node, word(o.result), o.detail] for o in outcomes]))
-        counts = {r: sum(o.result is r for o in outcomes) for r in Result}
-        ctx.print('', ', '.join(f'{counts[r]} {word(r)}' for r in Result
-                                if counts[r] or r is not Result.NOT_STARTED)
-                  + '.')
-    return Code.FAILURE if failed else Code.SUCCESS
+        ctx.report(code, [dict(dataclasses.asdict(o), result=word(o.result),
+                               uuid=uuids.get(o.node, ''))
+                          for o in outcomes],
+                   failed=len(failed),
+                   counts={word(r): n for r, n in counts.items()})
+        return code
+    ctx.print('', *render.table(
+        ['node', 'result', 'detail'],
+        [[o.node, word(o.result), o.detail] for o in outcomes]))
+    ctx.print('', ', '.join(f'{counts[r]} {word(r)}' for r in Result
+                            if counts[r] or r is not Result.NOT_STARTED)
+              + '.')
+    return code

@@ -20,9 +20,9 @@ from typing import Any
 
 from nested_pivot import microversion
 from nested_pivot.cmd import render
+from nested_pivot.cmd import selection
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
-from nested_pivot.placement import read
 from nested_pivot.placement import workflows
 from nested_pivot.placement.operations import NodeState
 from nested_pivot.placement.operations import PENDING
@@ -35,10 +35,13 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         'check', parents=[common],
         help=f'classify every compute node: {STATES}',
-        description=f'Classify every compute node against its layout rule: '
+        description=f'Classify every compute node (or those selected, as '
+                    f'apply selects them) against its layout rule: '
                     f'{STATES}. Exit 0 when nothing is to do, 1 when work '
                     f'is pending, 2 when a node cannot be pivoted or is '
                     f'counted twice.')
+    selection.add_arguments(parser, verb='check', every='every compute node',
+                            default_all=True)
     parser.set_defaults(run=run)
 
 
@@ -47,16 +50,17 @@ def run(ctx: Context) -> Code:
     with ctx.client() as client:
         checks = workflows.preflight(client)
         _say_checks(ctx, checks)
-        layouts = ctx.layouts(client)
-        roots = read.list_roots(client)
+        chosen = selection.select(ctx, client)
+        layouts = ctx.layouts(client, chosen.scope())
+        roots = list(chosen.roots)
         progress = render.Progress(len(roots), ctx.err, 'nodes checked')
         rows = workflows.survey(
             client, layouts, roots,
             lambda r: progress.step(f'{r.node}: {r.state}'))
     code = code_of(checks.reshaper_policy, [r.state for r in rows])
     if ctx.args.json:
-        ctx.emit({'placement': dataclasses.asdict(checks), 'code': int(code),
-                  'nodes': [report_document(r) for r in rows]})
+        ctx.report(code, [report_document(r) for r in rows],
+                   placement=dataclasses.asdict(checks), code=int(code))
     else:
         _say_rows(ctx, rows, code)
     return code
@@ -96,7 +100,7 @@ def _say_checks(ctx: Context, checks: workflows.Preflight) -> None:
 def _say_rows(ctx: Context, rows: list[workflows.NodeReport],
               code: Code) -> None:
     ctx.print('', *render.table(
-        ['node', 'state', 'consumers', 'would move', 'reason'],
+        ['node', 'state', 'consumers to move', 'would move', 'reason'],
         [[r.node, r.state, r.consumers, render.amounts(r.moves), r.reason]
          for r in rows]))
     counts: dict[str, int] = {}

@@ -40,7 +40,9 @@ MEANING: dict[Code, str] = {
                   'reshaper policy',
     Code.DECLINED: 'the confirmation was declined, or there was no '
                    'terminal to ask on and no --yes: nothing was changed',
-    Code.USAGE: 'bad command-line arguments',
+    Code.USAGE: 'bad command-line arguments, or a node, pattern, cell or '
+                'aggregate that selects no compute node: nothing was '
+                'changed',
     Code.INTERRUPTED: 'stopped by Ctrl-C: finished nodes stay done; rerun '
                       'to go on',
     Code.BROKEN_PIPE: 'the reader of the output went away (a pager or head '

@@ -16,6 +16,7 @@ its output streams."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterator
 import contextlib
@@ -31,7 +32,9 @@ from nested_pivot import dburl
 from nested_pivot import layoutfile
 from nested_pivot import novadb
 from nested_pivot.cmd import access
+from nested_pivot.cmd import document
 from nested_pivot.cmd import render
+from nested_pivot.cmd.selection import Selection
 from nested_pivot.journal import Journal
 from nested_pivot.layout import Layout
 from nested_pivot.placement import PlacementClient
@@ -49,6 +52,10 @@ class Context:
     """The rules :meth:`node_rule` looked the node up in."""
     file_layouts: layoutfile.Layouts | None = None
     facts: novadb.Facts | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    """What :meth:`warn` said: the JSON document carries it too."""
+    selection: Selection | None = None
+    """The nodes :func:`.selection.select` chose, once it has."""
 
     def __post_init__(self) -> None:
         for stream in (self.out, self.err):
@@ -85,7 +92,7 @@ class Context:
         ``client`` reads from Placement; their summary goes to stderr."""
         if not self.args.from_nova:
             if self.file_layouts is None:
-                self.file_layouts = layoutfile.load(self.args.layouts)
+                self.file_layouts = layoutfile.load(self._layout_path())
                 for warning in self.file_layouts.warnings:
                     self.err.write(f'nested-pivot: warning: {warning}\n')
             return self.file_layouts
@@ -95,6 +102,19 @@ class Context:
             self.err.write('\n'.join(built.summary.lines()) + '\n')
         self.built = built
         return built.layouts
+
+    def _layout_path(self) -> str:
+        """--layouts, refused up front when it does not exist, saying
+        where the layouts can come from."""
+        path = self.args.layouts
+        if not Path(path).exists():
+            raise layoutfile.LayoutFileError(
+                file=path, where='path',
+                reason='no such file or directory. Give the layout file '
+                       'with --layouts PATH (or $NESTED_PIVOT_LAYOUTS), or '
+                       "build the layouts from nova's database with "
+                       '--from-nova')
+        return str(path)
 
     def nova_source(self) -> novadb.Source:
         return novadb.Source(self.args.nova_db, tuple(self.args.config_file),
@@ -113,12 +133,40 @@ class Context:
         """The flat form of the node's layout, so that a rollback removes
         the children its rule names; without a layouts file, the flat
         layout, which removes the children nested_pivot created."""
+        return self.flat_layouts([node], client)(node)
+
+    def flat_layouts(self, nodes: Collection[str] | None,
+                     client: PlacementClient | None = None
+                     ) -> Callable[[str], Layout]:
+        """:meth:`flat_layout` of each of ``nodes`` (``None``: every
+        node), from one read of the rules."""
         if not self.args.from_nova and not Path(self.args.layouts).exists():
-            return Layout()
-        rules = self.layouts(client if self.args.from_nova else None,
-                             [node])
-        rule = next((r for r in rules.rules if r.matches(node)), None)
-        return rule.layout.flat() if rule else Layout()
+            return lambda node: Layout()
+        rules = self.layouts(client if self.args.from_nova else None, nodes)
+
+        def flat(node: str) -> Layout:
+            rule = next((r for r in rules.rules if r.matches(node)), None)
+            return rule.layout.flat() if rule else Layout()
+
+        return flat
+
+    def where(self, client: PlacementClient | None = None) -> str:
+        """Which Placement (and nova database) the command works on, for
+        a confirmation prompt; passwords masked."""
+        if self.args.placement_db:
+            place = (f'the Placement database '
+                     f'{access.mask(self.args.placement_db)}')
+        else:
+            endpoint = 'placement'
+            with contextlib.suppress(Exception):
+                endpoint = str(client.adapter.get_endpoint()) \
+                    if client is not None else endpoint
+            place = f'Placement at {access.mask(endpoint)}'
+        if self.built is not None:
+            return f'{place}, with the layouts of {self.built.layouts.source}'
+        if self.file_layouts is not None:
+            return f'{place}, with the layouts of {self.file_layouts.source}'
+        return place
 
     def command(self, *words: str) -> str:
         """A command line to run next, with this one's access options
@@ -154,8 +202,18 @@ class Context:
         self.out.write(dburl.mask(json.dumps(
             document, indent=2, sort_keys=True, default=str)) + '\n')
 
+    def report(self, exit_code: int, nodes: list[Any], /,
+               **fields: Any) -> None:
+        """The command's JSON document (:mod:`.document`)."""
+        self.emit(document.envelope(self, exit_code, nodes, **fields))
+
     def fail(self, message: str) -> None:
         self.err.write(f'nested-pivot: error: {message}\n')
+
+    def warn(self, message: str) -> None:
+        """A warning on stderr, kept for the JSON document."""
+        self.warnings.append(message)
+        self.err.write(f'nested-pivot: warning: {message}\n')
 
     def confirm(self, question: str) -> bool:
         """Ask on a terminal; without one, refuse and say --yes."""

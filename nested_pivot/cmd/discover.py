@@ -81,7 +81,7 @@ def run(ctx: Context) -> Code:
         reserved_host_memory_mb=args.reserved_host_memory_mb,
         gpus_under_numa=args.gpus_under_numa)
     if args.json:
-        ctx.emit(document)
+        ctx.report(Code.SUCCESS, [], **document, summary=None)
         return Code.SUCCESS
     text = sysfs.render(document)
     if args.output:
@@ -101,12 +101,13 @@ def _from_nova(ctx: Context) -> Code:
             ctx.layouts(client)
     else:
         ctx.layouts()
-        ctx.err.write('Not checked against Placement: give --placement-db, '
-                      'or a config file with [placement] credentials.\n')
+        ctx.warn('Not checked against Placement: give --placement-db, or a '
+                 'config file with [placement] credentials.')
     built = ctx.built
     assert built is not None
     if ctx.args.json:
-        ctx.emit({**built.document, 'summary': built.summary.document()})
+        ctx.report(_code(built), [], **built.document,
+                   summary=built.summary.document())
         return _code(built)
     text = render_facts(built)
     if ctx.args.output:

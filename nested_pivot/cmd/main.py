@@ -37,9 +37,12 @@ from nested_pivot.cmd import arguments
 from nested_pivot.cmd import check
 from nested_pivot.cmd import codes
 from nested_pivot.cmd import discover
+from nested_pivot.cmd import document
+from nested_pivot.cmd import logs
 from nested_pivot.cmd import plan
 from nested_pivot.cmd import request
 from nested_pivot.cmd import rollback
+from nested_pivot.cmd import selection
 from nested_pivot.cmd import signals
 from nested_pivot.cmd import status
 from nested_pivot.cmd.codes import Code
@@ -49,6 +52,9 @@ DESCRIPTION = ('Find, plan, apply and roll back pivots of compute nodes '
                'from flat root providers to nested ones.')
 COMMANDS = (check, plan, apply, request, rollback, status, discover)
 DEFAULT_LAYOUTS = '/etc/nested_pivot/layouts.yaml'
+LOG = logging.getLogger(__name__)
+USAGE_ERRORS = (exception.NodeNotFound, exception.NodeSelectionError)
+"""Errors that are the command line's: exit 64, as argparse's are."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -67,7 +73,7 @@ def _defaults() -> dict[str, Any]:
         'placement_db_wait': access.DEFAULT_WAIT,
         'state_dir': os.environ.get('NESTED_PIVOT_STATE_DIR',
                                     journal.DEFAULT_STATE_DIR),
-        'layouts': os.environ.get('NESTED_PIVOT_LAYOUTS', DEFAULT_LAYOUTS),
+        'layouts': None,
         'json': False, 'debug': False,
         'from_nova': False, 'nova_db': None, 'all_cells': False,
     }
@@ -107,13 +113,14 @@ def _common(after: bool) -> argparse.ArgumentParser:
     group.add_argument(
         '--layouts', metavar='PATH', default=default('layouts'),
         help=f'layout file or directory of them (default: '
-             f'{values["layouts"]})')
+             f'$NESTED_PIVOT_LAYOUTS, else {DEFAULT_LAYOUTS}); not with '
+             "nova's facts")
     nova = parser.add_argument_group("nova's facts (nested_pivot[nova])")
     nova.add_argument(
         '--from-nova', action='store_true', default=default('from_nova'),
         help="build the layouts and hints from nova's cell database "
-             'instead of --layouts: exact pivots, one rule per compute '
-             'node')
+             'instead of --layouts (refused together): exact pivots, one '
+             'rule per compute node')
     nova.add_argument(
         '--nova-db', metavar='CONNECTION', default=default('nova_db'),
         help="nova's cell database (implies --from-nova); by default "
@@ -127,6 +134,7 @@ def _common(after: bool) -> argparse.ArgumentParser:
         'json'), help='machine-readable output')
     group.add_argument('--debug', action='store_true', default=default(
         'debug'), help='show tracebacks and library logs')
+    logs.add_arguments(parser, argparse.SUPPRESS if after else None)
     return parser
 
 
@@ -152,36 +160,53 @@ def parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    args = parser().parse_args(argv)
+    top = parser()
+    args = top.parse_args(argv)
     args.config_file = [*args.config_file,
                         *vars(args).pop('config_file_after', [])]
+    selection.normalize(args)
     args.from_nova = bool(args.from_nova or args.nova_db or args.all_cells)
+    args.layouts_ignored = ''
+    if args.from_nova and args.layouts is not None:
+        getattr(args, 'usage', top.error)(
+            "--from-nova builds every node's layout from nova's facts and "
+            f'would ignore --layouts {args.layouts}: give one of them. To '
+            "add what nova's facts do not cover (a pGPU's VGPU), write "
+            'them with nested-pivot discover --from-nova --output FILE, '
+            'add the children to FILE and use --layouts FILE')
+    if args.layouts is None:
+        env = os.environ.get('NESTED_PIVOT_LAYOUTS')
+        if env and args.from_nova:
+            args.layouts_ignored = env
+        args.layouts = env or DEFAULT_LAYOUTS
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     signals.install()
     args = parse(argv)
-    _logging(args.debug)
     ctx = Context(args, sys.stdout, sys.stderr)
     try:
-        return int(args.run(ctx))
+        logs.setup(args)
+        LOG.info('nested-pivot %s: %s', _version(),
+                 access.mask(' '.join(sys.argv[1:] if argv is None
+                                      else argv)))
+        if args.layouts_ignored:
+            ctx.warn(f'$NESTED_PIVOT_LAYOUTS ({args.layouts_ignored}) is '
+                     "not read: the layouts come from nova's facts")
+        code = int(args.run(ctx))
     except signals.Terminated:
         ctx.fail('terminated (SIGTERM); rerun the same command to go on')
-        return Code.TERMINATED
+        code = Code.TERMINATED
     except KeyboardInterrupt:
         ctx.fail('interrupted; rerun the same command to go on')
-        return Code.INTERRUPTED
+        code = Code.INTERRUPTED
     except BrokenPipeError:
         return _broken_pipe()
     except Exception as err:
-        return _error(ctx, err, args.debug)
-
-
-def _logging(debug: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if debug else logging.CRITICAL)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(access.MaskingFilter())
+        code = _error(ctx, err, args.debug)
+    LOG.info('nested-pivot %s: exit %d', args.command, code)
+    return code
 
 
 def _broken_pipe() -> int:
@@ -199,11 +224,14 @@ def _error(ctx: Context, err: BaseException, debug: bool) -> int:
     if not isinstance(err, exception.PivotError):
         text = f'{type(err).__name__}: {text}'
     text = access.mask(' '.join(text.split()))
+    code = Code.USAGE if isinstance(err, USAGE_ERRORS) else Code.UNEXPECTED
     if ctx.args.json:
-        ctx.emit({'error': text, 'exit': int(Code.UNEXPECTED),
-                  'code': getattr(err, 'code', exception.PivotError.code)})
+        ctx.emit(document.envelope(
+            ctx, code, [], error=text,
+            code=getattr(err, 'code', exception.PivotError.code)))
+    LOG.error('%s', text)
     ctx.fail(text)
-    return Code.UNEXPECTED
+    return code
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""``nested-pivot plan NODE``: the dry run, drawn."""
+"""``nested-pivot plan NODE... | --all``: the dry run, drawn."""
 
 from __future__ import annotations
 
@@ -20,11 +20,15 @@ from typing import Any
 
 from nested_pivot import engine
 from nested_pivot import exception
+from nested_pivot.cmd import apply
 from nested_pivot.cmd import render
-from nested_pivot.cmd.arguments import node_name
+from nested_pivot.cmd import selection
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
+from nested_pivot.layout import Layout
+from nested_pivot.layoutfile import Layouts
 from nested_pivot.placement import operations
+from nested_pivot.placement import PlacementClient
 from nested_pivot.placement import read
 from nested_pivot.placement import workflows
 from nested_pivot.placement.operations import NodeState
@@ -33,60 +37,92 @@ from nested_pivot.placement.operations import NodeState
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         'plan', parents=[common],
-        help='show what a pivot of NODE would do; changes nothing',
-        description='Draw NODE\'s tree now and after the pivot, and each '
-                    'instance that would move. On a node that cannot be '
-                    'pivoted, the instances that do not fit, each with what '
-                    'it needs and the free room of each child (exit 2).')
-    parser.add_argument('node', metavar='NODE', type=node_name,
-                        help='node name or uuid')
+        help='show what a pivot of the nodes would do; changes nothing',
+        description='Draw each node\'s tree now and after the pivot, and '
+                    'each instance that would move. On a node that cannot '
+                    'be pivoted, the instances that do not fit, each with '
+                    'what it needs and the free room of each child. Nodes '
+                    'are selected as apply selects them. Exit 2 when a node '
+                    'cannot be pivoted or is counted twice, else 0.')
+    selection.add_arguments(parser, verb='plan',
+                            every='every node a layout rule matches')
     parser.set_defaults(run=run)
+
+
+FAILING = frozenset({NodeState.CANNOT_PIVOT, NodeState.DOUBLE_COUNTED})
 
 
 def run(ctx: Context) -> Code:
     ctx.read_layout_file()
     with ctx.client() as client:
-        uuid, name, rule = ctx.node_rule(client, ctx.args.node)
-        if rule is None:
-            return _not_applicable(ctx, name, uuid)
-        try:
-            state, plan = operations.read_and_plan(
-                client, uuid, rule.layout, rule.hints.get(name))
-        except workflows.UNFIT as err:
-            return _cannot_pivot(ctx, read.read_node(client, uuid), err)
-    state_now = operations.classify(state.snapshot, plan, rule.layout)
-    show(ctx, state.records, plan, 'apply', name)
-    if state_now is NodeState.DOUBLE_COUNTED:
-        ctx.err.write(f'{name} is double_counted: its root and the '
-                      'layout\'s children both offer a class of the layout; '
-                      'see the operator guide, "Recovery".\n')
-        return Code.FAILURE
-    return Code.SUCCESS
+        chosen = selection.select(ctx, client)
+        layouts = ctx.layouts(client, chosen.scope())
+        shown = [_one(ctx, client, layouts, chosen.uuids[name], name)
+                 for name in apply.pivotable(chosen, layouts)]
+    return finish(ctx, shown, 'apply')
 
 
-def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
-         plan: engine.ReshapePlan, *command: str) -> None:
-    """The dry run of ``plan``, drawn or as JSON."""
+def _one(ctx: Context, client: PlacementClient, layouts: Layouts,
+         uuid: str, name: str) -> dict[str, Any]:
+    """One node's plan, drawn (text) and as its document entry."""
+    rule = layouts.rule_for(name)
+    if rule is None:
+        return _not_applicable(ctx, layouts, name, uuid)
+    try:
+        state, plan = operations.read_and_plan(
+            client, uuid, rule.layout, rule.hints.get(name))
+    except workflows.UNFIT as err:
+        return _cannot_pivot(ctx, read.read_node(client, uuid), err,
+                             rule.layout)
+    entry = shown(ctx, state.records, plan, 'apply')
+    now = operations.classify(state.snapshot, plan, rule.layout)
+    entry['state'] = str(now)
+    if now is NodeState.DOUBLE_COUNTED:
+        entry['reason'] = (f'{name} is double_counted: its root and the '
+                           'layout\'s children both offer a class of the '
+                           'layout; see the operator guide, "Recovery".')
+        if not ctx.args.json:
+            ctx.err.write(entry['reason'] + '\n')
+    return entry
+
+
+def shown(ctx: Context, records: dict[str, engine.ConsumerRecord],
+          plan: engine.ReshapePlan, command: str) -> dict[str, Any]:
+    """The dry run of ``plan``, drawn (text); its document entry."""
     before = render.usage_before(plan.before, records)
     after = render.usage_after(before, plan)
-    if ctx.args.json:
-        ctx.emit({'node': plan.node, 'uuid': plan.root,
-                  'noop': plan.is_noop,
-                  'before': _providers(plan.before, before),
-                  'after': _providers(plan.after, after),
-                  'moves': [dataclasses.asdict(m) for m in plan.moves],
-                  'heals': [dataclasses.asdict(x) for x in plan.heals],
-                  'reparented': dict(plan.reparented),
-                  'consumers': list(plan.consumers),
-                  'foreign': sorted(plan.foreign)})
-        return
+    entry = _entry(plan.node, plan.root, state='', noop=plan.is_noop,
+                   before=_providers(plan.before, before),
+                   after=_providers(plan.after, after),
+                   moves=[dataclasses.asdict(m) for m in plan.moves],
+                   heals=[dataclasses.asdict(x) for x in plan.heals],
+                   reparented=dict(plan.reparented),
+                   consumers=list(plan.consumers),
+                   foreign=sorted(plan.foreign))
+    if command == 'rollback':
+        entry['state'] = 'flat' if plan.is_noop else 'nested'
+    if not ctx.args.json:
+        _draw(ctx, plan, before, after)
+    return entry
+
+
+def _entry(node: str, uuid: str, **fields: Any) -> dict[str, Any]:
+    """A node's entry, every key of the plan shape there."""
+    return {'node': node, 'uuid': uuid, 'state': '', 'reason': '',
+            'noop': False, 'before': [], 'after': [], 'moves': [],
+            'heals': [], 'reparented': {}, 'consumers': [], 'foreign': [],
+            'unfit': [], **fields}
+
+
+def _draw(ctx: Context, plan: engine.ReshapePlan, before: engine.Usage,
+          after: engine.Usage) -> None:
     branches = ctx.branches
     ctx.print(f'Node {plan.node} now:',
               *render.tree(plan.before, before, branches, plan.foreign),
               '', f'Node {plan.node} after:',
               *render.tree(plan.after, after, branches, plan.foreign), '')
     if plan.is_noop:
-        ctx.print('Nothing to do: the node already has this layout.')
+        ctx.print('Nothing to do: the node already has this layout.', '')
         return
     if plan.reparented:
         ctx.print(*render.reparented(plan), '')
@@ -98,48 +134,114 @@ def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
         ctx.print(f'{workflows.plural(len(plan.heals), "allocation")} '
                   'healed (resources used but never held):',
                   *render.heals(plan), '')
-    ctx.print('Dry run: nothing was changed. Apply with:',
-              '  ' + ctx.command(*command))
 
 
-def _not_applicable(ctx: Context, name: str, uuid: str) -> Code:
-    """No rule: not applicable, or refused by its facts (exit 2)."""
-    rules = ctx.rules
-    refused = rules.refused.get(name) if rules is not None else None
-    reason = rules.why_no_rule(name) if rules is not None else name
-    state = NodeState.CANNOT_PIVOT if refused else NodeState.NOT_APPLICABLE
+def finish(ctx: Context, entries: list[dict[str, Any]],
+           command: str) -> Code:
+    """The document, or the closing lines; the exit code: 2 when a node
+    cannot be pivoted or is counted twice."""
+    failing = {str(s) for s in FAILING}
+    code = (Code.FAILURE if any(e['state'] in failing for e in entries)
+            else Code.SUCCESS)
     if ctx.args.json:
-        ctx.emit({'node': name, 'uuid': uuid, 'state': str(state),
-                  'reason': reason})
-    else:
+        ctx.report(code, entries)
+        return code
+    if len(entries) > 1:
+        ctx.print(_summary(entries))
+    if any(not e['noop'] and e['state'] not in failing and e['before']
+           for e in entries):
+        ctx.print('Dry run: nothing was changed. Apply with:',
+                  '  ' + ctx.command(command, *_selected(ctx)))
+    return code
+
+
+def _summary(entries: list[dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e['state']] = counts.get(e['state'], 0) + 1
+    said = ', '.join(f'{n} {s}' for s, n in sorted(counts.items()))
+    return f'{workflows.plural(len(entries), "node")} planned: {said}.'
+
+
+def _selected(ctx: Context) -> list[str]:
+    """The command line's node selection, to repeat it."""
+    args = ctx.args
+    words = [*args.nodes, *(['--all'] if args.all else [])]
+    for option in ('cell', 'aggregate'):
+        for value in getattr(args, option):
+            words += [f'--{option}', value]
+    return words
+
+
+def _not_applicable(ctx: Context, layouts: Layouts, name: str,
+                    uuid: str) -> dict[str, Any]:
+    """No rule: not applicable, or refused by its facts (exit 2)."""
+    refused = layouts.refused.get(name)
+    reason = layouts.why_no_rule(name)
+    state = NodeState.CANNOT_PIVOT if refused else NodeState.NOT_APPLICABLE
+    if not ctx.args.json:
         ctx.print(f'{name} ({uuid}): {state}: {reason}. '
                   + ('Nothing was changed.' if refused
-                     else 'Nothing to plan.'))
-    return Code.FAILURE if refused else Code.SUCCESS
+                     else 'Nothing to plan.'), '')
+    return _entry(name, uuid, state=str(state), reason=reason,
+                  noop=not refused)
 
 
 def _cannot_pivot(ctx: Context, state: read.NodeRead,
-                  err: exception.PivotError) -> Code:
+                  err: exception.PivotError,
+                  layout: Layout) -> dict[str, Any]:
     usage = render.usage_before(state.snapshot, state.records)
     unfit = err.unfit if isinstance(err, exception.CannotPivot) else ()
+    entry = _entry(state.name, state.root,
+                   state=str(NodeState.CANNOT_PIVOT),
+                   reason=workflows.one_line(err),
+                   before=_providers(state.snapshot, usage),
+                   unfit=[dataclasses.asdict(u) for u in unfit])
     if ctx.args.json:
-        ctx.emit({'node': state.name, 'uuid': state.root,
-                  'state': str(NodeState.CANNOT_PIVOT),
-                  'reason': workflows.one_line(err),
-                  'now': _providers(state.snapshot, usage),
-                  'unfit': [dataclasses.asdict(u) for u in unfit]})
-        return Code.FAILURE
+        return entry
     ctx.print(f'Node {state.name} now:',
               *render.tree(state.snapshot, usage, ctx.branches), '',
               f'{state.name} cannot be pivoted.')
     if isinstance(err, exception.CannotPivot) and unfit:
-        ctx.print(*render.unfit(err), '',
-                  'Moving these instances off the node (cold migration or '
-                  'resize) makes room; hints can place them where the '
-                  'hypervisor has them.')
+        ctx.print(*render.unfit(err), '', *_advice(state.name, unfit,
+                                                  layout), '')
     else:
-        ctx.print(workflows.one_line(err))
-    return Code.FAILURE
+        ctx.print(workflows.one_line(err), '')
+    return entry
+
+
+def _advice(node: str, unfit: tuple[exception.Unfit, ...],
+            layout: Layout) -> list[str]:
+    """What makes room: moving instances off, or hints; for an instance
+    that no child could hold even empty, only moving it (or larger
+    children) helps."""
+    capacity = {f'{node}_{c.name}': c.inventory for c in layout.children}
+    too_large = sorted(u.consumer for u in unfit
+                       if not _holdable(u, capacity))
+    lines = []
+    if len(too_large) < len(unfit):
+        lines.append('Moving these instances off the node (cold migration '
+                     'or resize) makes room; hints can place them where '
+                     'the hypervisor has them.')
+    if too_large:
+        lines.append(
+            f'No child of the layout can hold '
+            f'{"it" if len(unfit) == 1 else ", ".join(too_large)} even '
+            'when empty: hints cannot help. Move '
+            f'{"it" if len(too_large) == 1 else "them"} off the node (cold '
+            'migration or resize), or give the layout larger children.')
+    return lines
+
+
+def _holdable(unfit: exception.Unfit,
+              capacity: dict[str, Any]) -> bool:
+    """Could one of the candidate children hold what ``unfit`` needs,
+    if nothing else were on it?"""
+    return any(
+        all(rc in capacity.get(name, {})
+            and capacity[name][rc].capacity >= amount
+            for rc, amount in unfit.needs.items())
+        for name in unfit.free)
 
 
 def _providers(snapshot: engine.Snapshot, usage: engine.Usage

@@ -53,13 +53,14 @@ def run(ctx: Context) -> Code:
     code = Code.FAILURE if found.state in check.FAILING else Code.SUCCESS
     cut = interrupted(entries)
     if ctx.args.json:
-        ctx.emit({**check.report_document(found),
-                  'journal': [dict(e.body, path=str(e.path))
-                              for e in entries],
-                  'journal_error': problem,
-                  'interrupted': None if cut is None else {
-                      'operation': cut.operation, 'path': str(cut.path),
-                      'finish': _finish(ctx, cut, name)}})
+        node = {**check.report_document(found),
+                'journal': [dict(e.body, path=str(e.path))
+                            for e in entries],
+                'journal_error': problem,
+                'interrupted': None if cut is None else {
+                    'operation': cut.operation, 'path': str(cut.path),
+                    'finish': _finish(ctx, cut, name)}}
+        ctx.report(code, [node], **node)
         return code
     would = (f', {workflows.plural(found.consumers, "consumer")} would '
              f'move: {render.amounts(found.moves)}' if found.consumers

@@ -108,6 +108,7 @@ class Node:
     pfs: tuple[PhysicalFunction, ...] = ()
     consumers: Mapping[str, Consumer] = dataclasses.field(
         default_factory=dict)
+    cell_uuid: str = ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,3 +128,7 @@ class Facts:
     refused: Mapping[str, str] = dataclasses.field(default_factory=dict)
     cells: Mapping[str, tuple[str, ...]] = dataclasses.field(
         default_factory=dict)
+    cell_mappings: Mapping[str, str] = dataclasses.field(
+        default_factory=dict)
+    """The cells read through the API database: uuid -> name (empty for
+    one ``--nova-db``)."""

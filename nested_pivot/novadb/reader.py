@@ -74,12 +74,16 @@ def read(source: Source) -> Facts:
     names = []
     refused: dict[str, str] = {}
     cells_of: dict[str, list[str]] = {}
+    mappings: dict[str, str] = {}
     for cell in _cells(nova, conf, source, ctx):
         label = cell.name or cell.uuid
         names.append(f"nova cell {label} "
                      f"({mask(cell.database_connection)})")
+        if source.all_cells and not source.connection:
+            mappings[cell.uuid] = cell.name or ''
         with _reading(cell), nova.context.target_cell(ctx, cell) as cctx:
-            reader = _CellReader(nova, conf, cctx, cell.name or '', notes)
+            reader = _CellReader(nova, conf, cctx, cell.name or '', notes,
+                                 cell.uuid)
             for name, node in reader.nodes():
                 cells_of.setdefault(name, []).append(label)
                 if isinstance(node, str):
@@ -90,7 +94,8 @@ def read(source: Source) -> Facts:
                     where.setdefault(consumer, set()).add(name)
     return Facts(found, {c: frozenset(n) for c, n in where.items()},
                  tuple(notes), tuple(names), refused,
-                 {n: tuple(c) for n, c in cells_of.items() if len(c) > 1})
+                 {n: tuple(c) for n, c in cells_of.items() if len(c) > 1},
+                 cell_mappings=mappings)
 
 
 mask = dburl.mask
@@ -215,12 +220,13 @@ class _CellReader:
     """The nodes of one cell database."""
 
     def __init__(self, nova: _Nova, conf: Any, ctx: Any, cell: str,
-                 notes: list[str]) -> None:
+                 notes: list[str], cell_uuid: str = '') -> None:
         self.nova = nova
         self.objects = nova.objects
         self.conf = conf
         self.ctx = ctx
         self.cell = cell
+        self.cell_uuid = cell_uuid
         self.notes = notes
         self.by_host: dict[str, list[Any]] = {}
         self.by_uuid: dict[str, Any] = {}
@@ -261,7 +267,8 @@ class _CellReader:
             reserved_host_cpus=int(conf.reserved_host_cpus),
             reserved_host_memory_mb=int(conf.reserved_host_memory_mb),
             pfs=self.pfs(name, devices),
-            consumers={c.uuid: c for c in consumers})
+            consumers={c.uuid: c for c in consumers},
+            cell_uuid=self.cell_uuid)
 
     def host_cells(self, compute: Any) -> tuple[HostCell, ...]:
         if not compute.numa_topology:

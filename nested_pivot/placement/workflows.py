@@ -310,6 +310,7 @@ class Request(str, enum.Enum):
     NOT_REQUESTED = 'not requested'
     ALREADY_PIVOTED = 'already pivoted'
     NOT_APPLICABLE = 'not applicable'
+    CANNOT_PIVOT = 'cannot pivot'
 
     @property
     def changed(self) -> bool:
@@ -318,28 +319,37 @@ class Request(str, enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class RequestOutcome:
+    """What ``request`` did to one node; ``reason`` says why a node that
+    cannot be pivoted was not requested."""
+
     node: str
     uuid: str
     result: Request
+    reason: str = ''
 
 
 def request_pivot(client: PlacementClient, node: str,
-                  layouts: Layouts | None, *, cancel: bool = False
-                  ) -> RequestOutcome:
+                  layouts: Layouts | None, *, cancel: bool = False,
+                  force: bool = False) -> RequestOutcome:
     """Ask for (or withdraw) ``node``'s pivot at its next nova-compute
     start: a trait on its root provider, which both sides see.  A node
     that its rule (in ``layouts``) finds pivoted or not applicable is not
-    requested."""
+    requested, nor, unless ``force``, one that cannot be pivoted (its
+    instances do not fit, or its facts refuse it): with ``on_infeasible =
+    fail`` its nova-compute would not start."""
     uuid, name = read.find_node(client, node)
     if cancel:
         change = engine.TraitChange(remove=frozenset([REQUEST_TRAIT]))
         done = writes.put_traits(client, uuid, change, node=name)
         return RequestOutcome(name, uuid, Request.WITHDRAWN if done
                               else Request.NOT_REQUESTED)
+    if layouts is not None and name in layouts.refused and not force:
+        return RequestOutcome(name, uuid, Request.CANNOT_PIVOT,
+                              layouts.refused[name])
     rule = layouts.rule_for(name) if layouts is not None else None
-    refused = _unrequestable(client, uuid, rule)
+    refused, reason = _unrequestable(client, uuid, name, rule, force)
     if refused is not None:
-        return RequestOutcome(name, uuid, refused)
+        return RequestOutcome(name, uuid, refused, reason)
     writes.ensure_trait(client, REQUEST_TRAIT)
     change = engine.TraitChange(add=frozenset([REQUEST_TRAIT]))
     done = writes.put_traits(client, uuid, change, node=name)
@@ -347,16 +357,28 @@ def request_pivot(client: PlacementClient, node: str,
                           else Request.ALREADY_REQUESTED)
 
 
-def _unrequestable(client: PlacementClient, uuid: str, rule: Rule | None
-                   ) -> Request | None:
+def _unrequestable(client: PlacementClient, uuid: str, name: str,
+                   rule: Rule | None, force: bool
+                   ) -> tuple[Request | None, str]:
     if rule is None:
-        return Request.NOT_APPLICABLE
-    state = operations.status(client, uuid, rule.layout).state
-    if state is NodeState.PIVOTED:
-        return Request.ALREADY_PIVOTED
-    if state is NodeState.NOT_APPLICABLE:
-        return Request.NOT_APPLICABLE
-    return None
+        return Request.NOT_APPLICABLE, ''
+    try:
+        found = operations.status(client, uuid, rule.layout,
+                                  hints=rule.hints.get(name))
+    except UNFIT as err:
+        return (None, '') if force else (Request.CANNOT_PIVOT,
+                                         one_line(err))
+    if found.state is NodeState.PIVOTED:
+        return Request.ALREADY_PIVOTED, ''
+    if found.state is NodeState.NOT_APPLICABLE:
+        return Request.NOT_APPLICABLE, ''
+    if found.state is NodeState.CANNOT_PIVOT and not force:
+        problem = found.problem
+        return Request.CANNOT_PIVOT, (
+            short_reason(problem)
+            if isinstance(problem, exception.CannotPivot) else
+            one_line(problem) if problem else 'its instances do not fit')
+    return None, ''
 
 
 @dataclasses.dataclass(frozen=True)

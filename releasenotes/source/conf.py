@@ -13,8 +13,12 @@
 """Sphinx configuration of the release notes (tox -e releasenotes): reno's
 Sphinx extension renders releasenotes/notes/*.yaml from git history."""
 
+import os
+from typing import Any
+
+import yaml
+
 extensions = [
-    'openstackdocstheme',
     'reno.sphinxext',
 ]
 
@@ -26,9 +30,29 @@ pygments_style = 'native'
 # Quotes and ellipses only: "--yes" stays two hyphens, not a dash.
 smartquotes_action = 'qe'
 
-# openstackdocstheme
-html_theme = 'openstackdocs'
-openstackdocs_repo_name = 'openstack/nested_pivot'
-openstackdocs_auto_name = False
-openstackdocs_auto_version = False
-openstackdocs_use_storyboard = False
+# A theme that ships with Sphinx: the project has no public repository, bug
+# tracker or site for a theme's header and links to point at.
+html_theme = 'alabaster'
+
+# reno heads the notes of a repository without any tag "0.0.0" (and its
+# unreleased_version_title applies only past a tag): they get the heading
+# releasenotes/config.yaml gives, the version setup.cfg says is being made.
+UNTAGGED = '0.0.0'
+CONFIG = os.path.join(os.path.dirname(__file__), '..', 'config.yaml')
+
+
+def unreleased_title() -> str:
+    with open(CONFIG, encoding='utf-8') as stream:
+        return str(yaml.safe_load(stream)['unreleased_version_title'])
+
+
+def _title_untagged(app: Any, doctree: Any) -> None:
+    from docutils import nodes
+
+    for title in list(doctree.findall(nodes.title)):
+        if title.astext() == UNTAGGED:
+            title.replace(title.children[0], nodes.Text(unreleased_title()))
+
+
+def setup(app: Any) -> None:
+    app.connect('doctree-read', _title_untagged)

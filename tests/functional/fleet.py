@@ -21,6 +21,7 @@ script to seed an offline SQLite database in a process of its own
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 from typing import Any
 
@@ -128,14 +129,30 @@ def roots(adapter: Any, prefix: str) -> list[str]:
             and p['uuid'] == p['root_provider_uuid']]
 
 
+def aggregate(adapter: Any, uuid: str, pattern: str) -> None:
+    """Put every root provider whose name matches ``pattern`` into the
+    aggregate ``uuid``."""
+    listing = seed.call(adapter, 'GET', '/resource_providers')
+    for p in listing['resource_providers']:
+        if (p['uuid'] == p['root_provider_uuid']
+                and fnmatch.fnmatchcase(p['name'], pattern)):
+            seed.aggregate(adapter, p['uuid'], uuid)
+
+
 def _main(connection: str, prefix: str, count: int) -> None:
+    """Seed ``count`` nodes, then one per extra argument SHAPE=NAME, or
+    put the nodes matching GLOB into an aggregate: aggregate=UUID:GLOB."""
     conf = harness.configure_database(connection)
     with harness.direct_placement(conf) as adapter:
         if count:
             fleet(adapter, prefix, count)
         for extra in sys.argv[4:]:
             shape, _, name = extra.partition('=')
-            node(adapter, name, shape)
+            if shape == 'aggregate':
+                uuid, _, pattern = name.partition(':')
+                aggregate(adapter, uuid, pattern)
+            else:
+                node(adapter, name, shape)
 
 
 if __name__ == '__main__':

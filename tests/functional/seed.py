@@ -283,3 +283,13 @@ def mark_hook(adapter: Any, root: str, mode: str = 'requested') -> None:
     trait = f'CUSTOM_NESTED_PIVOT_HOOK_{mode.upper()}'
     call(adapter, 'PUT', f'/traits/{trait}')
     add_traits(adapter, root, trait)
+
+
+def aggregate(adapter: Any, rp: str, uuid: str) -> None:
+    """Put a provider into the aggregate ``uuid``, as nova mirrors a host
+    aggregate onto its hosts' root providers."""
+    current = call(adapter, 'GET', f'/resource_providers/{rp}/aggregates')
+    call(adapter, 'PUT', f'/resource_providers/{rp}/aggregates',
+         {'aggregates': sorted({*current['aggregates'], uuid}),
+          'resource_provider_generation':
+              current['resource_provider_generation']})

@@ -45,8 +45,9 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         stdin=subprocess.DEVNULL, cwd=ROOT, check=False)
 
 
-def one_line_error(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 255, proc.stdout + proc.stderr
+def one_line_error(proc: subprocess.CompletedProcess,
+                   code: int = 255) -> None:
+    assert proc.returncode == code, proc.stdout + proc.stderr
     assert 'Traceback' not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('nested-pivot: error:')

@@ -98,7 +98,7 @@ def test_cells_of_different_ratios_apply_and_roll_back(small):
     assert back.returncode == 0, back.stdout + back.stderr
     assert 'rolled back to flat' in back.stdout
     assert 'do not fit' not in back.stdout
-    plan = json.loads(small.run('plan', node, '--json').stdout)
+    plan = json.loads(small.run('plan', node, '--json').stdout)['nodes'][0]
     root = next(p for p in plan['before'] if p['parent'] is None)
     assert root['inventory']['VCPU']['allocation_ratio'] == 2.0
     assert root['inventory']['VCPU']['reserved'] == 1
@@ -237,7 +237,7 @@ def test_output_survives_ascii_stdout_and_a_closed_pipe(small):
 
 def test_errors_under_json_are_json(small):
     proc = small.run('plan', 'no-such-node', '--json')
-    assert proc.returncode == 255
+    assert proc.returncode == USAGE  # issue 22: an unknown node is usage
     document = json.loads(proc.stdout)
     assert 'no-such-node' in document['error']
     assert document['code'] == 'nested_pivot.placement.node_not_found'

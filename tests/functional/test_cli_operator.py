@@ -73,11 +73,11 @@ def test_status_and_plan_of_a_node_that_cannot_be_pivoted(small):  # noqa: F811
     assert 'free room per child' in plan.stdout
     assert 'h-tight-000_NUMA0: MEMORY_MB=7168 VCPU=1' in plan.stdout
     document = json.loads(small.run('plan', 'h-tight-000',
-                                    '--json').stdout)
+                                    '--json').stdout)['nodes'][0]
     assert document['state'] == 'cannot_pivot'
     assert document['unfit'] and all(
         u['needs'] and u['free'] for u in document['unfit'])
-    assert document['now'][0]['name'] == 'h-tight-000'
+    assert document['before'][0]['name'] == 'h-tight-000'
 
 
 def test_status_and_plan_of_a_node_no_rule_matches(small):  # noqa: F811
@@ -86,7 +86,7 @@ def test_status_and_plan_of_a_node_no_rule_matches(small):  # noqa: F811
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert 'not_applicable' in proc.stdout
     document = json.loads(small.run('plan', 'h-plain-003',
-                                    '--json').stdout)
+                                    '--json').stdout)['nodes'][0]
     assert document['state'] == 'not_applicable'
 
 
@@ -185,7 +185,7 @@ def test_declining_exits_3_and_says_so(small):  # noqa: F811
 def test_small_gaps(small):  # noqa: F811
     assert small.run('apply', 'h-sriov-001', '--yes').returncode == 0
     child = small.run('plan', 'h-sriov-001_pf0')
-    one_line_error(child)
+    one_line_error(child, Code.USAGE)  # issue 22: unknown nodes are usage
     assert 'child provider of node h-sriov-001' in child.stderr
     dry = small.run('rollback', 'h-sriov-001', '--dry-run')
     assert dry.returncode == 0 and 'Dry run' in dry.stdout

@@ -20,7 +20,8 @@ runs as a process of its own::
     python -m tests.nova_db.placement_io dump URL > state.json
 
 A spec: ``{"nodes": {name: {"inventory": {rc: record}, "consumers":
-{uuid: {"resources": {rc: n}, "type": "INSTANCE"}}}}}``.
+{uuid: {"resources": {rc: n}, "type": "INSTANCE"}}, "aggregates":
+[uuid]}}}`` (``aggregates`` optional).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def seed_spec(adapter: Any, spec: dict[str, Any]) -> dict[str, str]:
         for consumer, entry in node.get('consumers', {}).items():
             seed.allocate(adapter, consumer, {root: entry['resources']},
                           consumer_type=entry.get('type', 'INSTANCE'))
+        for aggregate in node.get('aggregates', ()):
+            seed.aggregate(adapter, root, aggregate)
     return roots
 
 

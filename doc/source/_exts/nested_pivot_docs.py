@@ -14,9 +14,11 @@
 
 ``.. nested-pivot-exit-codes::`` renders the exit codes of the
 ``nested-pivot`` command from :mod:`nested_pivot.cmd.codes` (``Code`` and
-``MEANING``, what ``--help`` shows), and ``.. nested-pivot-error-codes::``
-the ``code`` of every exception of :mod:`nested_pivot.exception`.  So the
-pages cannot drift from the code.
+``MEANING``, what ``--help`` shows), ``.. nested-pivot-error-codes::``
+the ``code`` of every exception of :mod:`nested_pivot.exception`, and
+``.. nested-pivot-json::`` the ``--json`` document of every command
+(:mod:`nested_pivot.cmd.document`).  So the pages cannot drift from the
+code.
 
 The functions that build the tables need no Sphinx: the guard tests
 (tests/unit/test_docs.py) call them.
@@ -79,6 +81,35 @@ def error_code_table() -> list[str]:
     return list_table(('exception', 'code'), rows, widths='35 65')
 
 
+def json_rows(fields: dict[str, str]) -> list[tuple[str, str]]:
+    return [(_literal(key), meaning) for key, meaning in fields.items()]
+
+
+def json_table() -> list[str]:
+    """The ``--json`` documents: the envelope, the error's keys, and per
+    command the keys it adds and those of each entry of ``nodes``
+    (:mod:`nested_pivot.cmd.document`)."""
+    from nested_pivot.cmd import document
+
+    lines = ['Every document:', '',
+             *list_table(('key', 'meaning'),
+                         json_rows(dict(document.ENVELOPE)), '25 75'),
+             '', 'An error adds:', '',
+             *list_table(('key', 'meaning'),
+                         json_rows(dict(document.ERROR)), '25 75')]
+    for command, shape in document.SHAPES.items():
+        lines += ['', f'``{command}`` adds:' if shape.top
+                  else f'``{command}`` adds no key.', '']
+        if shape.top:
+            lines += list_table(('key', 'meaning'),
+                                json_rows(dict(shape.top)), '25 75')
+        if shape.node:
+            lines += ['', f'Each entry of ``nodes`` of ``{command}``:', '',
+                      *list_table(('key', 'meaning'),
+                                  json_rows(dict(shape.node)), '25 75')]
+    return lines
+
+
 def _drop_class_return_type(app: Any, doctree: Any) -> None:
     """autodoc's type hints give a class (its ``__init__``) the field
     "Return type: None": drop it."""
@@ -122,6 +153,10 @@ def setup(app: Any) -> dict[str, Any]:
         lines = staticmethod(error_code_table)
 
     app.add_directive('nested-pivot-exit-codes', ExitCodes)
+    class JsonDocuments(_Generated):
+        lines = staticmethod(json_table)
+
     app.add_directive('nested-pivot-error-codes', ErrorCodes)
+    app.add_directive('nested-pivot-json', JsonDocuments)
     app.connect('doctree-read', _drop_class_return_type)
     return {'parallel_read_safe': True, 'parallel_write_safe': True}
