@@ -77,6 +77,9 @@ def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
                   'moves': [dataclasses.asdict(m) for m in plan.moves],
                   'heals': [dataclasses.asdict(x) for x in plan.heals],
                   'reparented': dict(plan.reparented),
+                  'renamed': {u: {'from': plan.before.providers[u].name,
+                                  'to': name}
+                              for u, name in sorted(plan.renamed.items())},
                   'consumers': list(plan.consumers),
                   'foreign': sorted(plan.foreign)})
         return
@@ -88,6 +91,8 @@ def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
     if plan.is_noop:
         ctx.print('Nothing to do: the node already has this layout.')
         return
+    if plan.renamed:
+        ctx.print(*render.renamed(plan), '')
     if plan.reparented:
         ctx.print(*render.reparented(plan), '')
     if plan.moves:

@@ -150,6 +150,13 @@ def reparented(plan: ReshapePlan) -> list[str]:
             for u, p in plan.reparented.items()]
 
 
+def renamed(plan: ReshapePlan) -> list[str]:
+    """One line per child renamed in place."""
+    return [f'{plan.before.providers[u].name} is renamed {name} (in place: '
+            'same provider, allocations untouched)'
+            for u, name in sorted(plan.renamed.items())]
+
+
 def unfit(err: exception.CannotPivot) -> list[str]:
     """One line per instance that does not fit: what it needs, and the
     free room of each child that could take it."""

@@ -119,7 +119,8 @@ def plan(provider_tree: TreeLike, allocations: Mapping[str, Any], *,
         sharing=_sharing(provider_tree, layout),
         reparent=(callable(getattr(provider_tree, 'reparent', None))
                   if reparent is None else reparent),
-        concern=concern, flat=flat)
+        concern=concern, flat=flat,
+        rename=callable(getattr(provider_tree, 'rename', None)))
 
 
 def _sharing(tree: TreeLike, layout: Layout | None) -> dict[str, Provider]:
@@ -138,7 +139,8 @@ def plan_snapshot(snapshot: Snapshot,
                   exists: Callable[[str], bool] | None = None,
                   sharing: Mapping[str, Provider] | None = None,
                   reparent: bool = False, concern: bool = False,
-                  flat: Mapping[str, Any] | None = None) -> ReshapePlan:
+                  flat: Mapping[str, Any] | None = None,
+                  rename: bool = True) -> ReshapePlan:
     """Plan the reshape of the node in ``snapshot``: its typed entry point.
 
     ``records`` are the consumers' allocations (those on other providers
@@ -146,7 +148,8 @@ def plan_snapshot(snapshot: Snapshot,
     the node, when the caller knows; a clash is otherwise found when the
     child is created.  ``sharing`` holds the sharing providers the layout
     names (by the layout's name or uuid for each).  ``reparent`` allows
-    moving an existing child under a new parent.
+    moving an existing child under a new parent; ``rename`` renaming a
+    child found under a former name (else it is re-created).
 
     ``concern`` plans ``layout`` as one concern of several on the node
     (the nova hook's way, one layout per driver helper): it owns only the
@@ -159,7 +162,8 @@ def plan_snapshot(snapshot: Snapshot,
     target = (apply_layout(snapshot, layout, exists or _unknown,
                            _records('root inventory', root_inventory),
                            sharing, reparent, concern=concern,
-                           flat=_records('flat records', flat))
+                           flat=_records('flat records', flat),
+                           rename=rename)
               if layout is not None else unchanged(snapshot))
     # Order matters: conversions rename what consumers hold before
     # anything is found displaced, and corrections then trim what they
@@ -246,6 +250,8 @@ def _records(where: str, records: Mapping[str, Any] | None
 
 
 def _apply_tree(tree: TreeLike, result: ReshapePlan) -> None:
+    for uuid, name in result.renamed.items():
+        tree.rename(uuid, name)  # type: ignore[attr-defined]
     for child in result.created:  # parents first
         assert child.parent is not None
         tree.new_child(child.name, child.parent, uuid=child.uuid)

@@ -108,9 +108,10 @@ class ReshapePlan:
     that the layout does not own, which the plan leaves as they are.
     ``heals`` are allocations added for resources never held;
     ``reparented`` children move under a new parent (uuid -> parent uuid)
-    before the reshape.  ``corrections`` are excess amounts removed by a
-    ``correct`` hint (its missing parts are ``heals``).  ``below_usage``
-    reports the records left below
+    before the reshape; ``renamed`` ones take a new name (uuid -> name),
+    their allocations untouched.  ``corrections`` are excess amounts
+    removed by a ``correct`` hint (its missing parts are ``heals``).
+    ``below_usage`` reports the records left below
     what stays allocated on them by their ``reserved`` amount.
     """
 
@@ -129,6 +130,7 @@ class ReshapePlan:
     reparented: Mapping[str, str] = dataclasses.field(default_factory=dict)
     below_usage: tuple[BelowUsage, ...] = ()
     corrections: tuple[Correction, ...] = ()
+    renamed: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def consumers(self) -> tuple[str, ...]:
@@ -139,7 +141,8 @@ class ReshapePlan:
     def is_noop(self) -> bool:
         return not (self.moves or self.inventories or self.created
                     or self.removed or self.traits or self.heals
-                    or self.reparented or self.corrections)
+                    or self.reparented or self.corrections
+                    or self.renamed)
 
     def moved(self) -> dict[str, int]:
         """Total amount moved per resource class."""

@@ -169,8 +169,8 @@ def _rule(facts: Facts, node: Node, view: NodeView | None,
           warnings: list[str]) -> tuple[dict[str, Any], int, int]:
     cells = _cells(node, view, warnings)
     pfs = _pfs(node, view, {c['name'] for c in cells}, warnings)
-    pf_names = {pf.address: pf_name(pf.address) for pf in node.pfs} \
-        if pfs else {}
+    pf_names = {pf.address: names.pci_child_name(pf.address)
+                for pf in node.pfs} if pfs else {}
     offered = {c['name']: set(c['inventory']) for c in cells}
     hints: dict[str, Any] = {}
     packed = 0
@@ -238,7 +238,7 @@ def _pfs(node: Node, view: NodeView | None, cells: set[str],
         return []
     children = []
     for pf in found:
-        child: dict[str, Any] = {'name': pf_name(pf.address)}
+        child: dict[str, Any] = {'name': names.pci_child_name(pf.address)}
         cell = (numa_child_name(pf.numa_node)
                 if pf.numa_node is not None else None)
         if cell in cells:
@@ -428,12 +428,6 @@ def _pinning(node: Node) -> list[str]:
 
 
 # -- names and words --------------------------------------------------------
-
-def pf_name(address: str) -> str:
-    """A PF's child name, as nova's libvirt driver names PCI devices:
-    ``0000:3b:00.0`` -> ``pci_0000_3b_00_0``."""
-    return 'pci_' + address.replace(':', '_').replace('.', '_')
-
 
 def exact(name: str) -> str:
     """A glob that matches ``name`` alone."""

@@ -192,11 +192,13 @@ class _Attempts:
         if self.before_write is not None:
             self.before_write(state, first)
         try:
-            # Order matters: the children first (empty, reused by any
-            # later run), then the moving consumers read whole, so that
-            # only the plan and the journal stand between that read and
-            # the reshape that relies on it.
+            # Order matters: the children first (renamed ones under their
+            # new names, so that a new child may take a name one leaves;
+            # new ones empty, reused by any later run), then the moving
+            # consumers read whole, so that only the plan and the journal
+            # stand between that read and the reshape that relies on it.
             writes.ensure_custom_names(self.client, first)
+            writes.rename(self.client, first)
             writes.create_children(self.client, first)
             plan = complete()
             if not plan.is_noop:

@@ -75,6 +75,23 @@ def create_children(client: PlacementClient,
         _expect(resp)
 
 
+def rename(client: PlacementClient, plan: engine.ReshapePlan) -> None:
+    """Give renamed children their new names, in place: same uuid, same
+    parent, inventory and allocations (a rename changes no generation).
+
+    Every new name is checked free first, so that a name taken outside
+    the node renames nothing."""
+    for name in sorted(plan.renamed.values()):
+        _taken_outside(client, plan, name)
+    for uuid, name in sorted(plan.renamed.items()):
+        resp = client.request('PUT', f'/resource_providers/{uuid}',
+                              json={'name': name},
+                              version=microversion.PROVIDERS)
+        if resp.status == 409:
+            _creation_conflict(client, plan, name, resp.detail)
+        _expect(resp)
+
+
 def reparent(client: PlacementClient, plan: engine.ReshapePlan) -> None:
     """Move children under their new parents, parents first (1.37)."""
     for uuid, parent in plan.reparented.items():
@@ -91,6 +108,12 @@ def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
                        name: str, detail: str) -> None:
     """A name taken outside the node is an error; anything else (another
     attempt created the child meanwhile) is a conflict to re-read."""
+    _taken_outside(client, plan, name)
+    raise Conflict(f'creating {name}: {detail}')
+
+
+def _taken_outside(client: PlacementClient, plan: engine.ReshapePlan,
+                   name: str) -> None:
     found = client.get('/resource_providers?name='
                        + urllib.parse.quote(name), microversion.PROVIDERS)
     for provider in found.get('resource_providers', []):
@@ -98,7 +121,6 @@ def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
             raise exception.ProviderNameClash(
                 method='POST', url='/resource_providers', status=409,
                 name=name, node=plan.node, uuid=provider['uuid'])
-    raise Conflict(f'creating {name}: {detail}')
 
 
 def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
