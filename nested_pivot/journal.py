@@ -48,6 +48,7 @@ from typing import Any
 import uuid as uuidlib
 
 from nested_pivot import exception
+from nested_pivot.engine import amount_changes
 from nested_pivot.engine import ConsumerRecord
 from nested_pivot.engine import ReshapePlan
 from nested_pivot.engine import Snapshot
@@ -93,6 +94,12 @@ class Journal:
             'consumers': {c: _consumer(records[c]) for c in plan.consumers
                           if c in records},
             'moves': [dataclasses.asdict(m) for m in plan.moves],
+            'heals': [dataclasses.asdict(h) for h in plan.heals],
+            'changes': [dataclasses.asdict(c) for c in
+                        amount_changes(plan, records)],
+            'renamed': {u: {'from': plan.before.providers[u].name,
+                            'to': name}
+                        for u, name in sorted(plan.renamed.items())},
         })
 
     def record_result(self, uuid: str, node: str, outcome: str,

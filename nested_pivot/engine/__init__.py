@@ -48,6 +48,8 @@ from nested_pivot.engine.model import read_snapshot
 from nested_pivot.engine.model import Snapshot
 from nested_pivot.engine.model import TreeLike
 from nested_pivot.engine.model import Usage
+from nested_pivot.engine.result import amount_changes
+from nested_pivot.engine.result import AmountChange
 from nested_pivot.engine.result import BelowUsage
 from nested_pivot.engine.result import Correction
 from nested_pivot.engine.result import Heal
@@ -61,9 +63,9 @@ from nested_pivot.engine.target import unchanged
 from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
 
-__all__ = ['BelowUsage', 'ConsumerRecord', 'Correction', 'Heal', 'Move',
-           'Provider', 'ProviderInventory', 'ReshapePlan', 'Snapshot',
-           'TraitChange', 'TreeLike', 'Usage',
+__all__ = ['AmountChange', 'BelowUsage', 'ConsumerRecord', 'Correction',
+           'Heal', 'Move', 'Provider', 'ProviderInventory', 'ReshapePlan',
+           'Snapshot', 'TraitChange', 'TreeLike', 'Usage', 'amount_changes',
            'owned_children', 'plan', 'plan_snapshot', 'reshape']
 
 
@@ -177,8 +179,11 @@ def plan_snapshot(snapshot: Snapshot,
     converted = corrected.records
     healed, heal_placed = facts.heals(converted, stated.heals, target)
     displaced = find_displaced(target, converted) + healed + corrected.items
-    hinted = hints_mod.resolve(stated.placements, target, converted,
-                               displaced)
+    placements, topped = hints_mod.top_ups(
+        stated.placements, target, converted, displaced,
+        layout.heals if layout is not None else frozenset())
+    displaced += topped
+    hinted = hints_mod.resolve(placements, target, converted, displaced)
     for placed in (heal_placed, corrected.placed):
         for consumer, per_rc in placed.items():
             for rc, split in per_rc.items():

@@ -156,3 +156,40 @@ class ReshapePlan:
             microversion.RESHAPER)) -> dict[str, Any]:
         """The POST /reshaper body at ``version`` (1.30 to 1.39)."""
         return reshape_body(self, version)
+
+
+@dataclasses.dataclass(frozen=True)
+class AmountChange:
+    """A consumer whose amounts on the node change, not only their place:
+    a conversion (VCPU to PCPU) or a heal.  ``before`` and ``after`` are
+    its totals per class on the node's providers (and the sharing ones
+    its layout sends a class to)."""
+
+    consumer: str
+    before: Mapping[str, int]
+    after: Mapping[str, int]
+
+
+def amount_changes(plan: ReshapePlan,
+                   records: Mapping[str, ConsumerRecord]
+                   ) -> tuple[AmountChange, ...]:
+    """The consumers of ``plan`` whose amounts change, from their records
+    before it."""
+    found = []
+    for consumer, record in sorted(plan.allocations.items()):
+        before = _totals(records.get(consumer), plan.before.providers)
+        after = _totals(record, plan.after.providers)
+        if before != after:
+            found.append(AmountChange(consumer, before, after))
+    return tuple(found)
+
+
+def _totals(record: ConsumerRecord | None,
+            providers: Mapping[str, Provider]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for rp, resources in (record.allocations.items() if record else ()):
+        if rp in providers:
+            for rc, n in resources.items():
+                if n:
+                    totals[rc] = totals.get(rc, 0) + n
+    return dict(sorted(totals.items()))
