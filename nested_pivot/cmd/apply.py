@@ -162,7 +162,7 @@ def report(ctx: Context, outcomes: list[NodeOutcome],
     if ctx.args.json:
         ctx.emit({'nodes': [dict(dataclasses.asdict(o),
                                  result=word(o.result)) for o in outcomes],
-                  'failed': len(failed)})
+                  'failed': len(failed), 'unread': ctx.unread()})
     else:
         ctx.print('', *render.table(
             ['node', 'result', 'detail'],
@@ -170,5 +170,5 @@ def report(ctx: Context, outcomes: list[NodeOutcome],
         counts = {r: sum(o.result is r for o in outcomes) for r in Result}
         ctx.print('', ', '.join(f'{counts[r]} {word(r)}' for r in Result
                                 if counts[r] or r is not Result.NOT_STARTED)
-                  + '.')
+                  + '.', *ctx.unread_lines())
     return Code.FAILURE if failed else Code.SUCCESS

@@ -87,7 +87,27 @@ class Context:
 
     def nova_source(self) -> novadb.Source:
         return novadb.Source(self.args.nova_db, tuple(self.args.config_file),
-                            self.args.all_cells)
+                            self.args.all_cells, tuple(self.args.cell))
+
+    def unread(self) -> dict[str, str]:
+        """With --from-nova, the nodes Placement has that the cells read
+        do not, and why (which option reads them)."""
+        return dict(self.built.summary.unread) if self.built else {}
+
+    def roles(self, node: str) -> dict[str, str]:
+        """With --from-nova, what nova's records say the node's consumers
+        are (migrations, sides of moves in progress)."""
+        return dict(self.built.summary.roles.get(node, {})) \
+            if self.built else {}
+
+    def healed(self, node: str) -> dict[str, str]:
+        """With --from-nova, why each healed consumer of the node is."""
+        return {h.consumer: h.why for h in self.built.summary.healed
+                if h.node == node} if self.built else {}
+
+    def unread_lines(self) -> list[str]:
+        return [line.strip() for line in self.built.summary.unread_lines()] \
+            if self.built else []
 
     def node_rule(self, client: PlacementClient, node: str
                   ) -> tuple[str, str, layoutfile.Rule | None]:
@@ -120,8 +140,9 @@ class Context:
             options.append(f'--nova-db {access.mask(args.nova_db)}')
         elif args.all_cells:
             options.append('--all-cells')
-        elif args.from_nova:
+        elif args.from_nova and not args.cell:
             options.append('--from-nova')
+        options += [f'--cell {shlex.quote(c)}' for c in args.cell]
         if not args.from_nova:
             options.append(f'--layouts {args.layouts}')
         options.append(f'--state-dir {args.state_dir}')

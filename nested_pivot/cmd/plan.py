@@ -69,6 +69,8 @@ def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
     """The dry run of ``plan``, drawn or as JSON."""
     before = render.usage_before(plan.before, records)
     after = render.usage_after(before, plan)
+    roles = ctx.roles(plan.node)
+    changes = _changes(ctx, plan, records)
     if ctx.args.json:
         ctx.emit({'node': plan.node, 'uuid': plan.root,
                   'noop': plan.is_noop,
@@ -76,6 +78,7 @@ def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
                   'after': _providers(plan.after, after),
                   'moves': [dataclasses.asdict(m) for m in plan.moves],
                   'heals': [dataclasses.asdict(x) for x in plan.heals],
+                  'changes': changes, 'nova': roles,
                   'reparented': dict(plan.reparented),
                   'renamed': {u: {'from': plan.before.providers[u].name,
                                   'to': name}
@@ -98,13 +101,32 @@ def show(ctx: Context, records: dict[str, engine.ConsumerRecord],
     if plan.moves:
         movers = len({m.consumer for m in plan.moves})
         ctx.print(f'{workflows.plural(movers, "consumer")} move:',
-                  *render.moves(plan), '')
+                  *render.moves(plan, roles), '')
     if plan.heals:
         ctx.print(f'{workflows.plural(len(plan.heals), "allocation")} '
                   'healed (resources used but never held):',
                   *render.heals(plan), '')
+    if changes:
+        ctx.print(f'{workflows.plural(len(changes), "consumer")} whose '
+                  'amounts change:', *render.changes(changes), '')
+    moving = {c: r for c, r in roles.items() if ':' in r}
+    if moving:
+        ctx.print("Moves in progress, from nova's migration records:",
+                  *render.table(['consumer', 'is'], sorted(
+                      [c, r] for c, r in moving.items())), '')
     ctx.print('Dry run: nothing was changed. Apply with:',
               '  ' + ctx.command(*command))
+
+
+def _changes(ctx: Context, plan: engine.ReshapePlan,
+             records: dict[str, engine.ConsumerRecord]
+             ) -> list[dict[str, Any]]:
+    """Each consumer whose amounts change, before and after, and why when
+    nova's facts say."""
+    why = ctx.healed(plan.node)
+    return [{'consumer': c.consumer, 'before': dict(c.before),
+             'after': dict(c.after), 'why': why.get(c.consumer, '')}
+            for c in engine.amount_changes(plan, records)]
 
 
 def _not_applicable(ctx: Context, name: str, uuid: str) -> Code:
@@ -113,14 +135,20 @@ def _not_applicable(ctx: Context, name: str, uuid: str) -> Code:
     refused = rules.refused.get(name) if rules is not None else None
     reason = rules.why_no_rule(name) if rules is not None else name
     state = NodeState.CANNOT_PIVOT if refused else NodeState.NOT_APPLICABLE
+    # A node in no cell of nova that was read is not "nothing to do":
+    # another cell may have it.
+    unread = name in ctx.unread()
     if ctx.args.json:
         ctx.emit({'node': name, 'uuid': uuid, 'state': str(state),
-                  'reason': reason})
+                  'reason': reason, 'unread': unread})
     else:
         ctx.print(f'{name} ({uuid}): {state}: {reason}. '
-                  + ('Nothing was changed.' if refused
-                     else 'Nothing to plan.'))
-    return Code.FAILURE if refused else Code.SUCCESS
+                  + ('Nothing was changed.' if refused else
+                     'Nothing was planned.' if unread else
+                     'Nothing to plan.'))
+    if refused:
+        return Code.FAILURE
+    return Code.WARNING if unread else Code.SUCCESS
 
 
 def _cannot_pivot(ctx: Context, state: read.NodeRead,
