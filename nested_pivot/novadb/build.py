@@ -489,11 +489,13 @@ def _check_request(consumer: Consumer,
     request = consumer.request
     if request is None:
         return
-    uses = {rc: sum(split.get(rc, {}).values()) for rc in HEALED}
-    if {rc: n for rc, n in uses.items() if n} != request.amounts():
+    uses = {rc: n for rc in HEALED if (n := sum(split.get(rc, {})
+                                                  .values()))}
+    if uses != request.amounts():
+        shown = ' '.join(f'{rc}={n}' for rc, n in uses.items())
         raise Refused(
-            f'{_who(consumer)} uses {_amounts(uses) or "no CPU"} in its '
-            f'NUMA topology in {SOURCE} ({_where(split, HEALED)}), but '
+            f'{_who(consumer)} uses {shown or "no CPU"} in its NUMA '
+            f'topology in {SOURCE} ({_where(split, list(uses))}), but '
             f'{request.why()}')
 
 
