@@ -19,7 +19,6 @@ requests, migrations with their migration context).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from typing import Any
 import uuid as uuidlib
@@ -77,27 +76,38 @@ def migrate(connection: str) -> Any:
     return ctx
 
 
-def api_database(connection: str, cells: dict[str, str]) -> None:
+def api_database(connection: str, cells: dict[str, str],
+                 hosts: dict[str, list[str]] | None = None) -> None:
     """nova's API database with cell0 and ``cells`` (name -> cell DB),
-    as nova-manage cell_v2 map_cell0 and create_cell make them."""
+    as nova-manage cell_v2 map_cell0 and create_cell make them, and the
+    host mappings of ``hosts`` (cell name -> hosts), as discover_hosts
+    makes them.  Each call makes its own, in one process too."""
     from nova import conf as nova_conf
     from nova import rpc
-    from oslo_config import cfg
+    from oslo_db.sqlalchemy import enginefacade
+    from oslo_db.sqlalchemy import test_fixtures
 
     rpc.get_transport_url()  # registers [DEFAULT] transport_url
     nova_conf.CONF.set_override('connection', connection,
                                 group='api_database')
-    with contextlib.suppress(cfg.Error):
+    with test_fixtures.ReplaceEngineFacadeFixture(
+            api_db.context_manager, enginefacade.transaction_context()):
         api_db.configure(nova_conf.CONF)
-    nova_migration.db_sync(database='api')
-    ctx = nova_context.get_admin_context()
-    objects.CellMapping(
-        ctx, uuid=objects.CellMapping.CELL0_UUID, name='cell0',
-        database_connection='sqlite://', transport_url='none:///').create()
-    for name, db in cells.items():
-        objects.CellMapping(ctx, uuid=str(uuidlib.uuid4()), name=name,
-                            database_connection=db,
-                            transport_url='none:///').create()
+        nova_migration.db_sync(database='api')
+        ctx = nova_context.get_admin_context()
+        objects.CellMapping(
+            ctx, uuid=objects.CellMapping.CELL0_UUID, name='cell0',
+            database_connection='sqlite://',
+            transport_url='none:///').create()
+        for name, db in cells.items():
+            mapping = objects.CellMapping(
+                ctx, uuid=str(uuidlib.uuid4()), name=name,
+                database_connection=db, transport_url='none:///')
+            mapping.create()
+            for host in (hosts or {}).get(name, ()):
+                objects.HostMapping(ctx, host=host,
+                                    cell_mapping=mapping).create()
+    nova_conf.CONF.clear_override('connection', group='api_database')
 
 
 class NovaCell:
