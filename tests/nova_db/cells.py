@@ -266,11 +266,13 @@ class NovaCell:
     def migration(self, instance: str, source: str, dest: str,
                   old: list[Cell] | None, new: list[Cell] | None,
                   status: str = 'finished', kind: str = 'resize',
-                  new_flavor: Any = None) -> str:
+                  new_flavor: Any = None, keep_context: bool = True) -> str:
         """A move in progress of ``instance`` from ``source`` to
         ``dest``, with its migration context (old and new NUMA
         topologies), as the conductor and resize_claim record it; a
-        resize to ``new_flavor`` keeps the old one as ``old_flavor``."""
+        resize to ``new_flavor`` keeps the old one as ``old_flavor``.
+        Without ``keep_context`` the instance ends without its migration
+        context, as an evacuation's rebuild leaves it."""
         record = objects.Instance.get_by_uuid(
             self.ctx, instance, expected_attrs=['numa_topology', 'flavor'])
         src, dst = self.nodes[source], self.nodes[dest]
@@ -300,6 +302,8 @@ class NovaCell:
             record.numa_topology = new_topology
             if new_flavor is not None:
                 record.flavor = new_flavor
+        if not keep_context:
+            record.migration_context = None
         record.save()
         self.save(src)
         self.save(dst)
