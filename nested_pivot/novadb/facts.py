@@ -103,8 +103,8 @@ class Move:
     def text(self) -> str:
         where = ('on the same node' if self.source == self.dest
                  else f'{self.source} -> {self.dest}')
-        return (f'{self.kind} {self.migration} {where} ({self.status}): '
-                f'the {self.side} side')
+        return (f'{self.kind} {self.migration or "(no uuid yet)"} {where} '
+                f'({self.status}): the {self.side} side')
 
 
 @dataclasses.dataclass(frozen=True)

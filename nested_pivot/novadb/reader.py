@@ -469,7 +469,7 @@ class _CellReader:
                 found.setdefault(consumer.uuid, consumer)
             if (migration.source_node == name
                     and migration.dest_node != name
-                    and migration.kind != 'evacuation'):
+                    and migration.kind != 'evacuation' and migration.uuid):
                 moved_out.add(migration.instance_uuid)
         for instance in self.instances(host):
             if instance.node != name or instance.uuid in moved_out:
@@ -495,20 +495,17 @@ class _CellReader:
         current = self.topologies.get(instance.uuid) if here else None
         found = []
         if migration.source_node == name:
-            evacuated = migration.kind == 'evacuation'
-            if not evacuated and not migration.uuid:
-                self.notes.append(
-                    f'node {name}: migration of instance {instance.uuid} '
-                    'has no uuid yet (nova gives it one when it loads it): '
-                    'its allocations here are not told apart')
-            else:
-                old = self._moved(context, 'old_numa_topology') or current
-                found.append(self.consumer(
-                    instance.uuid if evacuated else migration.uuid,
-                    instance, old, devices,
-                    _field(instance, 'old_flavor') or instance.flavor,
-                    kind='instance' if evacuated else 'migration',
-                    move=_move(migration, 'source')))
+            # The instance itself holds the source side of an evacuation,
+            # and of a move whose record has no uuid (older than the
+            # migration consumers nova has used since Queens).
+            itself = migration.kind == 'evacuation' or not migration.uuid
+            old = self._moved(context, 'old_numa_topology') or current
+            found.append(self.consumer(
+                instance.uuid if itself else migration.uuid,
+                instance, old, devices,
+                _field(instance, 'old_flavor') or instance.flavor,
+                kind='instance' if itself else 'migration',
+                move=_move(migration, 'source')))
         if migration.dest_node == name:
             new = self._moved(context, 'new_numa_topology') or current
             found.insert(0, self.consumer(
