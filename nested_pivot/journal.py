@@ -160,6 +160,17 @@ class Journal:
                 return {rc: _record(entry, rc, before[rc]) for rc in gone}
         return None
 
+    def renamed(self, uuid: str) -> frozenset[str]:
+        """The names the node's pivots gave its children by renaming them:
+        those children are nested_pivot's, though their uuids come from
+        their former names."""
+        return frozenset(
+            change['to'] for entry in self.entries(uuid)
+            if entry.kind == 'pre-image'
+            for change in (entry.body.get('renamed') or {}).values()
+            if isinstance(change, dict) and isinstance(change.get('to'),
+                                                       str))
+
     def _legacy(self, uuid: str, name: str | None) -> list[Entry]:
         if not name:
             return []

@@ -121,9 +121,16 @@ class Context:
                     client: PlacementClient | None = None) -> Layout:
         """The flat form of the node's layout, so that a rollback removes
         the children its rule names; without a layouts file, the flat
-        layout, which removes the children nested_pivot created."""
+        layout, which removes the children nested_pivot created (those it
+        renamed too, from the journal)."""
         if not self.args.from_nova and not Path(self.args.layouts).exists():
-            return Layout()
+            if client is None or getattr(self.args, 'no_journal', False):
+                return Layout()
+            uuid, name = read.find_node(client, node)
+            prefix = f'{name}_'
+            return Layout(adopted=frozenset(
+                n[len(prefix):] for n in self.journal().renamed(uuid)
+                if n.startswith(prefix)))
         rules = self.layouts(client if self.args.from_nova else None,
                              [node])
         rule = next((r for r in rules.rules if r.matches(node)), None)

@@ -88,3 +88,14 @@ def test_pfs_named_by_interface_are_renamed_from_nova(tmp_path):
             'ens1f1', 'pci_0000_af_00_0'): r
             for p, r in e['allocations'].items()}
         for c, e in before['consumers'].items()}
+
+    # Without any layout, a rollback removes the children nested_pivot
+    # made, the renamed ones too (their uuids come from their old names;
+    # the journal says what they were renamed).
+    back = cli('rollback', 'pf-a', '--yes', '--layouts',
+               str(tmp_path / 'none.yaml'), *state)
+    assert back.returncode == 0, back.stdout + back.stderr
+    flat = placement('dump', placement_db)
+    assert set(flat['providers']) == {'pf-a'}
+    assert set(flat['providers']['pf-a']['inventory']) >= {
+        'SRIOV_NET_VF', 'VCPU', 'MEMORY_MB'}
