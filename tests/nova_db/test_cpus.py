@@ -147,8 +147,8 @@ def database(url: str) -> dict[str, list[tuple[Any, ...]]]:
         meta = sqlalchemy.MetaData()
         meta.reflect(engine)
         with engine.connect() as conn:
-            return {name: sorted((tuple(map(str, row)) for row in
-                                  conn.execute(table.select())))
+            return {name: sorted(tuple(map(str, row)) for row in
+                                 conn.execute(table.select()))
                     for name, table in sorted(meta.tables.items())}
     finally:
         engine.dispose()

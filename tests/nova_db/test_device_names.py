@@ -82,7 +82,7 @@ def test_pfs_named_by_interface_are_renamed_from_nova(tmp_path):
         name = 'pf-a_pci_' + address.replace(':', '_').replace('.', '_')
         assert after['consumers'][user]['allocations'][name] == {
             'SRIOV_NET_VF': 1}
-    assert {c: {p: r for p, r in e['allocations'].items()}
+    assert {c: e['allocations']
             for c, e in after['consumers'].items()} == {
         c: {p.replace('ens1f0', 'pci_0000_3b_00_0').replace(
             'ens1f1', 'pci_0000_af_00_0'): r
