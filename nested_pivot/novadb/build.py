@@ -330,7 +330,7 @@ def _pfs(node: Node, view: NodeView | None, cells: set[str],
             'left out')
         return []
     children = []
-    former = _former_names(node, view, found)
+    former = _former_names(node, view, found, warnings)
     for pf in found:
         child: dict[str, Any] = {'name': names.pci_child_name(pf.address)}
         cell = (numa_child_name(pf.numa_node)
@@ -353,7 +353,8 @@ def _pfs(node: Node, view: NodeView | None, cells: set[str],
 
 
 def _former_names(node: Node, view: NodeView | None,
-                  pfs: list[PhysicalFunction]) -> dict[str, str]:
+                  pfs: list[PhysicalFunction], warnings: list[str]
+                  ) -> dict[str, str]:
     """The PF child, made under another name (an interface's, by an older
     ``discover``), that each PF is, by address: the one child of the node
     offering as many VFs under the same cell whose VFs are held by the
@@ -375,8 +376,16 @@ def _former_names(node: Node, view: NodeView | None,
             if d.vfs == pf.vfs and d.parent in (cell, None)
             and dict(d.holders) == users]
     claimed = [n for found in matches.values() for n in found]
-    return {address: found[0] for address, found in matches.items()
-            if len(found) == 1 and claimed.count(found[0]) == 1}
+    former = {address: found[0] for address, found in matches.items()
+              if len(found) == 1 and claimed.count(found[0]) == 1}
+    left = sorted(set(spare) - set(former.values()))
+    if left and matches:
+        warnings.append(
+            f'node {node.name}: {", ".join(left)} '
+            f'{"offers" if len(left) == 1 else "offer"} {VF}, but which '
+            'PF each is cannot be told from its VFs: re-created under '
+            'the PF names, their allocations moved')
+    return former
 
 
 def _fit(node: str, rc: str, children: list[dict[str, Any]],

@@ -207,6 +207,8 @@ def test_a_pf_child_that_cannot_be_told_apart_is_not_renamed():
                'ens1f1': DeviceView(4, None, {})}
     built = build(_facts(_node(pfs=pfs)), {'n': _view(devices)})
     assert all(not c.former for c in _rule(built).layout.children)
+    assert any('ens1f0, ens1f1 offer SRIOV_NET_VF, but which PF each is '
+               'cannot be told' in w for w in built.summary.warnings)
 
 
 @hypothesis.given(held=st.integers(0, 6), asked=st.integers(1, 6))
