@@ -18,21 +18,28 @@
 * one ``NUMA<n>`` child per NUMA cell that has CPUs or memory, from
   ``devices/system/node/node<n>/cpulist`` and ``meminfo``: VCPU (every CPU
   of the cell), MEMORY_MB and the trait HW_NUMA_ROOT;
-* one child per SR-IOV physical function, named after its interface, from
+* one child per SR-IOV physical function, from
   ``class/net/<iface>/device/sriov_totalvfs`` (when above 0): SRIOV_NET_VF
   and, when the caller names its physnet, the physnet trait;
-* one child per mdev-capable GPU, named as nova's libvirt driver names it
-  (``0000:84:00.0`` -> ``pci_0000_84_00_0``), from
-  ``class/mdev_bus/<address>``: VGPU, the ``available_instances`` of the
-  mdev type offering the most, since nova enables one type per GPU.  A
-  device whose ``bus/pci/devices/<address>/class`` is not a display
-  controller (0x03xxxx) is skipped; one without that file is kept.
+* one child per mdev-capable GPU, from ``class/mdev_bus/<address>``:
+  VGPU, the ``available_instances`` of the mdev type offering the most,
+  since nova enables one type per GPU.  A device whose
+  ``bus/pci/devices/<address>/class`` is not a display controller
+  (0x03xxxx) is skipped; one without that file is kept.
+
+Both are named after their PCI address, as nova's libvirt driver names its
+pGPU providers and as ``--from-nova`` names them
+(:func:`nested_pivot.names.pci_child_name`: ``0000:84:00.0`` ->
+``pci_0000_84_00_0``).  A PF's address is where
+``class/net/<iface>/device`` links to; its interface name is kept as a
+former name, so that a child an older release named after the interface
+is renamed in place.
 
 A PF goes under its cell's child when its ``numa_node`` names a cell found
 above; otherwise under the root.  A GPU goes under the root, where nova's
 libvirt driver puts pGPU providers; ``gpus_under_numa`` puts it under its
 cell like a PF.  Children come in a fixed order:
-cells by number, then PFs by name, then GPUs by address.
+cells by number, then PFs by interface name, then GPUs by address.
 
 sysfs tells what the hardware offers, not what the operator intends:
 allocation ratios, reserved memory, physnets and mdev types come from the
@@ -81,7 +88,8 @@ def discover(sysfs: str | os.PathLike[str] = '/sys', *, hostname: str,
     """The layout-file document of this host: one rule matching
     ``hostname``.
 
-    ``physnets`` maps a PF's interface name to its physical network.
+    ``physnets`` maps a PF's interface name (or PCI address) to its
+    physical network.
     ``reserved_host_memory_mb`` is reserved on the first cell with memory
     (NUMA0 on most hosts); with no such cell the root keeps MEMORY_MB and
     nova reserves it there, so it is left out.
@@ -149,8 +157,9 @@ def parse_cpulist(text: str) -> tuple[int, ...]:
 
 
 def pgpu_name(address: str) -> str:
-    """nova's libvirt name of a physical GPU: ``pci_0000_84_00_0``."""
-    return 'pci_' + address.replace(':', '_').replace('.', '_')
+    """nova's libvirt name of a physical GPU: ``pci_0000_84_00_0``
+    (:func:`nested_pivot.names.pci_child_name`)."""
+    return names.pci_child_name(address)
 
 
 def _numa_children(root: Path, cpu_ratio: float, ram_ratio: float,
@@ -200,22 +209,42 @@ def _pf_children(root: Path, physnets: dict[str, str],
                  cells: set[str]) -> list[dict[str, Any]]:
     net = root / 'class' / 'net'
     children = []
+    known: set[str] = set()
     for iface in _listdir(net):
         device = net / iface / 'device'
         vfs = _optional_int(device / 'sriov_totalvfs')
         if vfs is None or vfs <= 0:
             continue
-        traits = ([names.physnet_trait(physnets[iface])]
-                  if iface in physnets else [])
-        children.append(_child(
-            iface, _parent(device / 'numa_node', cells),
-            {'SRIOV_NET_VF': {'total': vfs}}, traits))
-    unknown = sorted(set(physnets) - {c['name'] for c in children})
+        address = _pci_address(device)
+        known.update((iface, address))
+        physnet = physnets.get(iface) or physnets.get(address)
+        traits = [names.physnet_trait(physnet)] if physnet else []
+        child = _child(names.pci_child_name(address),
+                       _parent(device / 'numa_node', cells),
+                       {'SRIOV_NET_VF': {'total': vfs}}, traits)
+        child['former_names'] = [iface]
+        children.append(child)
+    unknown = sorted(set(physnets) - known)
     if unknown:
         raise DiscoveryError(
             path=str(net), problem=f'physnets given for {", ".join(unknown)}'
                                    ', which are not SR-IOV PFs here')
     return children
+
+
+def _pci_address(device: Path) -> str:
+    """The PCI address of a network interface's device: the name of the
+    directory ``class/net/<iface>/device`` links to."""
+    address = os.path.basename(os.path.realpath(device))
+    try:
+        names.pci_child_name(address)
+    except exception.InvalidLayout:
+        raise DiscoveryError(
+            path=str(device),
+            problem=f'not a link to a PCI device (it leads to '
+                    f'{address!r}): the PF\'s PCI address names its '
+                    'child') from None
+    return address.lower()
 
 
 def _gpu_children(root: Path, cells: set[str]) -> list[dict[str, Any]]:
@@ -268,13 +297,14 @@ def _check(document: dict[str, Any]) -> None:
     for rule in document['layouts']:
         Layout(tuple(Child(name=c['name'], parent=c.get('parent'),
                            inventory=c['inventory'],
-                           traits=c.get('traits', ()))
+                           traits=c.get('traits', ()),
+                           former=frozenset(c.get('former_names', ())))
                      for c in rule['children']))
 
 
 def _pfs_without_physnet(document: dict[str, Any]) -> list[str]:
-    return [c['name'] for rule in document['layouts']
-            for c in rule['children']
+    return [c['name'] + ''.join(f' ({n})' for n in c.get('former_names', ()))
+            for rule in document['layouts'] for c in rule['children']
             if 'SRIOV_NET_VF' in c['inventory']
             and not any(t.startswith('CUSTOM_PHYSNET_')
                         for t in c.get('traits', ()))]

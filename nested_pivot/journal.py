@@ -51,6 +51,7 @@ import uuid as uuidlib
 
 from nested_pivot import dburl
 from nested_pivot import exception
+from nested_pivot.engine import amount_changes
 from nested_pivot.engine import ConsumerRecord
 from nested_pivot.engine import ReshapePlan
 from nested_pivot.engine import Snapshot
@@ -97,6 +98,12 @@ class Journal:
                           if c in records},
             'moves': [dataclasses.asdict(m) for m in plan.moves],
             'owned': _owned(plan),
+            'heals': [dataclasses.asdict(h) for h in plan.heals],
+            'changes': [dataclasses.asdict(c) for c in
+                        amount_changes(plan, records)],
+            'renamed': {u: {'from': plan.before.providers[u].name,
+                            'to': name}
+                        for u, name in sorted(plan.renamed.items())},
         })
 
     def record_result(self, uuid: str, node: str, outcome: str,
@@ -180,6 +187,16 @@ class Journal:
                     p['uuid'] not in before
                     or before[p['uuid']]['inventory'] != p['inventory']))
         return found
+    def renamed(self, uuid: str) -> frozenset[str]:
+        """The names the node's pivots gave its children by renaming them:
+        those children are nested_pivot's, though their uuids come from
+        their former names."""
+        return frozenset(
+            change['to'] for entry in self.entries(uuid)
+            if entry.kind == 'pre-image'
+            for change in (entry.body.get('renamed') or {}).values()
+            if isinstance(change, dict) and isinstance(change.get('to'),
+                                                       str))
 
     def _legacy(self, uuid: str, name: str | None) -> list[Entry]:
         if not name:

@@ -178,6 +178,10 @@ class Child:
     child already has the class, else derived from the root's former
     record (:mod:`nested_pivot.engine.fields`).  ``inventory`` holds
     Placement's defaults for them meanwhile.
+    ``former`` are short names the child had before (an interface name,
+    before PCI-backed children were named after their PCI address): a
+    provider of the node under one of them is this child, renamed in
+    place, its allocations untouched.
     """
 
     name: str
@@ -188,6 +192,7 @@ class Child:
     uuid: str | None = None
     unset: Mapping[str, frozenset[str]] | None = dataclasses.field(
         default=None, repr=False, compare=False)
+    former: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -205,6 +210,8 @@ class Child:
                 _unset_fields(self.inventory)))
         object.__setattr__(self, 'inventory', self._checked_inventory())
         object.__setattr__(self, 'traits', self._checked_traits())
+        object.__setattr__(self, 'former', _names(
+            f'child {self.name}: former', self.former) - {self.name})
 
     def _checked_inventory(self) -> Mapping[str, Inventory]:
         if not isinstance(self.inventory, Mapping):
@@ -254,7 +261,8 @@ class Child:
         return Child(self.name, self.parent,
                      {**self.inventory, **other.inventory},
                      self.traits | other.traits, self.uuid or other.uuid,
-                     unset={**(self.unset or {}), **(other.unset or {})})
+                     unset={**(self.unset or {}), **(other.unset or {})},
+                     former=self.former | other.former)
 
     def given(self, resource_class: str, field: str) -> bool:
         """Did the layout give ``field`` of ``resource_class``, rather than
@@ -369,9 +377,11 @@ class Layout:
 
     @property
     def names(self) -> frozenset[str]:
-        """Short names of every child the layout owns by name."""
+        """Short names of every child the layout owns by name (former
+        names included)."""
         return (frozenset(c.name for c in self.children) | self.adopted
-                | self.keep)
+                | self.keep
+                | frozenset(n for c in self.children for n in c.former))
 
     @property
     def child_classes(self) -> frozenset[str]:
@@ -542,6 +552,17 @@ def _check_unique(children: Iterable[Child]) -> None:
             raise exception.InvalidLayout(
                 reason=f'duplicate child name {child.name!r}')
         seen.add(child.name)
+    # A former name is one provider's: never another child's name, nor
+    # the former name of two children.
+    owner: dict[str, str] = {}
+    for child in children:
+        for old in sorted(child.former):
+            if old in seen or old in owner:
+                other = owner.get(old, old)
+                raise exception.InvalidLayout(
+                    reason=f'child {child.name}: former name {old!r} is '
+                           f'also child {other}\'s name or former name')
+            owner[old] = child.name
 
 
 def _top_down(children: tuple[Child, ...]) -> tuple[Child, ...]:

@@ -20,6 +20,10 @@
           - name: NUMA0
             inventory: {VCPU: {total: 32, allocation_ratio: 4.0}}
             traits: [HW_NUMA_ROOT]
+          - address: "0000:3b:00.0"  # a PF, named pci_0000_3b_00_0
+            parent: NUMA0
+            inventory: {SRIOV_NET_VF: {total: 8}}
+            former_names: [ens1f0]  # optional: renamed in place
         managed_traits: ["CUSTOM_PHYSNET_*"]  # optional: traits it manages
         converts: {VCPU: PCPU}    # optional: conversions hints may ask
         heals: [SRIOV_NET_VF]     # optional: classes hints may heal
@@ -397,7 +401,11 @@ def _what(key: str) -> str:
     return 'trait patterns' if key == 'managed_traits' else 'names'
 
 
-CHILD_KEYS = ('name', 'parent', 'inventory', 'traits', 'uuid')
+CHILD_KEYS = ('name', 'address', 'parent', 'inventory', 'traits',
+              'former_names', 'uuid')
+"""What a child may hold: ``address`` (a PCI address) names a PF's or a
+pGPU's child (:func:`nested_pivot.names.pci_child_name`), ``former_names``
+are names it had before, under which a provider is renamed in place."""
 
 
 def _child(fail: Any, where: str, spec: Any) -> Child:
@@ -406,7 +414,10 @@ def _child(fail: Any, where: str, spec: Any) -> Child:
     unknown = _unknown(spec, CHILD_KEYS)
     if unknown:
         raise fail(where, f'unknown keys {unknown}')
-    name = spec.get('name', '')
+    try:
+        name = _child_name(spec)
+    except exception.InvalidLayout as err:
+        raise fail(where, str(err.kwargs.get('reason', err))) from None
     if not isinstance(name, str) or not name.strip():
         raise fail(f'{where}.name', f'expected a non-empty name, not '
                                     f'{_quote(name)}')
@@ -431,9 +442,36 @@ def _child(fail: Any, where: str, spec: Any) -> Child:
     try:
         return Child(name=name, parent=spec.get('parent'),
                      inventory=inventory, traits=traits,
-                     uuid=spec.get('uuid'))
+                     uuid=spec.get('uuid'),
+                     former=_former(spec.get('former_names')))
     except exception.InvalidLayout as err:
         raise fail(where, str(err.kwargs.get('reason', err))) from None
+
+
+def _child_name(spec: Mapping[str, Any]) -> Any:
+    """The child's name: ``name``, or the one its PCI ``address`` gives
+    (which ``name``, when given too, must be)."""
+    if 'address' not in spec:
+        return spec.get('name', '')
+    derived = names.pci_child_name(spec['address'])
+    given = spec.get('name', derived)
+    if given != derived:
+        raise exception.InvalidLayout(
+            reason=f'child {given}: address {spec["address"]} names it '
+                   f'{derived}: give that name or none (and list {given} '
+                   'in former_names to rename a provider made under it)')
+    return derived
+
+
+def _former(value: Any) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str)
+                                              for v in value):
+        raise exception.InvalidLayout(
+            reason=f'former_names must be a list of names, not '
+                   f'{_quote(value)}')
+    return frozenset(value)
 
 
 def _traits(fail: Any, where: str, value: Any) -> frozenset[str]:

@@ -59,13 +59,21 @@ class NumaCell:
 
 @dataclasses.dataclass(frozen=True)
 class PhysicalFunction:
-    """An SR-IOV physical function offering ``vfs`` virtual functions."""
+    """An SR-IOV physical function offering ``vfs`` virtual functions.
+
+    With ``address`` (its PCI address) the child is named after it, as
+    ``discover`` and ``--from-nova`` name it
+    (:func:`~nested_pivot.names.pci_child_name`), and ``name`` (its
+    interface, say) is its former name: a child made under that name is
+    renamed in place.  Without, the child is named ``name``.
+    """
 
     name: str
     physnet: str
     vfs: InventoryLike
     numa_node: int | None = None
     traits: tuple[str, ...] = ()
+    address: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +81,9 @@ class PhysicalGPU:
     """A physical GPU offering ``vgpus`` (mdev instances).
 
     nova's libvirt driver names these children after the PCI address, e.g.
-    ``pci_0000_84_00_0``.
+    ``pci_0000_84_00_0``: give ``address`` and the child is named so
+    (``name``, if another, is its former name), as with
+    :class:`PhysicalFunction`.
     """
 
     name: str
@@ -81,6 +91,7 @@ class PhysicalGPU:
     numa_node: int | None = None
     resource_class: str = 'VGPU'
     traits: tuple[str, ...] = ()
+    address: str | None = None
 
 
 Spec = Mapping[str, Any] | Any
@@ -113,7 +124,7 @@ def sriov(pfs: Iterable[PhysicalFunction | Mapping[str, Any]]) -> Layout:
     network loses the old one."""
     devices = [_coerce(PhysicalFunction, spec) for spec in pfs]
     layout = _devices([
-        (pf.name, pf.numa_node, {'SRIOV_NET_VF': pf.vfs},
+        (pf.name, pf.address, pf.numa_node, {'SRIOV_NET_VF': pf.vfs},
          (names.physnet_trait(pf.physnet), *pf.traits)) for pf in devices])
     return dataclasses.replace(layout, managed_traits=frozenset(
         [names.PHYSNET_TRAITS]))
@@ -123,8 +134,8 @@ def pgpu(gpus: Iterable[PhysicalGPU | Mapping[str, Any]]) -> Layout:
     """One child per physical GPU with its VGPU inventory."""
     devices = [_coerce(PhysicalGPU, spec) for spec in gpus]
     return _devices([
-        (gpu.name, gpu.numa_node, {gpu.resource_class: gpu.vgpus},
-         gpu.traits) for gpu in devices])
+        (gpu.name, gpu.address, gpu.numa_node,
+         {gpu.resource_class: gpu.vgpus}, gpu.traits) for gpu in devices])
 
 
 MEMORY_ENCRYPTION_TRAITS = {
@@ -225,17 +236,22 @@ def merge(*hints: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _devices(specs: Sequence[tuple[str, int | None, dict[str, InventoryLike],
-                                   Iterable[str]]]) -> Layout:
-    cells = sorted({node for _, node, _, _ in specs if node is not None})
+DeviceSpec = tuple[str, str | None, int | None, dict[str, InventoryLike],
+                   Iterable[str]]
+"""name, PCI address, NUMA node, inventory, traits."""
+
+
+def _devices(specs: Sequence[DeviceSpec]) -> Layout:
+    cells = sorted({node for _, _, node, _, _ in specs if node is not None})
     placeholders = [Child(name=numa_child_name(n),
                           traits=frozenset([os_traits.HW_NUMA_ROOT]))
                     for n in cells]
-    devices = [Child(name=name,
+    devices = [Child(name=names.pci_child_name(address) if address else name,
                      parent=None if node is None else numa_child_name(node),
                      inventory=inventory,  # type: ignore[arg-type]
-                     traits=frozenset(traits))
-               for name, node, inventory, traits in specs]
+                     traits=frozenset(traits),
+                     former=frozenset([name] if address else ()))
+               for name, address, node, inventory, traits in specs]
     return Layout(tuple(placeholders + devices))
 
 

@@ -28,6 +28,8 @@ import os_traits
 from nested_pivot import exception
 
 _CUSTOM = re.compile(r'^CUSTOM_[A-Z0-9_]+$')
+_PCI_ADDRESS = re.compile(r'^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})'
+                          r'\.([0-7])$')
 
 MAX_PROVIDER_NAME = 200
 """The longest resource provider name Placement accepts."""
@@ -152,3 +154,35 @@ PHYSNET_TRAITS = 'CUSTOM_PHYSNET_*'
 def physnet_trait(physnet: str) -> str:
     """The trait neutron gives a physical network: CUSTOM_PHYSNET_<NAME>."""
     return str(os_traits.normalize_name('PHYSNET_' + physnet))
+
+
+def pci_child_name(address: str) -> str:
+    """The short name of the child of a PCI-backed device (an SR-IOV PF,
+    a physical GPU): its PCI address as libvirt names the node device and
+    nova's libvirt driver names its pGPU providers,
+    ``0000:3B:00.0`` -> ``pci_0000_3b_00_0``.
+
+    Every source of facts names a device so (``discover``, ``--from-nova``,
+    the builders in :mod:`nested_pivot.layouts`, ``address`` in a layout
+    file): the address is what sysfs and nova's database both know, and
+    it survives a reboot, where an interface name may not.
+
+    :raises InvalidLayout: ``address`` is not ``domain:bus:slot.function``
+        (nova's own pattern, e.g. ``0000:3b:00.0``).
+    """
+    match = (_PCI_ADDRESS.match(address.strip().lower())
+             if isinstance(address, str) else None)
+    if not match:
+        raise exception.InvalidLayout(
+            reason=f'{address!r} is not a PCI address (domain:bus:slot.'
+                   f'function, e.g. 0000:3b:00.0)')
+    return 'pci_' + '_'.join(match.groups())
+
+
+def pci_address(name: str) -> str | None:
+    """The PCI address a :func:`pci_child_name` stands for, or None."""
+    parts = name.split('_')
+    if len(parts) != 5 or parts[0] != 'pci':
+        return None
+    address = f'{parts[1]}:{parts[2]}:{parts[3]}.{parts[4]}'
+    return address if _PCI_ADDRESS.match(address) else None

@@ -166,6 +166,17 @@ class ProviderTree:
         new_parent.children.append(provider.uuid)
         provider.parent_uuid = new_parent.uuid
 
+    def rename(self, name_or_uuid: str, name: str) -> None:
+        """Give a provider a new name, as Placement does (``PUT
+        /resource_providers/{uuid}``).  nova's ProviderTree has no such
+        operation."""
+        provider = self._find(name_or_uuid)
+        if name != provider.name and self.exists(name):
+            raise ValueError(f'Provider {name} already exists.')
+        del self._by_name[provider.name]
+        provider.name = name
+        self._by_name[name] = provider.uuid
+
     def populate_from_iterable(self,
                                provider_dicts: Iterable[Mapping[str, Any]]
                                ) -> None:

@@ -174,12 +174,13 @@ def report(ctx: Context, outcomes: list[NodeOutcome],
                                uuid=uuids.get(o.node, ''))
                           for o in outcomes],
                    failed=len(failed),
-                   counts={word(r): n for r, n in counts.items()})
+                   counts={word(r): n for r, n in counts.items()},
+                   unread=ctx.unread())
         return code
     ctx.print('', *render.table(
         ['node', 'result', 'detail'],
         [[o.node, word(o.result), o.detail] for o in outcomes]))
     ctx.print('', ', '.join(f'{counts[r]} {word(r)}' for r in Result
                             if counts[r] or r is not Result.NOT_STARTED)
-              + '.')
+              + '.', *ctx.unread_lines())
     return code

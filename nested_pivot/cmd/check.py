@@ -38,8 +38,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         description=f'Classify every compute node (or those selected, as '
                     f'apply selects them) against its layout rule: '
                     f'{STATES}. Exit 0 when nothing is to do, 1 when work '
-                    f'is pending, 2 when a node cannot be pivoted or is '
-                    f'counted twice.')
+                    f'is pending (or, with --from-nova, Placement has nodes '
+                    f'that no cell read has), 2 when a node cannot be '
+                    f'pivoted or is counted twice.')
     selection.add_arguments(parser, verb='check', every='every compute node',
                             default_all=True)
     parser.set_defaults(run=run)
@@ -57,19 +58,26 @@ def run(ctx: Context) -> Code:
         rows = workflows.survey(
             client, layouts, roots,
             lambda r: progress.step(f'{r.node}: {r.state}'))
-    code = code_of(checks.reshaper_policy, [r.state for r in rows])
+    unread = ctx.unread()
+    code = code_of(checks.reshaper_policy, [r.state for r in rows],
+                   bool(unread))
     if ctx.args.json:
         ctx.report(code, [report_document(r) for r in rows],
-                   placement=dataclasses.asdict(checks), code=int(code))
+                   placement=dataclasses.asdict(checks), code=int(code),
+                   unread=unread)
     else:
         _say_rows(ctx, rows, code)
     return code
 
 
-def code_of(policy: bool, states: list[NodeState]) -> Code:
+def code_of(policy: bool, states: list[NodeState],
+            unread: bool = False) -> Code:
+    """2 when a node fails, 1 when work is pending or some nodes are in
+    no cell of nova that was read (nothing tells how to pivot them), else
+    0."""
     if not policy or FAILING & set(states):
         return Code.FAILURE
-    if PENDING & set(states):
+    if PENDING & set(states) or unread:
         return Code.WARNING
     return Code.SUCCESS
 
@@ -111,5 +119,8 @@ def _say_rows(ctx: Context, rows: list[workflows.NodeReport],
                Code.WARNING: 'Work pending: run nested-pivot apply',
                Code.FAILURE: 'Some nodes need attention (see above; '
                              'nested-pivot plan NODE says why)'}
+    if code is Code.WARNING and not PENDING & {r.state for r in rows}:
+        verdict[code] = 'Some nodes are in no nova cell read (below)'
     ctx.print('', f'{workflows.plural(len(rows), "node")}: '
-                  f'{summary or "none"}. {verdict[code]}.')
+                  f'{summary or "none"}. {verdict[code]}.',
+              *ctx.unread_lines())

@@ -118,7 +118,27 @@ class Context:
 
     def nova_source(self) -> novadb.Source:
         return novadb.Source(self.args.nova_db, tuple(self.args.config_file),
-                            self.args.all_cells)
+                            self.args.all_cells, tuple(self.args.cell))
+
+    def unread(self) -> dict[str, str]:
+        """With --from-nova, the nodes Placement has that the cells read
+        do not, and why (which option reads them)."""
+        return dict(self.built.summary.unread) if self.built else {}
+
+    def roles(self, node: str) -> dict[str, str]:
+        """With --from-nova, what nova's records say the node's consumers
+        are (migrations, sides of moves in progress)."""
+        return dict(self.built.summary.roles.get(node, {})) \
+            if self.built else {}
+
+    def healed(self, node: str) -> dict[str, str]:
+        """With --from-nova, why each healed consumer of the node is."""
+        return {h.consumer: h.why for h in self.built.summary.healed
+                if h.node == node} if self.built else {}
+
+    def unread_lines(self) -> list[str]:
+        return [line.strip() for line in self.built.summary.unread_lines()] \
+            if self.built else []
 
     def node_rule(self, client: PlacementClient, node: str
                   ) -> tuple[str, str, layoutfile.Rule | None]:
@@ -132,7 +152,8 @@ class Context:
                     client: PlacementClient | None = None) -> Layout:
         """The flat form of the node's layout, so that a rollback removes
         the children its rule names; without a layouts file, the flat
-        layout, which removes the children nested_pivot created."""
+        layout, which removes the children nested_pivot created (those it
+        renamed too, from the journal)."""
         return self.flat_layouts([node], client)(node)
 
     def flat_layouts(self, nodes: Collection[str] | None,
@@ -141,7 +162,7 @@ class Context:
         """:meth:`flat_layout` of each of ``nodes`` (``None``: every
         node), from one read of the rules."""
         if not self.args.from_nova and not Path(self.args.layouts).exists():
-            return lambda node: Layout()
+            return lambda node: self._renamed_flat(client, node)
         rules = self.layouts(client if self.args.from_nova else None, nodes)
 
         def flat(node: str) -> Layout:
@@ -149,6 +170,18 @@ class Context:
             return rule.layout.flat() if rule else Layout()
 
         return flat
+
+    def _renamed_flat(self, client: PlacementClient | None,
+                      node: str) -> Layout:
+        """The flat layout, adopting the children the journal says
+        nested_pivot renamed (no layouts file to name them)."""
+        if client is None or getattr(self.args, 'no_journal', False):
+            return Layout()
+        uuid, name = read.find_node(client, node)
+        prefix = f'{name}_'
+        return Layout(adopted=frozenset(
+            n[len(prefix):] for n in self.journal().renamed(uuid)
+            if n.startswith(prefix)))
 
     def where(self, client: PlacementClient | None = None) -> str:
         """Which Placement (and nova database) the command works on, for
@@ -179,8 +212,9 @@ class Context:
             options.append(f'--nova-db {access.mask(args.nova_db)}')
         elif args.all_cells:
             options.append('--all-cells')
-        elif args.from_nova:
+        elif args.from_nova and not args.cell:
             options.append('--from-nova')
+        options += [f'--cell {shlex.quote(c)}' for c in args.cell]
         if not args.from_nova:
             options.append(f'--layouts {args.layouts}')
         options.append(f'--state-dir {args.state_dir}')

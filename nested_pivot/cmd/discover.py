@@ -39,8 +39,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
              "every compute node's layout and hints from nova's cell "
              'database',
         description='From sysfs (the default): this host\'s layout. With '
-                    '--nova-db, --from-nova, --all-cells or --config-file: '
-                    'one rule per compute node of nova\'s cell database(s), '
+                    '--nova-db, --from-nova, --cell, --all-cells or '
+                    '--config-file: one rule per compute node of nova\'s '
+                    'cell database(s) (every cell with [api_database]), '
                     'with a hint per instance; checked against Placement '
                     'when --placement-db (or the config file\'s [placement] '
                     'credentials) reach it. A summary goes to stderr.')
@@ -120,8 +121,11 @@ def _from_nova(ctx: Context) -> Code:
 
 
 def _code(built: novadb.Built) -> Code:
-    """1 when a node is refused: its rule is missing from the file."""
-    return Code.WARNING if built.summary.refused else Code.SUCCESS
+    """1 when a node is refused, or Placement has nodes in no cell read:
+    their rules are missing from the file."""
+    summary = built.summary
+    return Code.WARNING if summary.refused or summary.unread \
+        else Code.SUCCESS
 
 
 def render_facts(built: novadb.Built) -> str:

@@ -76,6 +76,7 @@ def _defaults() -> dict[str, Any]:
         'layouts': None,
         'json': False, 'debug': False,
         'from_nova': False, 'nova_db': None, 'all_cells': False,
+        'cell': [],
     }
 
 
@@ -118,18 +119,27 @@ def _common(after: bool) -> argparse.ArgumentParser:
     nova = parser.add_argument_group("nova's facts (nested_pivot[nova])")
     nova.add_argument(
         '--from-nova', action='store_true', default=default('from_nova'),
-        help="build the layouts and hints from nova's cell database "
+        help="build the layouts and hints from nova's cell databases "
              'instead of --layouts (refused together): exact pivots, one '
-             'rule per compute node')
+             'rule per compute node.  With --config-file: every cell, '
+             'through its [api_database] connection and the cell mappings, '
+             'as nova-manage does; without [api_database], the one cell of '
+             '[database]')
     nova.add_argument(
         '--nova-db', metavar='CONNECTION', default=default('nova_db'),
-        help="nova's cell database (implies --from-nova); by default "
-             "the [database] connection of --config-file")
+        help="one nova cell database, instead of the config file's "
+             '(implies --from-nova)')
+    nova.add_argument(
+        '--cell', metavar='NAME', action='append',
+        dest='cell_after' if after else 'cell',
+        default=argparse.SUPPRESS if after else [],
+        help='read only this cell, by name or uuid in the cell mappings; '
+             'a command that selects nodes takes only the nodes of the '
+             'cells given (repeatable; implies --from-nova)')
     nova.add_argument(
         '--all-cells', action='store_true', default=default('all_cells'),
-        help='read every cell, through the [api_database] connection of '
-             '--config-file and its cell mappings, as nova-manage does '
-             '(implies --from-nova)')
+        help='insist on every cell: fail without [api_database] in '
+             '--config-file (implies --from-nova)')
     group.add_argument('--json', action='store_true', default=default(
         'json'), help='machine-readable output')
     group.add_argument('--debug', action='store_true', default=default(
@@ -164,8 +174,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = top.parse_args(argv)
     args.config_file = [*args.config_file,
                         *vars(args).pop('config_file_after', [])]
+    args.cell = [*args.cell, *vars(args).pop('cell_after', [])]
     selection.normalize(args)
-    args.from_nova = bool(args.from_nova or args.nova_db or args.all_cells)
+    args.from_nova = bool(args.from_nova or args.nova_db or args.all_cells
+                          or args.cell)
     args.layouts_ignored = ''
     if args.from_nova and args.layouts is not None:
         getattr(args, 'usage', top.error)(

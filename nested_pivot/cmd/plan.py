@@ -91,18 +91,24 @@ def shown(ctx: Context, records: dict[str, engine.ConsumerRecord],
     """The dry run of ``plan``, drawn (text); its document entry."""
     before = render.usage_before(plan.before, records)
     after = render.usage_after(before, plan)
+    roles = ctx.roles(plan.node)
+    changes = _changes(ctx, plan, records)
     entry = _entry(plan.node, plan.root, state='', noop=plan.is_noop,
                    before=_providers(plan.before, before),
                    after=_providers(plan.after, after),
                    moves=[dataclasses.asdict(m) for m in plan.moves],
                    heals=[dataclasses.asdict(x) for x in plan.heals],
+                   changes=changes, nova=roles,
                    reparented=dict(plan.reparented),
+                   renamed={u: {'from': plan.before.providers[u].name,
+                                'to': name}
+                            for u, name in sorted(plan.renamed.items())},
                    consumers=list(plan.consumers),
                    foreign=sorted(plan.foreign))
     if command == 'rollback':
         entry['state'] = 'flat' if plan.is_noop else 'nested'
     if not ctx.args.json:
-        _draw(ctx, plan, before, after)
+        _draw(ctx, plan, before, after, changes, roles)
     return entry
 
 
@@ -110,12 +116,14 @@ def _entry(node: str, uuid: str, **fields: Any) -> dict[str, Any]:
     """A node's entry, every key of the plan shape there."""
     return {'node': node, 'uuid': uuid, 'state': '', 'reason': '',
             'noop': False, 'before': [], 'after': [], 'moves': [],
-            'heals': [], 'reparented': {}, 'consumers': [], 'foreign': [],
-            'unfit': [], **fields}
+            'heals': [], 'changes': [], 'nova': {}, 'reparented': {},
+            'renamed': {}, 'consumers': [], 'foreign': [], 'unfit': [],
+            'unread': False, **fields}
 
 
 def _draw(ctx: Context, plan: engine.ReshapePlan, before: engine.Usage,
-          after: engine.Usage) -> None:
+          after: engine.Usage, changes: list[dict[str, Any]],
+          roles: dict[str, str]) -> None:
     branches = ctx.branches
     ctx.print(f'Node {plan.node} now:',
               *render.tree(plan.before, before, branches, plan.foreign),
@@ -124,16 +132,37 @@ def _draw(ctx: Context, plan: engine.ReshapePlan, before: engine.Usage,
     if plan.is_noop:
         ctx.print('Nothing to do: the node already has this layout.', '')
         return
+    if plan.renamed:
+        ctx.print(*render.renamed(plan), '')
     if plan.reparented:
         ctx.print(*render.reparented(plan), '')
     if plan.moves:
         movers = len({m.consumer for m in plan.moves})
         ctx.print(f'{workflows.plural(movers, "consumer")} move:',
-                  *render.moves(plan), '')
+                  *render.moves(plan, roles), '')
     if plan.heals:
         ctx.print(f'{workflows.plural(len(plan.heals), "allocation")} '
                   'healed (resources used but never held):',
                   *render.heals(plan), '')
+    if changes:
+        ctx.print(f'{workflows.plural(len(changes), "consumer")} whose '
+                  'amounts change:', *render.changes(changes), '')
+    moving = {c: r for c, r in roles.items() if ':' in r}
+    if moving:
+        ctx.print("Moves in progress, from nova's migration records:",
+                  *render.table(['consumer', 'is'], sorted(
+                      [c, r] for c, r in moving.items())), '')
+
+
+def _changes(ctx: Context, plan: engine.ReshapePlan,
+             records: dict[str, engine.ConsumerRecord]
+             ) -> list[dict[str, Any]]:
+    """Each consumer whose amounts change, before and after, and why when
+    nova's facts say."""
+    why = ctx.healed(plan.node)
+    return [{'consumer': c.consumer, 'before': dict(c.before),
+             'after': dict(c.after), 'why': why.get(c.consumer, '')}
+            for c in engine.amount_changes(plan, records)]
 
 
 def finish(ctx: Context, entries: list[dict[str, Any]],
@@ -142,6 +171,7 @@ def finish(ctx: Context, entries: list[dict[str, Any]],
     cannot be pivoted or is counted twice."""
     failing = {str(s) for s in FAILING}
     code = (Code.FAILURE if any(e['state'] in failing for e in entries)
+            else Code.WARNING if any(e['unread'] for e in entries)
             else Code.SUCCESS)
     if ctx.args.json:
         ctx.report(code, entries)
@@ -179,12 +209,16 @@ def _not_applicable(ctx: Context, layouts: Layouts, name: str,
     refused = layouts.refused.get(name)
     reason = layouts.why_no_rule(name)
     state = NodeState.CANNOT_PIVOT if refused else NodeState.NOT_APPLICABLE
+    # A node in no cell of nova that was read is not "nothing to do":
+    # another cell may have it.
+    unread = name in ctx.unread()
     if not ctx.args.json:
         ctx.print(f'{name} ({uuid}): {state}: {reason}. '
-                  + ('Nothing was changed.' if refused
-                     else 'Nothing to plan.'), '')
+                  + ('Nothing was changed.' if refused else
+                     'Nothing was planned.' if unread else
+                     'Nothing to plan.'), '')
     return _entry(name, uuid, state=str(state), reason=reason,
-                  noop=not refused)
+                  noop=not refused, unread=unread)
 
 
 def _cannot_pivot(ctx: Context, state: read.NodeRead,

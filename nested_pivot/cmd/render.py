@@ -111,8 +111,10 @@ def bar(used: float, capacity: float) -> str:
     return '[' + '#' * filled + '.' * (BAR - filled) + ']'
 
 
-def moves(plan: ReshapePlan) -> list[str]:
-    """One line per consumer: consumer, type, amounts, source -> target."""
+def moves(plan: ReshapePlan,
+          roles: Mapping[str, str] | None = None) -> list[str]:
+    """One line per consumer: consumer, type (Placement's, else what
+    ``roles`` say: nova's record of it), amounts, source -> target."""
     names = {u: p.name for u, p in (*plan.before.providers.items(),
                                     *plan.after.providers.items())}
     by_consumer: dict[str, list[Move]] = {}
@@ -121,8 +123,10 @@ def moves(plan: ReshapePlan) -> list[str]:
     rows = []
     for consumer, items in sorted(by_consumer.items()):
         record = plan.allocations.get(consumer)
+        known = (roles or {}).get(consumer)
         kind = (record.consumer_type if record and record.consumer_type
-                else '-')
+                and (record.consumer_type != 'unknown' or not known) else
+                known.split(' ')[0].rstrip(':').upper() if known else '-')
         amounts = ' '.join(_amount(m) for m in items)
         paths = ', '.join(sorted({f'{names[m.source]} -> {names[m.target]}'
                                   for m in items}))
@@ -144,10 +148,24 @@ def heals(plan: ReshapePlan) -> list[str]:
     return table(['consumer', 'gets', 'on'], rows)
 
 
+def changes(found: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per consumer whose amounts change: before, after, why."""
+    rows = [[c['consumer'], amounts(c['before']), amounts(c['after']),
+             c['why'] or '-'] for c in found]
+    return table(['consumer', 'before', 'after', 'why'], rows)
+
+
 def reparented(plan: ReshapePlan) -> list[str]:
     names = {u: p.name for u, p in plan.after.providers.items()}
     return [f'{names[u]} moves under {names[p]}'
             for u, p in plan.reparented.items()]
+
+
+def renamed(plan: ReshapePlan) -> list[str]:
+    """One line per child renamed in place."""
+    return [f'{plan.before.providers[u].name} is renamed {name} (in place: '
+            'same provider, allocations untouched)'
+            for u, name in sorted(plan.renamed.items())]
 
 
 def unfit(err: exception.CannotPivot) -> list[str]:

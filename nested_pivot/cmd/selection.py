@@ -90,7 +90,8 @@ class Selection:
 
 def add_arguments(parser: argparse.ArgumentParser, *, verb: str,
                   every: str, default_all: bool = False) -> None:
-    """``NODE...``, ``--all``, ``--cell`` and ``--aggregate``.
+    """``NODE...``, ``--all`` and ``--aggregate``; ``--cell``, an option
+    of nova's facts that every command has, narrows the selection too.
 
     ``verb`` says what the command does to the nodes (for its usage
     errors), ``every`` what ``--all`` takes (e.g. "every node a layout
@@ -104,10 +105,6 @@ def add_arguments(parser: argparse.ArgumentParser, *, verb: str,
     group.add_argument(
         '--all', action='store_true',
         help=every + (' (the default)' if default_all else ''))
-    group.add_argument(
-        '--cell', action='append', default=[], metavar='CELL',
-        help="only the nodes of nova's cell CELL, by name or uuid "
-             '(repeatable); reads every cell, as --all-cells does')
     group.add_argument(
         '--aggregate', action='append', default=[], metavar='AGGREGATE',
         help="only the nodes in Placement's aggregate AGGREGATE: its uuid, "

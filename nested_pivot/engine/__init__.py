@@ -48,6 +48,8 @@ from nested_pivot.engine.model import read_snapshot
 from nested_pivot.engine.model import Snapshot
 from nested_pivot.engine.model import TreeLike
 from nested_pivot.engine.model import Usage
+from nested_pivot.engine.result import amount_changes
+from nested_pivot.engine.result import AmountChange
 from nested_pivot.engine.result import BelowUsage
 from nested_pivot.engine.result import Correction
 from nested_pivot.engine.result import Heal
@@ -61,9 +63,9 @@ from nested_pivot.engine.target import unchanged
 from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
 
-__all__ = ['BelowUsage', 'ConsumerRecord', 'Correction', 'Heal', 'Move',
-           'Provider', 'ProviderInventory', 'ReshapePlan', 'Snapshot',
-           'TraitChange', 'TreeLike', 'Usage',
+__all__ = ['AmountChange', 'BelowUsage', 'ConsumerRecord', 'Correction',
+           'Heal', 'Move', 'Provider', 'ProviderInventory', 'ReshapePlan',
+           'Snapshot', 'TraitChange', 'TreeLike', 'Usage', 'amount_changes',
            'owned_children', 'plan', 'plan_snapshot', 'reshape']
 
 
@@ -119,7 +121,8 @@ def plan(provider_tree: TreeLike, allocations: Mapping[str, Any], *,
         sharing=_sharing(provider_tree, layout),
         reparent=(callable(getattr(provider_tree, 'reparent', None))
                   if reparent is None else reparent),
-        concern=concern, flat=flat)
+        concern=concern, flat=flat,
+        rename=callable(getattr(provider_tree, 'rename', None)))
 
 
 def _sharing(tree: TreeLike, layout: Layout | None) -> dict[str, Provider]:
@@ -138,7 +141,8 @@ def plan_snapshot(snapshot: Snapshot,
                   exists: Callable[[str], bool] | None = None,
                   sharing: Mapping[str, Provider] | None = None,
                   reparent: bool = False, concern: bool = False,
-                  flat: Mapping[str, Any] | None = None) -> ReshapePlan:
+                  flat: Mapping[str, Any] | None = None,
+                  rename: bool = True) -> ReshapePlan:
     """Plan the reshape of the node in ``snapshot``: its typed entry point.
 
     ``records`` are the consumers' allocations (those on other providers
@@ -146,7 +150,8 @@ def plan_snapshot(snapshot: Snapshot,
     the node, when the caller knows; a clash is otherwise found when the
     child is created.  ``sharing`` holds the sharing providers the layout
     names (by the layout's name or uuid for each).  ``reparent`` allows
-    moving an existing child under a new parent.
+    moving an existing child under a new parent; ``rename`` renaming a
+    child found under a former name (else it is re-created).
 
     ``concern`` plans ``layout`` as one concern of several on the node
     (the nova hook's way, one layout per driver helper): it owns only the
@@ -159,7 +164,8 @@ def plan_snapshot(snapshot: Snapshot,
     target = (apply_layout(snapshot, layout, exists or _unknown,
                            _records('root inventory', root_inventory),
                            sharing, reparent, concern=concern,
-                           flat=_records('flat records', flat))
+                           flat=_records('flat records', flat),
+                           rename=rename)
               if layout is not None else unchanged(snapshot))
     # Order matters: conversions rename what consumers hold before
     # anything is found displaced, and corrections then trim what they
@@ -173,8 +179,11 @@ def plan_snapshot(snapshot: Snapshot,
     converted = corrected.records
     healed, heal_placed = facts.heals(converted, stated.heals, target)
     displaced = find_displaced(target, converted) + healed + corrected.items
-    hinted = hints_mod.resolve(stated.placements, target, converted,
-                               displaced)
+    placements, topped = hints_mod.top_ups(
+        stated.placements, target, converted, displaced,
+        layout.heals if layout is not None else frozenset())
+    displaced += topped
+    hinted = hints_mod.resolve(placements, target, converted, displaced)
     for placed in (heal_placed, corrected.placed):
         for consumer, per_rc in placed.items():
             for rc, split in per_rc.items():
@@ -246,6 +255,8 @@ def _records(where: str, records: Mapping[str, Any] | None
 
 
 def _apply_tree(tree: TreeLike, result: ReshapePlan) -> None:
+    for uuid, name in result.renamed.items():
+        tree.rename(uuid, name)  # type: ignore[attr-defined]
     for child in result.created:  # parents first
         assert child.parent is not None
         tree.new_child(child.name, child.parent, uuid=child.uuid)

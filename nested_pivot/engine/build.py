@@ -58,7 +58,8 @@ def build(target: Target, records: Mapping[str, ConsumerRecord],
                     for m in moves if not m.source),
         reparented={u: str(target.after.providers[u].parent)
                     for u in target.reparented},
-        below_usage=tuple(below), corrections=tuple(sorted(corrections)))
+        below_usage=tuple(below), corrections=tuple(sorted(corrections)),
+        renamed={u: target.after.providers[u].name for u in target.renamed})
 
 
 def _with_conversions(moves: list[Move], conversions: list[Conversion]

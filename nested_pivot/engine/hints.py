@@ -17,6 +17,10 @@ Accepted forms, a child being named by short name, full name or uuid::
     {consumer: child}                     # every moved class to child
     {consumer: {rc: child}}               # one class to child
     {consumer: {rc: {child: amount}}}     # one class split across children
+
+For a class the layout heals, a split may give more than the consumer
+holds on the node: its amounts are then what the consumer holds after the
+pivot, and the surplus is healed there (:func:`top_ups`).
 """
 
 from __future__ import annotations
@@ -171,3 +175,85 @@ def _find(target: Target, ref: Any) -> str | None:
             if provider.name == name:
                 return uuid
     return None
+
+
+def top_ups(hints: Mapping[str, Any] | None, target: Target,
+            records: Mapping[str, ConsumerRecord],
+            displaced: list[Displaced], heals: frozenset[str]
+            ) -> tuple[dict[str, Any] | None, list[Displaced]]:
+    """The hints with every split that asks for more than the consumer
+    holds turned into what it moves and what is healed, and the heals
+    (source ``''``) to place with the moves.
+
+    Only classes the layout heals (``heals``) may be topped up: an
+    instance whose emulator thread nova's scheduler counts today but
+    Train's reshape did not holds one PCPU too few.  A consumer holding
+    its amounts already (a rerun) is left as it is.
+    """
+    if not hints or not heals or not isinstance(hints, Mapping):
+        return (dict(hints) if isinstance(hints, Mapping) else hints), []
+    result = dict(hints)
+    items: list[Displaced] = []
+    for consumer, hint in hints.items():
+        record = records.get(consumer)
+        if record is None or not isinstance(hint, Mapping):
+            continue  # resolve() says what is wrong
+        changed = dict(hint)
+        for rc, where in hint.items():
+            if rc in heals and _amounts(where):
+                found = _top_up(target, record, rc, where, displaced)
+                if found is not None:
+                    changed[rc], heal = found
+                    items += heal
+        result[consumer] = changed
+    return result, items
+
+
+def _amounts(where: Any) -> bool:
+    return isinstance(where, Mapping) and bool(where) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1
+        for n in where.values())
+
+
+def _top_up(target: Target, record: ConsumerRecord, rc: str,
+            where: Mapping[str, int], displaced: list[Displaced]
+            ) -> tuple[dict[str, int], list[Displaced]] | None:
+    wanted: dict[str, int] = {}
+    for ref, amount in where.items():
+        found = child(target, record, ref)
+        wanted[found] = wanted.get(found, 0) + amount
+    own = [u for u in target.before.providers if u not in target.foreign]
+    held = sum(record.amount(u, rc) for u in own)
+    if sum(wanted.values()) <= held:
+        return None  # a split of what moves, or a rerun
+    moving = sum(d.amount for d in displaced
+                 if (d.consumer, d.resource_class) == (record.consumer, rc))
+    staying = {u: record.amount(u, rc) for u in own}
+    for d in displaced:
+        if (d.consumer, d.resource_class) == (record.consumer, rc) \
+                and d.source in staying:
+            staying[d.source] -= d.amount
+    # Order matters: what stays counts first, then what moves, and only
+    # the rest is healed, on the children the hint names.
+    need = {u: n - staying.get(u, 0) for u, n in wanted.items()}
+    elsewhere = sum(n for u, n in staying.items() if u not in wanted)
+    if elsewhere or any(n < 0 for n in need.values()):
+        raise exception.InvalidHint(
+            consumer=record.consumer,
+            reason=f'{rc}: the hint asks for {_shown(target, wanted)} '
+                   f'after the pivot, but the consumer keeps '
+                   f'{_shown(target, staying)} where it is')
+    heal: list[Displaced] = []
+    left = moving
+    for uuid in sorted(need):
+        taken = min(left, need[uuid])
+        left -= taken
+        if need[uuid] > taken:
+            heal.append(Displaced(record.consumer, rc, need[uuid] - taken,
+                                  '', (uuid,)))
+    return {u: n for u, n in need.items() if n}, heal
+
+
+def _shown(target: Target, split: Mapping[str, int]) -> str:
+    return ', '.join(f'{target.name(u)}: {n}' for u, n in sorted(
+        split.items()) if n) or 'none'

@@ -108,9 +108,10 @@ class ReshapePlan:
     that the layout does not own, which the plan leaves as they are.
     ``heals`` are allocations added for resources never held;
     ``reparented`` children move under a new parent (uuid -> parent uuid)
-    before the reshape.  ``corrections`` are excess amounts removed by a
-    ``correct`` hint (its missing parts are ``heals``).  ``below_usage``
-    reports the records left below
+    before the reshape; ``renamed`` ones take a new name (uuid -> name),
+    their allocations untouched.  ``corrections`` are excess amounts
+    removed by a ``correct`` hint (its missing parts are ``heals``).
+    ``below_usage`` reports the records left below
     what stays allocated on them by their ``reserved`` amount.
     """
 
@@ -129,6 +130,7 @@ class ReshapePlan:
     reparented: Mapping[str, str] = dataclasses.field(default_factory=dict)
     below_usage: tuple[BelowUsage, ...] = ()
     corrections: tuple[Correction, ...] = ()
+    renamed: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def consumers(self) -> tuple[str, ...]:
@@ -139,7 +141,8 @@ class ReshapePlan:
     def is_noop(self) -> bool:
         return not (self.moves or self.inventories or self.created
                     or self.removed or self.traits or self.heals
-                    or self.reparented or self.corrections)
+                    or self.reparented or self.corrections
+                    or self.renamed)
 
     def moved(self) -> dict[str, int]:
         """Total amount moved per resource class."""
@@ -153,3 +156,40 @@ class ReshapePlan:
             microversion.RESHAPER)) -> dict[str, Any]:
         """The POST /reshaper body at ``version`` (1.30 to 1.39)."""
         return reshape_body(self, version)
+
+
+@dataclasses.dataclass(frozen=True)
+class AmountChange:
+    """A consumer whose amounts on the node change, not only their place:
+    a conversion (VCPU to PCPU) or a heal.  ``before`` and ``after`` are
+    its totals per class on the node's providers (and the sharing ones
+    its layout sends a class to)."""
+
+    consumer: str
+    before: Mapping[str, int]
+    after: Mapping[str, int]
+
+
+def amount_changes(plan: ReshapePlan,
+                   records: Mapping[str, ConsumerRecord]
+                   ) -> tuple[AmountChange, ...]:
+    """The consumers of ``plan`` whose amounts change, from their records
+    before it."""
+    found = []
+    for consumer, record in sorted(plan.allocations.items()):
+        before = _totals(records.get(consumer), plan.before.providers)
+        after = _totals(record, plan.after.providers)
+        if before != after:
+            found.append(AmountChange(consumer, before, after))
+    return tuple(found)
+
+
+def _totals(record: ConsumerRecord | None,
+            providers: Mapping[str, Provider]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for rp, resources in (record.allocations.items() if record else ()):
+        if rp in providers:
+            for rc, n in resources.items():
+                if n:
+                    totals[rc] = totals.get(rc, 0) + n
+    return dict(sorted(totals.items()))

@@ -45,8 +45,9 @@ class Target:
     (another service's), or sharing providers the layout sends a class to:
     they are in ``after`` exactly as they were.  ``sharing`` maps such a
     class to its sharing provider.  ``reparented`` children move under a
-    new parent.  ``destinations`` maps a class to the child (uuid) its
-    allocations leaving the root go to.
+    new parent; ``renamed`` ones take the name the layout gives them.
+    ``destinations`` maps a class to the child (uuid) its allocations
+    leaving the root go to.
     """
 
     before: Snapshot
@@ -58,6 +59,7 @@ class Target:
     reparented: tuple[str, ...] = ()
     destinations: Mapping[str, str] = dataclasses.field(
         default_factory=dict)
+    renamed: tuple[str, ...] = ()
 
     @property
     def node(self) -> str:
@@ -169,7 +171,8 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
                  root: Mapping[str, Inventory] | None = None,
                  sharing: Mapping[str, Provider] | None = None,
                  reparent: bool = False, *, concern: bool = False,
-                 flat: Mapping[str, Inventory] | None = None) -> Target:
+                 flat: Mapping[str, Inventory] | None = None,
+                 rename: bool = True) -> Target:
     """The target tree of ``layout`` over ``snapshot``.
 
     ``exists`` tells whether a provider name is taken anywhere, so that a
@@ -178,7 +181,9 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
     records a rollback restores); the others follow the default rule.
     ``sharing`` holds the sharing providers the layout names, by name or
     uuid as the layout does.  Without ``reparent`` a child that exists
-    under another parent is refused.
+    under another parent is refused.  With ``rename`` a child found under
+    one of its former names is renamed in place; without, that provider is
+    removed and the child created anew (a tree that cannot rename).
 
     With ``concern`` the layout is one concern of the node (see
     :func:`owned`): it changes only the classes it manages on the children
@@ -202,7 +207,8 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
     mine = owned(snapshot, layout, concern) - left
     _check_marks(snapshot, layout)
     children = _children(snapshot, layout, exists, reparent,
-                         _Fields(snapshot, layout, mine, flat), concern)
+                         _Fields(snapshot, layout, mine, flat), concern,
+                         rename)
     children += _stripped(snapshot, layout, mine, children, concern)
     after_uuids = {p.uuid for p in children}
     removed = tuple(reversed([u for u in snapshot.providers
@@ -223,20 +229,23 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
                     if p.uuid not in snapshot.providers)
     moved = tuple(p.uuid for p in children if p.uuid in snapshot.providers
                   and snapshot.providers[p.uuid].parent != p.parent)
+    renamed = tuple(p.uuid for p in children if p.uuid in snapshot.providers
+                    and snapshot.providers[p.uuid].name != p.name)
     uuids = {p.name: p.uuid for p in children}
     prefix = root_provider.name + '_'
     return Target(snapshot, after, created, removed, foreign,
                   {rc: p.uuid for rc, p in shared.items()}, moved,
                   {rc: uuids[prefix + name]
-                   for rc, name in layout.destinations.items()})
+                   for rc, name in layout.destinations.items()}, renamed)
 
 
 def _check_marks(snapshot: Snapshot, layout: Layout) -> None:
     """A named provider that nested_pivot did not create is adopted only
     when nothing on it says another owner manages it."""
     prefix = snapshot.root_provider.name + '_'
-    for child in layout.children:
-        provider = _by_name(snapshot, prefix + child.name)
+    for child, name in ((c, n) for c in layout.children
+                        for n in (c.name, *sorted(c.former))):
+        provider = _by_name(snapshot, prefix + name)
         if provider is None or created_here(snapshot, provider.uuid):
             continue
         marks = sorted((provider.traits & MARKS) - child.traits)
@@ -354,14 +363,15 @@ def _root_traits(layout: Layout, root: Provider) -> frozenset[str]:
 
 def _children(snapshot: Snapshot, layout: Layout,
               exists: Callable[[str], bool], reparent: bool,
-              filled: _Fields, concern: bool) -> list[Provider]:
+              filled: _Fields, concern: bool,
+              rename: bool = True) -> list[Provider]:
     by_name = {p.name: p for p in snapshot.providers.values()}
     uuids: dict[str | None, str] = {None: snapshot.root}
     children = []
     for child in layout.children:  # parents first
         provider = _child_provider(snapshot, by_name, layout, child,
                                    uuids[child.parent], exists, reparent,
-                                   filled, concern)
+                                   filled, concern, rename)
         uuids[child.name] = provider.uuid
         children.append(provider)
     return children
@@ -395,7 +405,8 @@ def _check_removable(snapshot: Snapshot, removed: tuple[str, ...],
 def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
                     layout: Layout, child: Child, parent: str,
                     exists: Callable[[str], bool], reparent: bool,
-                    filled: _Fields, concern: bool) -> Provider:
+                    filled: _Fields, concern: bool,
+                    rename: bool = True) -> Provider:
     name = f'{snapshot.root_provider.name}_{child.name}'
     if len(name) > names.MAX_PROVIDER_NAME:
         raise exception.InvalidLayout(
@@ -403,6 +414,8 @@ def _child_provider(snapshot: Snapshot, by_name: dict[str, Provider],
                    f' would be named {name}, {len(name)} characters: '
                    f'Placement allows {names.MAX_PROVIDER_NAME}')
     current = _current(snapshot, by_name, child, name, exists)
+    if current is None and rename:
+        current = _former(snapshot, by_name, child, name, exists)
     if current is not None and current.parent != parent and not reparent:
         raise exception.InvalidLayout(
             reason=f'child {child.name} exists as {name} under '
@@ -444,6 +457,27 @@ def _current(snapshot: Snapshot, by_name: dict[str, Provider],
             reason=f'provider name {name} is taken by a provider outside '
                    f'node {snapshot.root_provider.name}')
     return current
+
+
+def _former(snapshot: Snapshot, by_name: dict[str, Provider], child: Child,
+            name: str, exists: Callable[[str], bool]) -> Provider | None:
+    """The provider of the node under one of the child's former names,
+    which the child takes over under its own name."""
+    node = snapshot.root_provider.name
+    found = [by_name[f'{node}_{old}'] for old in sorted(child.former)
+             if f'{node}_{old}' in by_name]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise exception.InvalidLayout(
+            reason=f'child {child.name} of node {node} has former names '
+                   f'{", ".join(p.name for p in found)}, each a provider '
+                   f'of the node: which one it was is not known')
+    if exists(name):
+        raise exception.InvalidTree(
+            reason=f'provider {found[0].name} would be renamed {name}, '
+                   f'a name taken by a provider outside node {node}')
+    return found[0]
 
 
 def _root_inventory(snapshot: Snapshot, layout: Layout,

@@ -30,6 +30,14 @@ root's allocation ratios and reserved amounts, every hint is checked
 against the consumer's allocations, and every allocation against nova's
 consumers.  A contradiction refuses the node with a reason that names the
 node, the consumer, the class and the numbers; a doubt is a warning.
+
+CPUs follow what nova's scheduler asks today for each consumer's flavor
+and image, on the cells it is pinned to: a pinned instance holding less
+(Train's reshape swapped VCPU for PCPU one for one, leaving out an
+isolated emulator thread) is healed to it.  Where no pivot can hold what
+an instance uses (an isolated-threads instance on an SMT host, a VCPU user
+on a host without shared CPUs), the node is refused, naming it.  A PF
+child made under another name (an interface's) is renamed in place.
 """
 
 from __future__ import annotations
@@ -48,21 +56,56 @@ from nested_pivot.layouts import numa_child_name
 from nested_pivot.novadb.facts import Consumer
 from nested_pivot.novadb.facts import Facts
 from nested_pivot.novadb.facts import Node
+from nested_pivot.novadb.facts import PhysicalFunction
 
 SOURCE = "nova's cell database"
 VF = 'SRIOV_NET_VF'
 CPU_CLASSES = ('VCPU', 'PCPU', 'MEMORY_MB')
+HEALED = ('VCPU', 'PCPU')
+"""The classes a pivot heals to what nova's scheduler asks."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceView:
+    """A child of the node offering VFs: their total, its parent's short
+    name (None: the root) and each consumer's VFs on it."""
+
+    vfs: int
+    parent: str | None
+    holders: Mapping[str, int]
 
 
 @dataclasses.dataclass(frozen=True)
 class NodeView:
     """A node as Placement holds it, as far as building needs: the
     root's records, the classes some provider of the node's tree offers,
-    and each consumer's amounts on the node's providers."""
+    each consumer's amounts on the node's providers, and the children
+    offering VFs by short name."""
 
     root_inventory: Mapping[str, Inventory]
     offered: frozenset[str]
     held: Mapping[str, Mapping[str, int]]
+    devices: Mapping[str, DeviceView] = dataclasses.field(
+        default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Healed:
+    """A consumer whose CPUs the pivot heals to what nova's scheduler
+    asks: its totals on the node before and after, and why."""
+
+    node: str
+    consumer: str
+    who: str
+    before: Mapping[str, int]
+    after: Mapping[str, int]
+    why: str
+
+    def line(self) -> str:
+        change = ', '.join(f'{rc} {self.before.get(rc, 0)} -> {n}'
+                           for rc, n in self.after.items()
+                           if self.before.get(rc, 0) != n)
+        return f'node {self.node}: {self.who}: {change} ({self.why})'
 
 
 @dataclasses.dataclass
@@ -76,25 +119,48 @@ class Summary:
     warnings: list[str] = dataclasses.field(default_factory=list)
     refused: dict[str, str] = dataclasses.field(default_factory=dict)
     unmatched: dict[str, str] = dataclasses.field(default_factory=dict)
+    unread: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Nodes Placement has that the cells read do not: why, and which
+    option reads them."""
+    more: str = ''
+    healed: list[Healed] = dataclasses.field(default_factory=list)
+    roles: dict[str, dict[str, str]] = dataclasses.field(
+        default_factory=dict)
+    """Per node, the consumers that are a side of a move in progress (or
+    a migration's): what nova's records say they are."""
 
     def lines(self) -> list[str]:
         """The summary as the CLI prints it: counts, then one line per
-        refusal and warning."""
+        refusal, heal and warning."""
         problems = len(self.warnings) + len(self.refused)
         head = (f"nova's facts: {_plural(self.nodes, 'node')} with a "
                 f'layout, {_plural(self.hinted, "instance")} hinted, '
                 f'{self.packed} left to the packer, '
+                f'{_plural(len(self.healed), "consumer")} healed, '
                 f'{_plural(len(self.refused), "node")} refused, '
                 f'{_plural(problems, "inconsistency")}'
-                + (':' if problems else '.'))
-        return [head, *(f'  refused: {r}' for r in self.refused.values()),
+                + (':' if problems or self.healed else '.'))
+        return [head, *self.unread_lines(),
+                *(f'  refused: {r}' for r in self.refused.values()),
+                *(f'  healed: {h.line()}' for h in self.healed),
                 *(f'  warning: {w}' for w in self.warnings)]
+
+    def unread_lines(self) -> list[str]:
+        """How many nodes no cell read has, and what reads them."""
+        if not self.unread:
+            return []
+        return [f'  {_plural(len(self.unread), "node")} of Placement '
+                f'{"is" if len(self.unread) == 1 else "are"} in none of '
+                f'the nova cells read, not pivoted: '
+                f'{", ".join(sorted(self.unread))}; {self.more}']
 
     def document(self) -> dict[str, Any]:
         """The summary as a JSON document."""
         return {'nodes': self.nodes, 'hinted': self.hinted,
                 'packed': self.packed, 'warnings': list(self.warnings),
-                'refused': dict(self.refused)}
+                'refused': dict(self.refused), 'unread': dict(self.unread),
+                'healed': [dataclasses.asdict(h) for h in self.healed],
+                'roles': {n: dict(r) for n, r in self.roles.items()}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,10 +207,12 @@ def build(facts: Facts, views: Mapping[str, NodeView] | None = None,
         rule = _rule_or_refusal(facts, node, view, summary)
         if rule is not None:
             rules.append(rule)
+    summary.more = facts.more
     for name in sorted(set(placement_nodes) - set(facts.nodes)
                        - set(facts.refused)):
-        summary.unmatched[name] = (f'{SOURCE} has no compute node {name}: '
-                                   'left as it is')
+        summary.unmatched[name] = _unmatched(facts, name)
+        if facts.more:
+            summary.unread[name] = summary.unmatched[name]
         summary.warnings.append(summary.unmatched[name])
     summary.nodes = len(rules)
     document = {'layouts': rules}
@@ -153,6 +221,18 @@ def build(facts: Facts, views: Mapping[str, NodeView] | None = None,
     return Built(document, dataclasses.replace(
         layouts, refused=dict(summary.refused),
         unmatched=dict(summary.unmatched)), summary)
+
+
+def _unmatched(facts: Facts, name: str) -> str:
+    """Why a node of Placement has no rule: nova does not have it, or it
+    is in a cell that was not read (and which option reads it)."""
+    if not facts.more:
+        return f'{SOURCE} has no compute node {name}: left as it is'
+    cell = facts.located.get(name)
+    how = (f"nova's API database maps its host to cell {cell}, which was "
+           f'not read: --cell {cell} reads it' if cell else facts.more)
+    return (f'{SOURCE} has no compute node {name} in the cells read: '
+            f'not pivoted; {how}')
 
 
 def _rule_or_refusal(facts: Facts, node: Node, view: NodeView | None,
@@ -164,8 +244,9 @@ def _rule_or_refusal(facts: Facts, node: Node, view: NodeView | None,
         summary.warnings.append(summary.unmatched[node.name])
         return None
     warnings: list[str] = []
+    healed: list[Healed] = []
     try:
-        rule, hinted, packed = _rule(facts, node, view, warnings)
+        rule, hinted, packed = _rule(facts, node, view, warnings, healed)
     except Refused as err:
         summary.refused[node.name] = f'node {node.name}: {err}'
         return None
@@ -173,23 +254,31 @@ def _rule_or_refusal(facts: Facts, node: Node, view: NodeView | None,
         summary.warnings.extend(warnings)
     summary.hinted += hinted
     summary.packed += packed
+    summary.healed += healed
+    roles = {c.uuid: _role(c) for c in node.consumers.values()
+             if c.move is not None or c.kind != 'instance'}
+    if roles:
+        summary.roles[node.name] = roles
     return rule
 
 
 def _rule(facts: Facts, node: Node, view: NodeView | None,
-          warnings: list[str]) -> tuple[dict[str, Any], int, int]:
+          warnings: list[str], healed: list[Healed]
+          ) -> tuple[dict[str, Any], int, int]:
     cells = _cells(node, view, warnings)
     pfs = _pfs(node, view, {c['name'] for c in cells}, warnings)
-    pf_names = {pf.address: pf_name(pf.address) for pf in node.pfs} \
-        if pfs else {}
+    pf_names = {pf.address: names.pci_child_name(pf.address)
+                for pf in node.pfs} if pfs else {}
     offered = {c['name']: set(c['inventory']) for c in cells}
+    _check_cpus(node, view)
     hints: dict[str, Any] = {}
     packed = 0
     for consumer in sorted(node.consumers.values(), key=lambda c: c.uuid):
         holds, held = _held(node, consumer, view, warnings)
         if not holds:
             continue
-        hint = _hint(node, consumer, held, pf_names, offered, warnings)
+        hint = _hint(node, consumer, held, pf_names, offered, warnings,
+                     healed)
         if hint:
             hints[consumer.uuid] = hint
         else:
@@ -202,6 +291,10 @@ def _rule(facts: Facts, node: Node, view: NodeView | None,
                             'children': cells + pfs}
     if any(h.get('convert') for h in hints.values()):
         rule['converts'] = {'VCPU': 'PCPU'}
+    heals = sorted({rc for h in healed for rc in h.after
+                    if h.after[rc] != h.before.get(rc, 0)})
+    if heals:
+        rule['heals'] = heals
     if pfs and all(pf.physnet for pf in node.pfs):
         rule['managed_traits'] = [names.PHYSNET_TRAITS]
     if hints:
@@ -248,13 +341,16 @@ def _pfs(node: Node, view: NodeView | None, cells: set[str],
             'left out')
         return []
     children = []
+    former = _former_names(node, view, found, warnings)
     for pf in found:
-        child: dict[str, Any] = {'name': pf_name(pf.address)}
+        child: dict[str, Any] = {'name': names.pci_child_name(pf.address)}
         cell = (numa_child_name(pf.numa_node)
                 if pf.numa_node is not None else None)
         if cell in cells:
             child['parent'] = cell
         child['inventory'] = {VF: {'total': pf.vfs}}
+        if pf.address in former:
+            child['former_names'] = [former[pf.address]]
         if pf.physnet:
             child['traits'] = [names.physnet_trait(pf.physnet)]
         else:
@@ -265,6 +361,42 @@ def _pfs(node: Node, view: NodeView | None, cells: set[str],
         children.append(child)
     _fit(node.name, VF, children, view, 0, warnings)
     return children
+
+
+def _former_names(node: Node, view: NodeView | None,
+                  pfs: list[PhysicalFunction], warnings: list[str]
+                  ) -> dict[str, str]:
+    """The PF child, made under another name (an interface's, by an older
+    ``discover``), that each PF is, by address: the one child of the node
+    offering as many VFs under the same cell whose VFs are held by the
+    consumers nova gives this PF's VFs, and that no other PF matches."""
+    if view is None:
+        return {}
+    taken = {names.pci_child_name(pf.address) for pf in pfs}
+    spare = {n: d for n, d in view.devices.items() if n not in taken}
+    matches: dict[str, list[str]] = {}
+    for pf in pfs:
+        if names.pci_child_name(pf.address) in view.devices:
+            continue
+        users = {c.uuid: c.vfs[pf.address] for c in node.consumers.values()
+                 if c.vfs.get(pf.address)}
+        cell = (numa_child_name(pf.numa_node)
+                if pf.numa_node is not None else None)
+        matches[pf.address] = [
+            n for n, d in sorted(spare.items())
+            if d.vfs == pf.vfs and d.parent in (cell, None)
+            and dict(d.holders) == users]
+    claimed = [n for found in matches.values() for n in found]
+    former = {address: found[0] for address, found in matches.items()
+              if len(found) == 1 and claimed.count(found[0]) == 1}
+    left = sorted(set(spare) - set(former.values()))
+    if left and matches:
+        warnings.append(
+            f'node {node.name}: {", ".join(left)} '
+            f'{"offers" if len(left) == 1 else "offer"} {VF}, but which '
+            'PF each is cannot be told from its VFs: re-created under '
+            'the PF names, their allocations moved')
+    return former
 
 
 def _fit(node: str, rc: str, children: list[dict[str, Any]],
@@ -321,10 +453,10 @@ def _held(node: Node, consumer: Consumer, view: NodeView | None,
 
 def _hint(node: Node, consumer: Consumer, held: Mapping[str, int] | None,
           pf_names: Mapping[str, str], offered: Mapping[str, set[str]],
-          warnings: list[str]) -> dict[str, Any]:
+          warnings: list[str], healed: list[Healed]) -> dict[str, Any]:
     hint: dict[str, Any] = {}
     if consumer.cells:
-        hint.update(_numa_hint(node, consumer, held, offered))
+        hint.update(_numa_hint(node, consumer, held, offered, healed))
     if consumer.vfs and pf_names:
         vfs = _vf_hint(node, consumer, held, pf_names, warnings)
         if vfs:
@@ -334,7 +466,8 @@ def _hint(node: Node, consumer: Consumer, held: Mapping[str, int] | None,
 
 def _numa_hint(node: Node, consumer: Consumer,
                held: Mapping[str, int] | None,
-               offered: Mapping[str, set[str]]) -> dict[str, Any]:
+               offered: Mapping[str, set[str]],
+               healed: list[Healed]) -> dict[str, Any]:
     split: dict[str, dict[str, int]] = {}
     for cell in consumer.cells:
         child = numa_child_name(cell.host_cell)
@@ -349,11 +482,14 @@ def _numa_hint(node: Node, consumer: Consumer,
                     f'{_offer(rc, offered.get(child))}')
             per = split.setdefault(rc, {})
             per[child] = per.get(child, 0) + amount
+    _check_request(consumer, split)
     hint: dict[str, Any] = dict(split)
     if _converts(consumer, held):
         hint['convert'] = {'VCPU': 'PCPU'}
     if held is not None:
-        _check_amounts(node, consumer, held, split, 'convert' in hint)
+        heal = _check_amounts(node, consumer, held, split, 'convert' in hint)
+        if heal is not None:
+            healed.append(heal)
     return hint
 
 
@@ -366,23 +502,112 @@ def _converts(consumer: Consumer, held: Mapping[str, int] | None) -> bool:
     return bool(held.get('VCPU')) and not held.get('PCPU')
 
 
+def _check_request(consumer: Consumer,
+                   split: Mapping[str, Mapping[str, int]]) -> None:
+    """The CPUs of the consumer's NUMA topology are what nova's scheduler
+    asks today for its flavor and image, or the facts disagree."""
+    request = consumer.request
+    if request is None:
+        return
+    uses = {rc: n for rc in HEALED if (n := sum(split.get(rc, {})
+                                                  .values()))}
+    if uses != request.amounts():
+        shown = ' '.join(f'{rc}={n}' for rc, n in uses.items())
+        raise Refused(
+            f'{_who(consumer)} uses {shown or "no CPU"} in its NUMA '
+            f'topology in {SOURCE} ({_where(split, list(uses))}), but '
+            f'{request.why()}')
+
+
 def _check_amounts(node: Node, consumer: Consumer, held: Mapping[str, int],
                    split: Mapping[str, Mapping[str, int]],
-                   converts: bool) -> None:
+                   converts: bool) -> Healed | None:
+    """The consumer holds what its topology uses, or, of CPUs nova's
+    scheduler asks (checked by :func:`_check_request`), less: healed."""
     have = dict(held)
     if converts:
         have['PCPU'] = have.pop('VCPU', 0)
+    short = {}
     for rc in CPU_CLASSES:
         want = sum(split.get(rc, {}).values())
-        if have.get(rc, 0) != want:
-            where = ', '.join(f'{c}: {n}' for c, n in
-                              sorted(split.get(rc, {}).items())) or 'none'
-            was = ' (its VCPU, converted)' if converts and rc == 'PCPU' \
-                else ''
-            raise Refused(
-                f'{_who(consumer)} holds {rc}={have.get(rc, 0)}{was} on '
-                f"the node, but its NUMA topology in {SOURCE} gives "
-                f'{rc}={want} ({where})')
+        if have.get(rc, 0) == want:
+            continue
+        if (rc in HEALED and have.get(rc, 0) < want
+                and consumer.request is not None):
+            short[rc] = want
+            continue
+        was = ' (its VCPU, converted)' if converts and rc == 'PCPU' \
+            else ''
+        raise Refused(
+            f'{_who(consumer)} holds {rc}={have.get(rc, 0)}{was} on '
+            f"the node, but its NUMA topology in {SOURCE} gives "
+            f'{rc}={want} ({_where(split, (rc,)) or "none"})')
+    if not short or consumer.request is None:
+        return None
+    before = {rc: n for rc, n in sorted(held.items()) if rc in HEALED}
+    after = {rc: n for rc, n in sorted({**have, **short}.items())
+             if rc in HEALED and n}
+    was = ('; Train\'s reshape swapped its VCPU for PCPU one for one'
+           if 'PCPU' in short else '')
+    return Healed(node.name, consumer.uuid, _who(consumer), before, after,
+                  consumer.request.why() + was)
+
+
+def _check_cpus(node: Node, view: NodeView | None) -> None:
+    """Refuse, naming each instance, where no pivot can hold what an
+    instance uses."""
+    problems = [*_isolated_on_smt(node), *_without_shared(node, view)]
+    if problems:
+        raise Refused('; '.join(problems))
+
+
+def _isolated_on_smt(node: Node) -> list[str]:
+    """hw:cpu_thread_policy=isolate on an SMT host keeps each pinned
+    CPU's sibling threads free too: more than any PCPU amount nova's
+    scheduler asks (it never places such an instance on a host with
+    HW_CPU_HYPERTHREADING since Train)."""
+    threads = {c.id: c.threads for c in node.cells}
+    found = []
+    for consumer in sorted(node.consumers.values(), key=lambda c: c.uuid):
+        for cell in consumer.cells:
+            per_core = threads.get(cell.host_cell, 1)
+            if cell.thread_policy != 'isolate' or per_core < 2:
+                continue
+            asked = consumer.request.pcpu if consumer.request else cell.pcpus
+            found.append(
+                f'{_who(consumer)} has hw:cpu_thread_policy=isolate on host '
+                f'cell {cell.host_cell}, whose cores have {per_core} '
+                f'threads: it keeps {cell.pcpus * per_core} host CPUs there '
+                f'({cell.pcpus} pinned and their siblings), but nova\'s '
+                f'scheduler asks PCPU={asked} and never places it on a host '
+                'with HW_CPU_HYPERTHREADING: no pivot holds what it uses; '
+                'cold-migrate it to a host without SMT')
+    return found
+
+
+def _without_shared(node: Node, view: NodeView | None) -> list[str]:
+    """A host with [compute] cpu_dedicated_set and no cpu_shared_set
+    offers no VCPU: an instance still holding VCPU there fits no cell."""
+    if not node.cells or any(c.cpus for c in node.cells):
+        return []
+    found = []
+    for consumer in sorted(node.consumers.values(), key=lambda c: c.uuid):
+        held = view.held.get(consumer.uuid, {}) if view is not None \
+            else None
+        if _converts(consumer, held):
+            continue
+        vcpus = (held.get('VCPU', 0) if held is not None else
+                 consumer.request.vcpu if consumer.request else
+                 consumer.shared)
+        if vcpus:
+            found.append(
+                f'{_who(consumer)} {"holds" if held is not None else "uses"}'
+                f' VCPU={vcpus}, but no host cell of the node has shared '
+                f'CPUs in {SOURCE} (cpu_dedicated_set without '
+                'cpu_shared_set: nova reports no VCPU): no child can take '
+                'it; move it off the node (cold migration) or set '
+                'cpu_shared_set')
+    return found
 
 
 def _vf_hint(node: Node, consumer: Consumer, held: Mapping[str, int] | None,
@@ -448,12 +673,6 @@ def _pinning(node: Node) -> list[str]:
 
 # -- names and words --------------------------------------------------------
 
-def pf_name(address: str) -> str:
-    """A PF's child name, as nova's libvirt driver names PCI devices:
-    ``0000:3b:00.0`` -> ``pci_0000_3b_00_0``."""
-    return 'pci_' + address.replace(':', '_').replace('.', '_')
-
-
 def exact(name: str) -> str:
     """A glob that matches ``name`` alone."""
     return ''.join(f'[{ch}]' if ch in '*?[' else ch for ch in name)
@@ -464,6 +683,23 @@ def _who(consumer: Consumer) -> str:
         return f'instance {consumer.uuid}'
     return f'{consumer.kind} {consumer.uuid} (of instance ' \
            f'{consumer.instance})'
+
+
+def _role(consumer: Consumer) -> str:
+    """What nova's records say a consumer is, for the plan."""
+    role = ('instance' if consumer.kind == 'instance' else
+            f'{consumer.kind} of instance {consumer.instance}')
+    if consumer.move is None:
+        return role
+    return f'{role}: {consumer.move.text()}'
+
+
+def _where(split: Mapping[str, Mapping[str, int]],
+           classes: Iterable[str]) -> str:
+    return ', '.join(f'{rc} {c}: {n}' if len(tuple(classes)) > 1
+                     else f'{c}: {n}'
+                     for rc in classes
+                     for c, n in sorted(split.get(rc, {}).items()))
 
 
 def _offer(rc: str, classes: set[str] | None) -> str:

@@ -26,14 +26,15 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class HostCell:
     """One NUMA cell of a compute node: ``cpus`` shared (VCPU),
-    ``pcpus`` dedicated (PCPU), memory in MiB, and the host CPUs nova
-    records as pinned."""
+    ``pcpus`` dedicated (PCPU), memory in MiB, the host CPUs nova
+    records as pinned, and the threads per core (2 with SMT)."""
 
     id: int
     cpus: int
     pcpus: int
     memory_mb: int
     pinned: frozenset[int] = frozenset()
+    threads: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,14 +51,60 @@ class PhysicalFunction:
 @dataclasses.dataclass(frozen=True)
 class GuestCell:
     """What a consumer uses of one host cell: shared CPUs, dedicated CPUs
-    (with an isolated emulator thread's), memory, and the host CPUs its
-    vCPUs are pinned to."""
+    (with an isolated emulator thread's), memory, the host CPUs its vCPUs
+    are pinned to, and its ``hw:cpu_thread_policy`` there."""
 
     host_cell: int
     vcpus: int
     pcpus: int
     memory_mb: int
     pinned: frozenset[int] = frozenset()
+    thread_policy: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuRequest:
+    """What nova's scheduler asks Placement today for a consumer's flavor
+    and image (``nova.scheduler.utils.ResourceRequest``): VCPU and PCPU,
+    and the policies that make the numbers."""
+
+    vcpu: int
+    pcpu: int
+    flavor: str
+    policies: tuple[str, ...] = ()
+
+    def amounts(self) -> dict[str, int]:
+        return {rc: n for rc, n in (('VCPU', self.vcpu),
+                                    ('PCPU', self.pcpu)) if n}
+
+    def why(self) -> str:
+        """The request in words: 'flavor f2 with hw:cpu_policy=dedicated
+        and hw:emulator_threads_policy=isolate: PCPU=3'."""
+        policies = ' and '.join(self.policies)
+        amounts = ' '.join(f'{rc}={n}' for rc, n in self.amounts().items())
+        return (f"nova's scheduler asks {amounts or 'no CPU'} for flavor "
+                f'{self.flavor}' + (f' with {policies}' if policies else ''))
+
+
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """A move in progress that a consumer is one side of, from nova's
+    migration record: its uuid, type (resize, migration, live-migration,
+    evacuation), status, source and destination nodes, and the side the
+    consumer holds (``source``, ``destination``)."""
+
+    migration: str
+    kind: str
+    status: str
+    source: str
+    dest: str
+    side: str
+
+    def text(self) -> str:
+        where = ('on the same node' if self.source == self.dest
+                 else f'{self.source} -> {self.dest}')
+        return (f'{self.kind} {self.migration or "(no uuid yet)"} {where} '
+                f'({self.status}): the {self.side} side')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +113,9 @@ class Consumer:
     the migration that holds a moving instance's source allocations.
 
     ``cells`` is empty when nova records no NUMA topology (a floating
-    instance); ``vfs`` counts the VFs nova gave it, by PF address.
+    instance); ``vfs`` counts the VFs nova gave it, by PF address;
+    ``request`` is what nova's scheduler asks for it today (None when its
+    flavor cannot say); ``move`` the move in progress it is a side of.
     """
 
     uuid: str
@@ -74,6 +123,8 @@ class Consumer:
     kind: str = 'instance'
     cells: tuple[GuestCell, ...] = ()
     vfs: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    request: CpuRequest | None = None
+    move: Move | None = None
 
     @property
     def dedicated(self) -> int:
@@ -118,7 +169,12 @@ class Facts:
     destination).  ``notes`` are what reading found inconsistent;
     ``refused`` the nodes whose rows cannot be read, with the reason;
     ``cells`` the names found in more than one cell, with those cells
-    (the first one's facts are used)."""
+    (the first one's facts are used).
+
+    ``more`` is empty when every cell was read; else it says which option
+    reads the cells that were not, and ``located`` gives the cell of each
+    host nova's API database maps to a cell that was not read.
+    """
 
     nodes: Mapping[str, Node]
     where: Mapping[str, frozenset[str]] = dataclasses.field(
@@ -132,3 +188,5 @@ class Facts:
         default_factory=dict)
     """The cells read through the API database: uuid -> name (empty for
     one ``--nova-db``)."""
+    more: str = ''
+    located: Mapping[str, str] = dataclasses.field(default_factory=dict)

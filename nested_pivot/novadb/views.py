@@ -20,7 +20,9 @@ import dataclasses
 
 from nested_pivot.novadb.build import build
 from nested_pivot.novadb.build import Built
+from nested_pivot.novadb.build import DeviceView
 from nested_pivot.novadb.build import NodeView
+from nested_pivot.novadb.build import VF
 from nested_pivot.novadb.facts import Facts
 from nested_pivot.novadb.reader import read as read_facts
 from nested_pivot.novadb.reader import Source
@@ -51,7 +53,28 @@ def view(client: PlacementClient, root: str) -> NodeView:
         root_inventory=dict(providers[state.root].inventory),
         offered=frozenset(rc for p in providers.values()
                           for rc in p.inventory),
-        held=held)
+        held=held, devices=_devices(state))
+
+
+def _devices(state: read.NodeRead) -> dict[str, DeviceView]:
+    """The node's children offering VFs, by short name: what tells a PF
+    child made under another name (an interface's) which PF it is."""
+    providers = state.snapshot.providers
+    prefix = providers[state.root].name + '_'
+    found = {}
+    for uuid, provider in providers.items():
+        record = provider.inventory.get(VF)
+        if uuid == state.root or record is None \
+                or not provider.name.startswith(prefix):
+            continue
+        parent = providers[provider.parent or state.root].name
+        holders = {c: r.allocations[uuid][VF]
+                   for c, r in state.records.items()
+                   if r.allocations.get(uuid, {}).get(VF)}
+        found[provider.name[len(prefix):]] = DeviceView(
+            record.total, parent[len(prefix):] if parent != prefix[:-1]
+            else None, holders)
+    return found
 
 
 def layouts(source: Source, client: PlacementClient | None = None,

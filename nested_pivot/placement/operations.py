@@ -195,12 +195,14 @@ class _Attempts:
         try:
             # Order matters: nothing is written before every child to
             # create is known to be free (its uuid, its name); then the
-            # children first (empty, reused by any later run), then the
-            # moving consumers read whole, so that only the plan and the
-            # journal stand between that read and the reshape that relies
-            # on it.
+            # children (renamed ones under their new names, so that a new
+            # child may take a name one leaves; new ones empty, reused by
+            # any later run), then the moving consumers read whole, so that
+            # only the plan and the journal stand between that read and the
+            # reshape that relies on it.
             writes.check_children(self.client, first)
             writes.ensure_custom_names(self.client, first)
+            writes.rename(self.client, first)
             writes.create_children(self.client, first)
             plan = complete()
             if not plan.is_noop:

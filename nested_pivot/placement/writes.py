@@ -91,6 +91,23 @@ def create_children(client: PlacementClient,
         _expect(resp)
 
 
+def rename(client: PlacementClient, plan: engine.ReshapePlan) -> None:
+    """Give renamed children their new names, in place: same uuid, same
+    parent, inventory and allocations (a rename changes no generation).
+
+    Every new name is checked free first, so that a name taken outside
+    the node renames nothing."""
+    for name in sorted(plan.renamed.values()):
+        _taken_outside(client, plan, name)
+    for uuid, name in sorted(plan.renamed.items()):
+        resp = client.request('PUT', f'/resource_providers/{uuid}',
+                              json={'name': name},
+                              version=microversion.PROVIDERS)
+        if resp.status == 409:
+            _creation_conflict(client, plan, name, resp.detail)
+        _expect(resp)
+
+
 def reparent(client: PlacementClient, plan: engine.ReshapePlan) -> None:
     """Move children under their new parents, parents first (1.37)."""
     for uuid, parent in plan.reparented.items():
@@ -120,30 +137,50 @@ def _check_free(client: PlacementClient, plan: engine.ReshapePlan,
         raise Conflict(f'{child.name} was created meanwhile')
     if resp.status != 404:
         raise resp.error()
+    held = _taken_outside(client, plan, child.name)
+    if held is not None:
+        raise Conflict(f'{child.name}: {held["name"]} was created '
+                       f'meanwhile')
+
+
+def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
+                       name: str, detail: str) -> None:
+    """A name taken outside the node is an error; anything else (another
+    attempt renamed a child meanwhile) is a conflict to re-read."""
+    _taken_outside(client, plan, name, 'rename a child to')
+    raise Conflict(f'renaming to {name}: {detail}')
+
+
+def _taken_outside(client: PlacementClient, plan: engine.ReshapePlan,
+                   name: str, doing: str = 'create child'
+                   ) -> dict[str, str] | None:
+    """The provider of the node that holds ``name``, if one does.
+
+    :raises ProviderNameClash: a provider outside the node holds it.
+    """
     # On MariaDB the name filter compares as the unique index does: it
     # finds a name that differs only in case, accents or trailing spaces.
     found = client.get('/resource_providers?name='
-                       + urllib.parse.quote(child.name),
-                       microversion.PROVIDERS)
+                       + urllib.parse.quote(name), microversion.PROVIDERS)
+    held = None
     for provider in found['resource_providers']:
         if provider['root_provider_uuid'] != plan.root:
             raise exception.ProviderNameClash(
                 method='POST', url='/resource_providers', status=409,
-                name=child.name, node=plan.node, uuid=provider['uuid'],
-                message=_name_clash(plan, child, provider))
-        raise Conflict(f'{child.name}: {provider["name"]} was created '
-                       f'meanwhile')
+                name=name, node=plan.node, uuid=provider['uuid'],
+                message=_name_clash(plan, name, provider, doing))
+        held = provider
+    return held
 
 
-def _name_clash(plan: engine.ReshapePlan, child: engine.Provider,
-                provider: dict[str, str]) -> str:
-    same = provider['name'] == child.name
+def _name_clash(plan: engine.ReshapePlan, name: str,
+                provider: dict[str, str], doing: str) -> str:
+    same = provider['name'] == name
     what = ('the name is taken' if same else
             f'the database takes the name for {provider["name"]!r} (they '
             f'differ only in case, accents or trailing spaces)')
-    return (f'Cannot create child {child.name} of node {plan.node}: {what},'
-            f' by provider {provider["uuid"]}, which is not part of the '
-            f'node.')
+    return (f'Cannot {doing} {name} of node {plan.node}: {what}, by '
+            f'provider {provider["uuid"]}, which is not part of the node.')
 
 
 def _of_node(client: PlacementClient, provider: dict[str, str]) -> str:

@@ -19,7 +19,6 @@ requests, migrations with their migration context).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from typing import Any
 import uuid as uuidlib
@@ -61,6 +60,7 @@ class Cell:
     vcpus: int = 0
     pcpus: int = 0
     memory_mb: int = 512
+    pagesize: int | None = None
 
 
 def migrate(connection: str) -> Any:
@@ -76,27 +76,38 @@ def migrate(connection: str) -> Any:
     return ctx
 
 
-def api_database(connection: str, cells: dict[str, str]) -> None:
+def api_database(connection: str, cells: dict[str, str],
+                 hosts: dict[str, list[str]] | None = None) -> None:
     """nova's API database with cell0 and ``cells`` (name -> cell DB),
-    as nova-manage cell_v2 map_cell0 and create_cell make them."""
+    as nova-manage cell_v2 map_cell0 and create_cell make them, and the
+    host mappings of ``hosts`` (cell name -> hosts), as discover_hosts
+    makes them.  Each call makes its own, in one process too."""
     from nova import conf as nova_conf
     from nova import rpc
-    from oslo_config import cfg
+    from oslo_db.sqlalchemy import enginefacade
+    from oslo_db.sqlalchemy import test_fixtures
 
     rpc.get_transport_url()  # registers [DEFAULT] transport_url
     nova_conf.CONF.set_override('connection', connection,
                                 group='api_database')
-    with contextlib.suppress(cfg.Error):
+    with test_fixtures.ReplaceEngineFacadeFixture(
+            api_db.context_manager, enginefacade.transaction_context()):
         api_db.configure(nova_conf.CONF)
-    nova_migration.db_sync(database='api')
-    ctx = nova_context.get_admin_context()
-    objects.CellMapping(
-        ctx, uuid=objects.CellMapping.CELL0_UUID, name='cell0',
-        database_connection='sqlite://', transport_url='none:///').create()
-    for name, db in cells.items():
-        objects.CellMapping(ctx, uuid=str(uuidlib.uuid4()), name=name,
-                            database_connection=db,
-                            transport_url='none:///').create()
+        nova_migration.db_sync(database='api')
+        ctx = nova_context.get_admin_context()
+        objects.CellMapping(
+            ctx, uuid=objects.CellMapping.CELL0_UUID, name='cell0',
+            database_connection='sqlite://',
+            transport_url='none:///').create()
+        for name, db in cells.items():
+            mapping = objects.CellMapping(
+                ctx, uuid=str(uuidlib.uuid4()), name=name,
+                database_connection=db, transport_url='none:///')
+            mapping.create()
+            for host in (hosts or {}).get(name, ()):
+                objects.HostMapping(ctx, host=host,
+                                    cell_mapping=mapping).create()
+    nova_conf.CONF.clear_override('connection', group='api_database')
 
 
 class NovaCell:
@@ -111,11 +122,12 @@ class NovaCell:
     def node(self, name: str, cells: list[tuple[int, int, int]],
              pfs: dict[str, tuple[int, int]] | None = None,
              cpu_ratio: float = 4.0, ram_ratio: float = 1.0,
-             host: str | None = None) -> HostNode:
+             host: str | None = None, threads: int = 1) -> HostNode:
         """A compute node with NUMA ``cells`` (shared CPUs, dedicated
-        CPUs, MiB each) and ``pfs`` (address -> (NUMA node, VFs))."""
+        CPUs, MiB each), ``threads`` per core, and ``pfs`` (address ->
+        (NUMA node, VFs))."""
         topology = objects.NUMATopology(cells=[
-            _host_cell(i, cpus, pcpus, mem)
+            _host_cell(i, cpus, pcpus, mem, threads)
             for i, (cpus, pcpus, mem) in enumerate(cells)]) if cells \
             else None
         compute = objects.ComputeNode(
@@ -160,15 +172,18 @@ class NovaCell:
                  vfs: dict[str, int] | None = None,
                  physnet: str = 'physnet1', uuid: str | None = None,
                  emulator_isolate: bool = False,
-                 pin: bool = True, save: bool = True) -> str:
+                 pin: bool = True, save: bool = True,
+                 extra_specs: dict[str, str] | None = None,
+                 thread_policy: str | None = None) -> str:
         """An instance on ``node``: with ``cells`` a NUMA topology
         (dedicated CPUs pinned on the host cell, which nova records as
         pinned), else floating; ``vfs`` VFs allocated per PF address,
-        requested for ``physnet``."""
+        requested for ``physnet``.  Its flavor asks what its topology
+        uses, as nova's API makes sure (``extra_specs`` adds to it)."""
         host = self.nodes[node]
         uuid = uuid or str(uuidlib.uuid4())
-        topology = self.topology(host, cells, emulator_isolate, pin) \
-            if cells else None
+        topology = self.topology(host, cells, emulator_isolate, pin,
+                                 thread_policy) if cells else None
         requests = []
         for address, count in (vfs or {}).items():
             request = objects.InstancePCIRequest(
@@ -180,7 +195,9 @@ class NovaCell:
         instance = objects.Instance(
             self.ctx, uuid=uuid, host=host.compute.host, node=node,
             compute_id=host.compute.id, project_id='project',
-            user_id='user', vm_state='active', flavor=_flavor(cells),
+            user_id='user', vm_state='active',
+            flavor=flavor(cells, emulator_isolate, thread_policy,
+                          extra_specs),
             numa_topology=topology,
             pci_requests=objects.InstancePCIRequests(requests=requests))
         instance.create()
@@ -189,9 +206,12 @@ class NovaCell:
         return uuid
 
     def topology(self, host: HostNode, cells: list[Cell],
-                 emulator_isolate: bool = False, pin: bool = True) -> Any:
+                 emulator_isolate: bool = False, pin: bool = True,
+                 thread_policy: str | None = None) -> Any:
         """An instance's NUMA topology on ``host``, pinning its dedicated
-        CPUs (and an isolated emulator thread) on the host cells."""
+        CPUs (and an isolated emulator thread) on the host cells; with
+        ``thread_policy='isolate'`` their sibling threads too, as nova
+        does."""
         guest = 0
         found = []
         for cell in cells:
@@ -201,19 +221,25 @@ class NovaCell:
             guest += cell.vcpus + cell.pcpus
             host_cell = host.topology.cells[cell.host_cell]
             free = sorted(host_cell.pcpuset - host_cell.pinned_cpus)
+            if thread_policy == 'isolate' and host_cell.siblings:
+                free = [min(core) for core in host_cell.siblings
+                        if core <= set(free)]  # one thread per free core
             pinning = dict(zip(sorted(dedicated), free, strict=False))
             reserved = set()
             if emulator_isolate and cell is cells[0]:
                 reserved = {free[len(pinning)]}
-            if pin:
+            if pin and thread_policy == 'isolate':
+                host_cell.pin_cpus_with_siblings(set(pinning.values()))
+            elif pin:
                 host_cell.pin_cpus(set(pinning.values()) | reserved)
             policy = ('mixed' if shared and dedicated else
                       'dedicated' if dedicated else None)
             found.append(objects.InstanceNUMACell(
                 id=cell.host_cell, cpuset=shared, pcpuset=dedicated,
                 memory=cell.memory_mb, cpu_pinning=pinning or None,
-                cpu_policy=policy,
-                cpuset_reserved=reserved or None))
+                cpu_policy=policy, cpu_thread_policy=thread_policy,
+                cpuset_reserved=reserved or None,
+                pagesize=cell.pagesize))
         return objects.InstanceNUMATopology(
             cells=found, emulator_threads_policy='isolate'
             if emulator_isolate else None)
@@ -239,12 +265,16 @@ class NovaCell:
 
     def migration(self, instance: str, source: str, dest: str,
                   old: list[Cell] | None, new: list[Cell] | None,
-                  status: str = 'finished', kind: str = 'resize') -> str:
+                  status: str = 'finished', kind: str = 'resize',
+                  new_flavor: Any = None, keep_context: bool = True) -> str:
         """A move in progress of ``instance`` from ``source`` to
         ``dest``, with its migration context (old and new NUMA
-        topologies), as the conductor and resize_claim record it."""
+        topologies), as the conductor and resize_claim record it; a
+        resize to ``new_flavor`` keeps the old one as ``old_flavor``.
+        Without ``keep_context`` the instance ends without its migration
+        context, as an evacuation's rebuild leaves it."""
         record = objects.Instance.get_by_uuid(
-            self.ctx, instance, expected_attrs=['numa_topology'])
+            self.ctx, instance, expected_attrs=['numa_topology', 'flavor'])
         src, dst = self.nodes[source], self.nodes[dest]
         migration = objects.Migration(
             self.ctx, uuid=str(uuidlib.uuid4()), instance_uuid=instance,
@@ -264,33 +294,68 @@ class NovaCell:
             new_pci_devices=None, old_pci_requests=None,
             new_pci_requests=None, old_resources=None,
             new_resources=None)
-        if status == 'finished':  # the instance now runs on dest
+        if new_flavor is not None:
+            record.old_flavor, record.new_flavor = record.flavor, new_flavor
+        if status in ('finished', 'done'):  # the instance now runs on dest
             record.host, record.node = dst.compute.host, dest
             record.compute_id = dst.compute.id
             record.numa_topology = new_topology
+            if new_flavor is not None:
+                record.flavor = new_flavor
+        if not keep_context:
+            record.migration_context = None
         record.save()
         self.save(src)
         self.save(dst)
         return str(migration.uuid)
 
 
-def _host_cell(index: int, cpus: int, pcpus: int, memory_mb: int) -> Any:
+def _host_cell(index: int, cpus: int, pcpus: int, memory_mb: int,
+               threads: int = 1) -> Any:
     base = index * CELL_CPUS
+    dedicated = sorted(range(base + 8, base + 8 + pcpus))
+    siblings = ([set(dedicated[i:i + threads])
+                 for i in range(0, len(dedicated), threads)]
+                if threads > 1 else [])
     return objects.NUMACell(
         id=index, cpuset=set(range(base, base + cpus)),
-        pcpuset=set(range(base + 8, base + 8 + pcpus)), memory=memory_mb,
-        cpu_usage=0, memory_usage=0, pinned_cpus=set(), siblings=[],
+        pcpuset=set(dedicated), memory=memory_mb,
+        cpu_usage=0, memory_usage=0, pinned_cpus=set(), siblings=siblings,
         mempages=[], socket=index,
         network_metadata=objects.NetworkMetadata(physnets=set(),
                                                  tunneled=False))
 
 
-def _flavor(cells: list[Cell] | None) -> Any:
-    vcpus = sum(c.vcpus + c.pcpus for c in cells or ()) or 1
-    memory = sum(c.memory_mb for c in cells or ()) or 512
-    dedicated = any(c.pcpus for c in cells or ())
+def flavor(cells: list[Cell] | None, emulator_isolate: bool = False,
+           thread_policy: str | None = None,
+           extra_specs: dict[str, str] | None = None,
+           name: str | None = None) -> Any:
+    """The flavor whose request nova's scheduler turns into what an
+    instance of ``cells`` uses (the guest's shared CPUs first)."""
+    cells = cells or []
+    vcpus = sum(c.vcpus + c.pcpus for c in cells) or 1
+    memory = sum(c.memory_mb for c in cells) or 512
+    shared = sum(c.vcpus for c in cells)
+    dedicated, guest = [], 0
+    for cell in cells:  # numbered as topology() numbers them
+        dedicated += range(guest + cell.vcpus,
+                           guest + cell.vcpus + cell.pcpus)
+        guest += cell.vcpus + cell.pcpus
+    specs: dict[str, str] = {}
+    if dedicated:
+        specs['hw:cpu_policy'] = 'mixed' if shared else 'dedicated'
+        if shared:
+            specs['hw:cpu_dedicated_mask'] = ','.join(map(str, dedicated))
+    if emulator_isolate:
+        specs['hw:emulator_threads_policy'] = 'isolate'
+    if thread_policy:
+        specs['hw:cpu_thread_policy'] = thread_policy
+    if any(c.pagesize for c in cells):
+        specs['hw:mem_page_size'] = str(next(c.pagesize for c in cells
+                                             if c.pagesize))
+    specs.update(extra_specs or {})
     return objects.Flavor(
-        name=f'f{vcpus}', flavorid=str(uuidlib.uuid4()), memory_mb=memory,
-        vcpus=vcpus, root_gb=10, ephemeral_gb=0, swap=0, rxtx_factor=1.0,
-        vcpu_weight=0, disabled=False, is_public=True, description=None,
-        extra_specs={'hw:cpu_policy': 'dedicated'} if dedicated else {})
+        name=name or f'f{vcpus}', flavorid=str(uuidlib.uuid4()),
+        memory_mb=memory, vcpus=vcpus, root_gb=10, ephemeral_gb=0, swap=0,
+        rxtx_factor=1.0, vcpu_weight=0, disabled=False, is_public=True,
+        description=None, extra_specs=specs)

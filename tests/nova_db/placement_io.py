@@ -21,7 +21,18 @@ runs as a process of its own::
 
 A spec: ``{"nodes": {name: {"inventory": {rc: record}, "consumers":
 {uuid: {"resources": {rc: n}, "type": "INSTANCE"}}, "aggregates":
-[uuid]}}}`` (``aggregates`` optional).
+[uuid]}}, "consumers": {uuid: {"on": {name: {rc: n}}, "type":
+"MIGRATION"}}}`` (``aggregates`` optional): the top-level consumers hold
+allocations on several nodes at once (a move in progress).
+
+nova's own report client acts on a Placement database as nova's compute
+and conductor do when a move ends::
+
+    python -m tests.nova_db.placement_io nova URL < actions.json
+
+with ``{"confirm": [migration uuid], "revert": [[migration, instance]]}``:
+a confirmed resize deletes the migration's allocations, a reverted one
+gives them back to the instance (``move_allocations``).
 """
 
 from __future__ import annotations
@@ -45,7 +56,35 @@ def seed_spec(adapter: Any, spec: dict[str, Any]) -> dict[str, str]:
                           consumer_type=entry.get('type', 'INSTANCE'))
         for aggregate in node.get('aggregates', ()):
             seed.aggregate(adapter, root, aggregate)
+    for consumer, entry in spec.get('consumers', {}).items():
+        seed.allocate(adapter, consumer,
+                      {roots[n]: r for n, r in entry['on'].items()},
+                      consumer_type=entry.get('type', 'INSTANCE'))
     return roots
+
+
+def nova_actions(adapter: Any, actions: dict[str, Any]) -> dict[str, Any]:
+    """Confirm and revert moves with nova's own report client."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        from nova import conf as nova_conf
+        from nova import context as nova_context
+        from nova.scheduler.client import report
+
+    nova_conf.CONF([], project='nova', default_config_files=[],
+                   default_config_dirs=[])
+    client = report.SchedulerReportClient(adapter=adapter)
+    ctx = nova_context.get_admin_context()
+    done = {}
+    for migration in actions.get('confirm', []):
+        done[migration] = bool(client.delete_allocation_for_instance(
+            ctx, migration, consumer_type='migration', force=False))
+    for migration, instance in actions.get('revert', []):
+        done[migration] = bool(client.move_allocations(
+            ctx, migration, instance))
+    return done
 
 
 def dump(adapter: Any) -> dict[str, Any]:
@@ -84,6 +123,9 @@ def main(command: str, url: str) -> None:
     with harness.direct_placement(conf) as adapter:
         if command == 'seed':
             json.dump(seed_spec(adapter, json.load(sys.stdin)), sys.stdout)
+        elif command == 'nova':
+            json.dump(nova_actions(adapter, json.load(sys.stdin)),
+                      sys.stdout)
         else:
             json.dump(dump(adapter), sys.stdout)
 

@@ -31,12 +31,29 @@ NODE = 'devices/system/node/node{}/'
 PF = 'class/net/{}/device/'
 MDEV = 'class/mdev_bus/{}/mdev_supported_types/{}/available_instances'
 PCI = 'bus/pci/devices/{}/'
+ADDRESSES = {'eth0': '0000:02:00.0'}
+"""Where class/net/<iface>/device links to in the trees made here, as it
+does in a real sysfs."""
+ETH0 = 'pci_0000_02_00_0'
+ENS1F0 = 'pci_0000_18_00_0'  # the fixture's PFs, by PCI address
+ENS1F1 = 'pci_0000_af_00_0'
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
-    """A sysfs tree under ``root`` holding ``files`` (path -> text)."""
+    """A sysfs tree under ``root`` holding ``files`` (path -> text); an
+    interface's ``device`` is a link to its PCI device's directory."""
     root.mkdir(exist_ok=True)
     for name, text in files.items():
+        parts = name.split('/')
+        if parts[:2] == ['class', 'net'] and parts[3:4] == ['device']:
+            address = ADDRESSES[parts[2]]
+            link = root / 'class' / 'net' / parts[2] / 'device'
+            if not link.is_symlink():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                (root / PCI.format(address)).mkdir(parents=True,
+                                                   exist_ok=True)
+                link.symlink_to(f'../../../bus/pci/devices/{address}')
+            name = PCI.format(address) + '/'.join(parts[4:])
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -85,11 +102,12 @@ def test_fixture_document():
              'VCPU': {'total': 16, 'allocation_ratio': 2.0},
              'MEMORY_MB': {'total': 64512, 'allocation_ratio': 1.5}},
          'traits': ['HW_NUMA_ROOT']},
-        {'name': 'ens1f0', 'parent': 'NUMA0',
+        {'name': ENS1F0, 'parent': 'NUMA0',
          'inventory': {'SRIOV_NET_VF': {'total': 8}},
-         'traits': ['CUSTOM_PHYSNET_PHYSNET_A']},
-        {'name': 'ens1f1', 'parent': 'NUMA1',
-         'inventory': {'SRIOV_NET_VF': {'total': 8}}},
+         'traits': ['CUSTOM_PHYSNET_PHYSNET_A'], 'former_names': ['ens1f0']},
+        {'name': ENS1F1, 'parent': 'NUMA1',
+         'inventory': {'SRIOV_NET_VF': {'total': 8}},
+         'former_names': ['ens1f1']},
         {'name': 'pci_0000_84_00_0', 'parent': 'NUMA1',
          'inventory': {'VGPU': {'total': 4}}},
     ]}]}
@@ -100,7 +118,7 @@ def test_gpus_go_under_the_root_by_default_as_nova_puts_them():
     providers are children of the compute node, not of a NUMA cell."""
     doc = discover.discover(FIXTURE, hostname=HOST)
     assert 'parent' not in _by_name(doc)['pci_0000_84_00_0']
-    assert _by_name(doc)['ens1f1']['parent'] == 'NUMA1'
+    assert _by_name(doc)[ENS1F1]['parent'] == 'NUMA1'
 
 
 def test_defaults():
@@ -134,11 +152,11 @@ def test_parse_cpulist_rejects(text):
 
 
 @pytest.mark.parametrize('physnets,traits', [
-    (None, {'ens1f0': None, 'ens1f1': None}),
+    (None, {ENS1F0: None, ENS1F1: None}),
     ({'ens1f0': 'physnet-a'},
-     {'ens1f0': ['CUSTOM_PHYSNET_PHYSNET_A'], 'ens1f1': None}),
+     {ENS1F0: ['CUSTOM_PHYSNET_PHYSNET_A'], ENS1F1: None}),
     ({'ens1f0': 'a', 'ens1f1': 'sriov.2'},
-     {'ens1f0': ['CUSTOM_PHYSNET_A'], 'ens1f1': ['CUSTOM_PHYSNET_SRIOV_2']}),
+     {ENS1F0: ['CUSTOM_PHYSNET_A'], ENS1F1: ['CUSTOM_PHYSNET_SRIOV_2']}),
 ])
 def test_physnet_traits(physnets, traits):
     doc = discover.discover(FIXTURE, hostname=HOST, physnets=physnets)
@@ -163,7 +181,8 @@ def test_no_numa_host(tmp_path):
         PCI.format('0000:01:00.0') + 'numa_node': '-1\n'})
     doc = discover.discover(root, hostname='h')
     assert _children(doc) == [
-        {'name': 'eth0', 'inventory': {'SRIOV_NET_VF': {'total': 4}}},
+        {'name': ETH0, 'inventory': {'SRIOV_NET_VF': {'total': 4}},
+         'former_names': ['eth0']},
         {'name': 'pci_0000_01_00_0', 'inventory': {'VGPU': {'total': 2}}}]
     assert [c.parent for c in _layout(doc).children] == [None, None]
 
@@ -186,13 +205,13 @@ def test_sriov_totalvfs(tmp_path, files, pf):
         'class/net/lo/mtu': '65536\n',
         **{PF.format('eth0') + k: v for k, v in files.items()}})
     doc = discover.discover(root, hostname='h')
-    assert [c['name'] for c in _children(doc)] == (['eth0'] if pf else [])
+    assert [c['name'] for c in _children(doc)] == ([ETH0] if pf else [])
 
 
 def test_fixture_skips_eno1_and_non_gpu():
     names = [c['name'] for c in _children(
         discover.discover(FIXTURE, hostname=HOST))]
-    assert names == ['NUMA0', 'NUMA1', 'ens1f0', 'ens1f1',
+    assert names == ['NUMA0', 'NUMA1', ENS1F0, ENS1F1,
                      'pci_0000_84_00_0']
 
 
@@ -204,7 +223,7 @@ def test_device_parent_only_when_cell_exists(tmp_path, numa_node, parent):
     if numa_node is not None:
         files[PF.format('eth0') + 'numa_node'] = numa_node
     doc = discover.discover(_tree(tmp_path / 'sys', files), hostname='h')
-    assert _by_name(doc)['eth0'].get('parent') == parent
+    assert _by_name(doc)[ETH0].get('parent') == parent
     _layout(doc)
 
 
@@ -330,15 +349,15 @@ def test_round_trip_into_layout(physnets):
                             gpus_under_numa=True)
     layout = _layout(doc)
     assert {c.name: c.parent for c in layout.children} == {
-        'NUMA0': None, 'NUMA1': None, 'ens1f0': 'NUMA0', 'ens1f1': 'NUMA1',
+        'NUMA0': None, 'NUMA1': None, ENS1F0: 'NUMA0', ENS1F1: 'NUMA1',
         'pci_0000_84_00_0': 'NUMA1'}
     assert layout.flat_inventory()['VCPU'].total == 32
     assert layout.flat_inventory()['SRIOV_NET_VF'].total == 16
 
 
 @pytest.mark.parametrize('physnets,bare', [
-    (None, '# No physnet trait on: ens1f0, ens1f1.'),
-    ({'ens1f0': 'a'}, '# No physnet trait on: ens1f1.'),
+    (None, f'# No physnet trait on: {ENS1F0} (ens1f0), {ENS1F1} (ens1f1).'),
+    ({'ens1f0': 'a'}, f'# No physnet trait on: {ENS1F1} (ens1f1).'),
     ({'ens1f0': 'a', 'ens1f1': 'b'}, None),
 ])
 def test_render_parses_back(physnets, bare):
