@@ -36,6 +36,10 @@ def audit_node(client: PlacementClient, node: str, nova: NovaConsumers, *,
     :raises NovaFactsError: nova's database cannot be read.
     """
     uuid, name = read.find_node(client, node)
+    skipped = NodeAudit(name, uuid, skipped=f'{SOURCE} has no compute '
+                                            f'node {name}: not audited')
+    if nova.node(name) is None:
+        return skipped
     # Order matters: Placement first, then nova.  An instance that is
     # being booted holds its claim before nova's conductor writes it to
     # its cell: read in this order, a claim Placement showed has its
@@ -43,11 +47,9 @@ def audit_node(client: PlacementClient, node: str, nova: NovaConsumers, *,
     # request in nova's API database.
     state = read.read_node(client, uuid)
     nova_node = nova.node(name)
-    names = {u: p.name for u, p in state.snapshot.providers.items()}
     if nova_node is None:
-        return NodeAudit(name, uuid, names=names,
-                         skipped=f'{SOURCE} has no compute node {name}: '
-                                 'not audited')
+        return skipped
+    names = {u: p.name for u, p in state.snapshot.providers.items()}
     held = {c: r.allocations for c, r in state.records.items()}
     found = model.candidates(held, nova_node)
     known = nova.look_up(found)

@@ -13,7 +13,8 @@
 """Two compute nodes with every kind of consumer an audit must judge, in
 a real nova cell database and a real Placement.
 
-aud-a and aud-b have two NUMA cells each.  Before the pivot (flat): on
+Nodes A and B (``aud-a`` and ``aud-b``, or with a prefix of their own on a
+shared server) have two NUMA cells each.  Before the pivot (flat): on
 aud-a a live instance ``live``, an instance ``deleted`` that nova deletes
 after the pivot (its allocations stay: the state a delete undone by the
 reshape leaves), the migration ``mig`` of a finished resize of ``moved``
@@ -33,7 +34,11 @@ database).
 The Placement side runs through Placement's own API with any adapter; for
 an offline database it runs as a process of its own::
 
-    python -m tests.nova_db.audit_fleet before|after URL < consumers.json
+    python -m tests.nova_db.audit_fleet before|after URL < fleet.json
+    python -m tests.nova_db.audit_fleet api URL CELL_URL < uuids.json
+
+(``api``: nova's API database with the cell and an instance mapping of
+each uuid, as nova's API writes one before it schedules a boot.)
 """
 
 from __future__ import annotations
@@ -43,41 +48,61 @@ import datetime
 import json
 import sys
 from typing import Any
+import uuid as uuidlib
 
 from tests.functional import harness
 from tests.functional import seed
 
-NEUTRON = '6f1c2b0e-0000-4000-8000-0000000000b1'
-NEUTRON_NAME = 'aud-a:Open vSwitch agent:br-ex'
-SHARE = '6f1c2b0e-0000-4000-8000-0000000000b2'
 BW = 'NET_BW_EGR_KILOBIT_PER_SEC'
 FLOATING = {'VCPU': 1, 'MEMORY_MB': 512, 'DISK_GB': 10}
 CELLS = [(4, 0, 8192), (4, 0, 8192)]
 
 
+def _uuid() -> str:
+    return str(uuidlib.uuid4())
+
+
 @dataclasses.dataclass
-class Consumers:
+class Fleet:
+    """The names and uuids of one fleet; the instances' come from nova."""
+
     live: str
     deleted: str
     moved: str
     mig: str
     elsewhere: str
     busy: str
-    unknown: str = '6f1c2b0e-0000-4000-8000-0000000000c1'
-    foreign_only: str = '6f1c2b0e-0000-4000-8000-0000000000c2'
+    a: str = 'aud-a'
+    b: str = 'aud-b'
+    unknown: str = dataclasses.field(default_factory=_uuid)
+    foreign_only: str = dataclasses.field(default_factory=_uuid)
+    neutron: str = dataclasses.field(default_factory=_uuid)
+    share: str = dataclasses.field(default_factory=_uuid)
+
+    @property
+    def neutron_name(self) -> str:
+        return f'{self.a}:Open vSwitch agent:br-ex'
+
+    @property
+    def share_name(self) -> str:
+        return f'{self.a}-share'
+
+    def document(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
 
 
-def nova_side(cell: Any) -> Consumers:
+def nova_side(cell: Any, prefix: str = 'aud') -> Fleet:
     """The nodes and instances in nova (``cell``: a NovaCell)."""
-    for name in ('aud-a', 'aud-b'):
+    a, b = f'{prefix}-a', f'{prefix}-b'
+    for name in (a, b):
         cell.node(name, CELLS)
-    live = cell.instance('aud-a', None, save=False)
-    deleted = cell.instance('aud-a', None, save=False)
-    moved = cell.instance('aud-a', None, save=False)
-    mig = cell.migration(moved, 'aud-a', 'aud-b', None, None)
-    elsewhere = cell.instance('aud-b', None, save=False)
-    busy = cell.instance('aud-a', None, save=False)
-    return Consumers(live, deleted, moved, mig, elsewhere, busy)
+    live = cell.instance(a, None, save=False)
+    deleted = cell.instance(a, None, save=False)
+    moved = cell.instance(a, None, save=False)
+    mig = cell.migration(moved, a, b, None, None)
+    elsewhere = cell.instance(b, None, save=False)
+    busy = cell.instance(a, None, save=False)
+    return Fleet(live, deleted, moved, mig, elsewhere, busy, a, b)
 
 
 def unshelving(cell: Any, instance: str) -> None:
@@ -91,55 +116,56 @@ def unshelving(cell: Any, instance: str) -> None:
     record.save()
 
 
-def spec(who: Consumers) -> dict[str, Any]:
+def spec(who: Fleet) -> dict[str, Any]:
     flat = {'DISK_GB': {'total': 1000},
             'MEMORY_MB': {'total': 16384, 'reserved': 512},
             'VCPU': {'total': 8, 'allocation_ratio': 4.0}}
     return {'nodes': {
-        'aud-a': {'inventory': flat, 'consumers': {
+        who.a: {'inventory': flat, 'consumers': {
             who.live: {'resources': FLOATING},
             who.deleted: {'resources': FLOATING},
             who.mig: {'resources': FLOATING, 'type': 'MIGRATION'}}},
-        'aud-b': {'inventory': flat, 'consumers': {
+        who.b: {'inventory': flat, 'consumers': {
             who.moved: {'resources': FLOATING},
             who.elsewhere: {'resources': FLOATING}}}}}
 
 
-def before(adapter: Any, who: Consumers) -> dict[str, str]:
+def before(adapter: Any, who: Fleet) -> dict[str, str]:
     """The flat nodes, the neutron and the sharing provider, and
     ``deleted``'s DISK_GB and bandwidth on them; node name -> uuid."""
     from tests.nova_db import placement_io
 
     roots = placement_io.seed_spec(adapter, spec(who))
-    root = roots['aud-a']
+    root = roots[who.a]
     seed.call(adapter, 'POST', '/resource_providers', {
-        'name': NEUTRON_NAME, 'uuid': NEUTRON,
+        'name': who.neutron_name, 'uuid': who.neutron,
         'parent_provider_uuid': root}, mv='1.20')
-    seed.call(adapter, 'PUT', f'/resource_providers/{NEUTRON}/inventories',
+    seed.call(adapter, 'PUT',
+              f'/resource_providers/{who.neutron}/inventories',
               {'resource_provider_generation': 0,
                'inventories': {BW: {'total': 10000}}})
     seed.call(adapter, 'POST', '/resource_providers',
-              {'name': 'aud-share', 'uuid': SHARE}, mv='1.20')
-    seed.call(adapter, 'PUT', f'/resource_providers/{SHARE}/inventories',
+              {'name': who.share_name, 'uuid': who.share}, mv='1.20')
+    seed.call(adapter, 'PUT', f'/resource_providers/{who.share}/inventories',
               {'resource_provider_generation': 0,
                'inventories': {'DISK_GB': {'total': 1000}}})
     record = seed.call(adapter, 'GET', f'/allocations/{who.deleted}')
     seed.allocate(adapter, who.deleted, {
-        root: {'VCPU': 1, 'MEMORY_MB': 512}, SHARE: {'DISK_GB': 10},
-        NEUTRON: {BW: 1000}}, generation=record['consumer_generation'])
+        root: {'VCPU': 1, 'MEMORY_MB': 512}, who.share: {'DISK_GB': 10},
+        who.neutron: {BW: 1000}}, generation=record['consumer_generation'])
     return roots
 
 
-def after(adapter: Any, who: Consumers, url: str | None) -> None:
+def after(adapter: Any, who: Fleet, url: str | None) -> None:
     """The consumers written after the pivot, and the stray (written into
     the Placement database ``url``, when given)."""
     names = _names(adapter)
-    root, numa0, numa1 = names['aud-a'], names['aud-a_NUMA0'], \
-        names['aud-a_NUMA1']
+    root = names[who.a]
+    numa0, numa1 = names[f'{who.a}_NUMA0'], names[f'{who.a}_NUMA1']
     seed.allocate(adapter, who.unknown, {numa0: {'VCPU': 1,
                                                  'MEMORY_MB': 256},
                                          root: {'DISK_GB': 5}})
-    seed.allocate(adapter, who.foreign_only, {NEUTRON: {BW: 500}})
+    seed.allocate(adapter, who.foreign_only, {who.neutron: {BW: 500}})
     seed.allocate(adapter, who.busy, {numa0: {'VCPU': 1,
                                               'MEMORY_MB': 512}})
     for consumer, extra in ((who.elsewhere, {numa1: {'VCPU': 1,
@@ -180,8 +206,28 @@ def _names(adapter: Any) -> dict[str, str]:
     return {p['name']: p['uuid'] for p in listing['resource_providers']}
 
 
-def main(stage: str, url: str) -> None:
-    who = Consumers(**json.load(sys.stdin))
+def api(url: str, cell_url: str, booting: list[str]) -> None:
+    """nova's API database at ``url`` mapping the cell ``cell_url``, with
+    an instance mapping (no cell yet) of each of ``booting``."""
+    from nova import context as nova_context
+    from nova import objects
+
+    from tests.nova_db import cells
+
+    cells.api_database(url, {'cell1': cell_url})
+    ctx = nova_context.get_admin_context()
+    for uuid in booting:
+        objects.InstanceMapping(ctx, instance_uuid=uuid, cell_mapping=None,
+                                project_id='project', user_id='user'
+                                ).create()
+
+
+def main(stage: str, url: str, *rest: str) -> None:
+    if stage == 'api':
+        api(url, rest[0], json.load(sys.stdin))
+        json.dump({}, sys.stdout)
+        return
+    who = Fleet(**json.load(sys.stdin))
     conf = harness.configure_database(url)
     with harness.direct_placement(conf) as adapter:
         if stage == 'before':
@@ -192,4 +238,4 @@ def main(stage: str, url: str) -> None:
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

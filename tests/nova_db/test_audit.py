@@ -29,17 +29,18 @@ import pytest
 from tests.nova_db import audit_fleet
 from tests.nova_db import cells as nova
 from tests.nova_db.audit_fleet import BW
-from tests.nova_db.audit_fleet import Consumers
-from tests.nova_db.audit_fleet import NEUTRON_NAME
+from tests.nova_db.audit_fleet import Fleet
 from tests.nova_db.test_from_nova import cli
 from tests.nova_db.test_from_nova import placement
 from tests.nova_db.test_from_nova import ROOT
 
 
-def fleet_stage(stage: str, url: str, who: Consumers) -> Any:
+def fleet_stage(stage: str, url: str, document: str, *more: str) -> Any:
+    """One stage of ``audit_fleet`` in a process of its own (Placement
+    and nova's API database configure one database per process)."""
     proc = subprocess.run(
-        [sys.executable, '-m', 'tests.nova_db.audit_fleet', stage, url],
-        input=json.dumps(dataclasses.asdict(who)), text=True,
+        [sys.executable, '-m', 'tests.nova_db.audit_fleet', stage, url,
+         *more], input=document, text=True,
         capture_output=True, cwd=ROOT, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
@@ -47,7 +48,7 @@ def fleet_stage(stage: str, url: str, who: Consumers) -> Any:
 
 @dataclasses.dataclass
 class Audited:
-    who: Consumers
+    who: Fleet
     cell: nova.NovaCell
     access: list[str]
     url: str
@@ -59,14 +60,14 @@ def audited(databases: Any, tmp_path: Any) -> Audited:
     nova_db, placement_db = databases('nova'), databases('placement')
     cell = nova.NovaCell(nova_db)
     who = audit_fleet.nova_side(cell)
-    fleet_stage('before', placement_db, who)
+    fleet_stage('before', placement_db, who.document())
     access = ['--nova-db', nova_db, '--placement-db', placement_db]
     applied = cli('apply', '--all', '--yes', *access, '--state-dir',
                   str(tmp_path / 'state'))
     assert applied.returncode == 0, applied.stdout + applied.stderr
     cell.delete(who.deleted)
     audit_fleet.unshelving(cell, who.busy)
-    fleet_stage('after', placement_db, who)
+    fleet_stage('after', placement_db, who.document())
     return Audited(who, cell, access, placement_db)
 
 
@@ -106,10 +107,10 @@ def test_audit_lists_what_nova_does_not_account_for(audited):
                      if n['node'] == 'aud-a')['providers']
     names = dict(providers)
     deleted = {names[p]: r for p, r in found[who.deleted]['held'].items()}
-    assert set(deleted) == {'aud-a_NUMA0', NEUTRON_NAME} or \
-        set(deleted) == {'aud-a_NUMA1', NEUTRON_NAME}
+    assert set(deleted) == {'aud-a_NUMA0', who.neutron_name} or \
+        set(deleted) == {'aud-a_NUMA1', who.neutron_name}
     assert {names[p] for p in found[who.deleted]['removable']} == \
-        set(deleted) - {NEUTRON_NAME}
+        set(deleted) - {who.neutron_name}
     assert {names[p] for p in found[who.unknown]['removable']} == {
         'aud-a', 'aud-a_NUMA0'}
     strays = next(n for n in document['nodes']
@@ -157,7 +158,7 @@ def test_audit_fix_removes_exactly_the_findings(audited):
 
     after = placement('dump', audited.url)
     assert _by_name(after, who.deleted) == {
-        'aud-share': {'DISK_GB': 10}, NEUTRON_NAME: {BW: 1000}}
+        who.share_name: {'DISK_GB': 10}, who.neutron_name: {BW: 1000}}
     assert who.unknown not in after['consumers']
     elsewhere = _by_name(after, who.elsewhere)
     assert set(elsewhere) == {'aud-b', 'aud-b_NUMA0'} or \
