@@ -384,12 +384,15 @@ class Ticker:
             self.started = n
 
     def stop(self) -> None:
-        """Stop starting, wait for what started; re-raise its errors."""
+        """Stop starting, wait for what started; re-raise its errors.
+        Calls still queued (a slow server falls behind the rate) are
+        dropped, not run."""
         self._stop.set()
         self._thread.join()
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         for future in self._futures:
-            future.result()
+            if not future.cancelled():
+                future.result()
 
 
 class Claimer:
