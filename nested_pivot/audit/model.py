@@ -124,8 +124,7 @@ def _instance_state(instance: Instance, node: NodeConsumers
         if instance.hidden:
             return State.BUSY, ('instance deleted and hidden: a cross-cell '
                                 'move, which cleans its own allocations')
-        return State.DELETED, (f'instance deleted (vm_state '
-                               f'{instance.vm_state})')
+        return State.DELETED, 'instance deleted'
     if instance.hidden:
         return State.BUSY, ('instance hidden by a cross-cell move, which '
                             'cleans its own allocations')

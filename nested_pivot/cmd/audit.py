@@ -253,8 +253,7 @@ def _say_node(ctx: Context, found: NodeAudit,
             then = f'{outcome.result}' + (f': {outcome.detail}'
                                           if outcome.detail else '')
         else:
-            then = 'removable' if item.fixable else \
-                f'left alone: {item.why_not}'
+            then = _would(item, names)
         rows.append([item.consumer, item.state, item.said,
                      _held(item.held, names), then])
     if rows:
@@ -266,6 +265,15 @@ def _say_node(ctx: Context, found: NodeAudit,
             ['provider', 'consumer', 'class', 'amount (no inventory)'],
             [[names.get(s.provider, s.provider), s.consumer,
               s.resource_class, s.amount] for s in found.strays])))
+
+
+def _would(item: audit.Finding, names: Mapping[str, str]) -> str:
+    if not item.fixable:
+        return f'left alone: {item.why_not}'
+    kept = set(item.held) - item.removable
+    return ('removes it from ' + ', '.join(sorted(
+        names.get(p, p) for p in item.removable))
+        + ('; keeps the rest' if kept else ''))
 
 
 def _held(held: audit.model.Held, names: Mapping[str, str]) -> str:
