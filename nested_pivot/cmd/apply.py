@@ -33,6 +33,7 @@ from nested_pivot.cmd.arguments import positive
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.layoutfile import Layouts
+from nested_pivot.placement import PlacementClient
 from nested_pivot.placement import workflows
 from nested_pivot.placement.workflows import NodeOutcome
 from nested_pivot.placement.workflows import Result
@@ -85,6 +86,7 @@ def run(ctx: Context) -> Code:
         if not ctx.confirm(selection.question('Pivot', nodes,
                                               ctx.where(client))):
             return Code.DECLINED
+        check = _recheck(ctx, client)
 
         def one(node: str) -> NodeOutcome:
             rule = layouts.rule_for(node)
@@ -93,10 +95,37 @@ def run(ctx: Context) -> Code:
                                    layouts.why_no_rule(node))
             return workflows.pivot_node(client, journal, node, rule.layout,
                                         rule.hints.get(node),
-                                        guarded=guarded(ctx))
+                                        guarded=guarded(ctx), recheck=check)
 
         outcomes = run_all(ctx, nodes, one)
-    return report(ctx, outcomes, WORDS)
+    code = report(ctx, outcomes, WORDS)
+    _offer_audit(ctx, outcomes)
+    return code
+
+
+def _recheck(ctx: Context, client: PlacementClient
+             ) -> workflows.Recheck | None:
+    """With nova's facts at hand, the check of each applied plan's
+    rewritten consumers (:mod:`nested_pivot.audit.recheck`)."""
+    if not ctx.args.from_nova:
+        return None
+    from nested_pivot.audit import recheck
+    from nested_pivot.novadb.consumers import NovaConsumers
+
+    return recheck.for_client(client,
+                              NovaConsumers.from_source(ctx.nova_source()))
+
+
+def _offer_audit(ctx: Context, outcomes: list[NodeOutcome]) -> None:
+    """Name the command that checks and removes the leaks found."""
+    leaking = [o.node for o in outcomes if o.leaked]
+    if not leaking or ctx.args.json:
+        return
+    ctx.print('', 'Consumers the pivot rewrote still hold allocations '
+              'although nova has deleted their instance: if nova\'s '
+              'delete raced the reshape, the reshape brought them back. '
+              'Nothing was removed. Check and remove them with:',
+              '  ' + ctx.command('audit', *leaking, '--fix'))
 
 
 def guarded(ctx: Context) -> bool:

@@ -61,7 +61,13 @@ OUTCOME = {
     'consumers': 'how many consumers moved',
     'retries': 'conflicts retried',
     'error': 'the failure\'s error code; empty otherwise',
+    'leaked': 'consumers the pivot rewrote whose instance nova deleted '
+              'meanwhile, still holding allocations (``--from-nova``; '
+              '``audit --fix`` removes them)',
 }
+
+UNREAD = ('with ``--from-nova``, node name -> why none of the nova cells '
+          'read has it, and which option reads it; empty otherwise')
 
 
 STATUS = {
@@ -85,7 +91,8 @@ SHAPES: Mapping[str, Shape] = {
     'check': Shape(
         {'placement': '``microversion`` and ``reshaper_policy`` (true '
                       'when the credentials may reshape)',
-         'code': 'the exit code again (kept from earlier versions)'},
+         'code': 'the exit code again (kept from earlier versions)',
+         'unread': UNREAD},
         STATE),
     'status': Shape(STATUS, STATUS),
     'plan': Shape({}, {
@@ -101,15 +108,24 @@ SHAPES: Mapping[str, Shape] = {
                  '``amount``, ``source``, ``target``, ``converted_from``',
         'heals': 'each allocation healed: ``consumer``, '
                  '``resource_class``, ``amount``, ``target``',
+        'changes': 'each consumer whose amounts change: ``consumer``, '
+                   '``before``, ``after``, ``why`` (nova\'s facts\' reason)',
+        'nova': 'with ``--from-nova``, consumer -> what nova\'s records '
+                'say it is (an instance, a side of a move in progress)',
         'reparented': 'provider uuid -> its new parent',
+        'renamed': 'provider uuid -> ``from`` and ``to``: children renamed '
+                   'in place',
+        'unread': 'true when no nova cell read has the node',
         'consumers': 'the consumers that move',
         'foreign': 'providers of other services, left as they are'}),
     'apply': Shape(
         {'failed': 'how many nodes failed',
-         'counts': 'result -> how many nodes had it'}, OUTCOME),
+         'counts': 'result -> how many nodes had it',
+         'unread': UNREAD}, OUTCOME),
     'rollback': Shape(
         {'failed': 'how many nodes failed',
-         'counts': 'result -> how many nodes had it'}, OUTCOME),
+         'counts': 'result -> how many nodes had it',
+         'unread': UNREAD}, OUTCOME),
     'request': Shape({}, {
         'node': 'node name', 'uuid': 'root provider uuid',
         'result': '``requested``, ``withdrawn``, ``already requested``, '
@@ -122,6 +138,22 @@ SHAPES: Mapping[str, Shape] = {
          'summary': 'with nova\'s facts: ``nodes``, ``hinted``, '
                     '``packed``, ``warnings``, ``refused``; null from '
                     'sysfs'}, {}),
+    'audit': Shape(
+        {'code': 'the exit code again',
+         'findings': 'how many consumers nova does not account for',
+         'strays': 'how many amounts are held without inventory',
+         'fixed': '``--fix``\'s result -> how many consumers had it'},
+        {'node': 'node name, or the name given when no node has it',
+         'uuid': 'root provider uuid; null when no node has the name',
+         'error': 'why the node was not audited; empty otherwise',
+         'skipped': 'why nova\'s facts cannot judge the node; empty '
+                    'otherwise',
+         'providers': 'provider uuid -> name, for the node\'s tree',
+         'findings': 'each consumer found: ``consumer``, ``state``, '
+                     '``nova``, ``held``, ``consumer_generation``, '
+                     '``removable``, ``fixable``, ``why_not``, ``fix``',
+         'strays': 'each amount held on a provider without that class\'s '
+                   'inventory'}),
 }
 """Each command's shape.  ``rollback --dry-run`` has ``plan``'s (its
 ``state`` is ``flat`` for a node already flat, else ``nested``).  A

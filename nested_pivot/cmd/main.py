@@ -34,6 +34,7 @@ from nested_pivot import journal
 from nested_pivot.cmd import access
 from nested_pivot.cmd import apply
 from nested_pivot.cmd import arguments
+from nested_pivot.cmd import audit
 from nested_pivot.cmd import check
 from nested_pivot.cmd import codes
 from nested_pivot.cmd import discover
@@ -50,7 +51,7 @@ from nested_pivot.cmd.context import Context
 
 DESCRIPTION = ('Find, plan, apply and roll back pivots of compute nodes '
                'from flat root providers to nested ones.')
-COMMANDS = (check, plan, apply, request, rollback, status, discover)
+COMMANDS = (check, plan, apply, request, rollback, status, discover, audit)
 DEFAULT_LAYOUTS = '/etc/nested_pivot/layouts.yaml'
 LOG = logging.getLogger(__name__)
 USAGE_ERRORS = (exception.NodeNotFound, exception.NodeSelectionError)

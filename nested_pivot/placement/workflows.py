@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 import dataclasses
 import enum
 from typing import Any
@@ -32,6 +33,7 @@ from nested_pivot import engine
 from nested_pivot import errors
 from nested_pivot import exception
 from nested_pivot import microversion
+from nested_pivot.audit.model import Leak
 from nested_pivot.conf.compute import hook_mode
 from nested_pivot.conf.compute import REQUEST_TRAIT
 from nested_pivot.journal import Journal
@@ -72,6 +74,9 @@ class NodeOutcome:
     consumers: int = 0
     retries: int = 0
     error: str = ''
+    leaked: tuple[str, ...] = ()
+    """Consumers the pivot rewrote whose instance nova has deleted
+    since, still holding allocations on the node (see ``recheck``)."""
 
 
 NOT_FITTING = frozenset({errors.CANNOT_PIVOT, errors.INVENTORY_BELOW_USAGE,
@@ -79,17 +84,25 @@ NOT_FITTING = frozenset({errors.CANNOT_PIVOT, errors.INVENTORY_BELOW_USAGE,
 """Error codes of a plan that does not fit the node."""
 
 
+Recheck = Callable[[engine.ReshapePlan], Sequence[Leak]]
+"""The check of a plan just applied: the consumers it rewrote that
+nova has deleted meanwhile and that still hold allocations."""
+
+
 def pivot_node(client: PlacementClient, journal: Journal, node: str,
                layout: Layout, hints: Mapping[str, Any] | None = None, *,
                root_inventory: Mapping[str, Any] | None = None,
-               operation: str = 'apply', guarded: bool = False
-               ) -> NodeOutcome:
+               operation: str = 'apply', guarded: bool = False,
+               recheck: Recheck | None = None) -> NodeOutcome:
     """Pivot one node, journaled; failures become an outcome.
 
     The pre-image is in the journal before the reshape.  A journal that
     cannot be written is found before anything is written to Placement,
     and so is a ``guarded`` pivot (online, next to a running nova-compute)
     that the node's nova-compute would not keep (:func:`check_hook`).
+    After the reshape, ``recheck`` (with nova's facts at hand) names the
+    rewritten consumers nova has deleted meanwhile that still hold
+    allocations: they are reported, never removed here.
     """
     written: list[engine.ReshapePlan] = []
 
@@ -127,8 +140,31 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
     moved = len(result.plan.consumers)
     detail = _record_result(journal, result.plan, 'done',
                             f'{plural(moved, "consumer")} moved', operation)
-    return NodeOutcome(result.plan.node, Result.DONE, detail, moved,
-                       result.retries)
+    leaked, said = _rechecked(recheck, result.plan)
+    return NodeOutcome(result.plan.node, Result.DONE,
+                       f'{detail}; {said}' if said else detail, moved,
+                       result.retries, leaked=leaked)
+
+
+def _rechecked(recheck: Recheck | None, plan: engine.ReshapePlan
+               ) -> tuple[tuple[str, ...], str]:
+    """The leaked consumers of an applied plan, and what to say of
+    them.  The pivot is done either way: a check that fails says so."""
+    if recheck is None:
+        return (), ''
+    try:
+        leaks = recheck(plan)
+    except exception.PivotError as err:
+        return (), f'the check of the rewritten consumers failed: ' \
+            f'{one_line(err)}'
+    if not leaks:
+        return (), ''
+    return tuple(leak.consumer for leak in leaks), (
+        f'{plural(len(leaks), "consumer")} still '
+        f'{"holds" if len(leaks) == 1 else "hold"} allocations although '
+        f'nova has deleted {"its" if len(leaks) == 1 else "their"} '
+        f'instance: {", ".join(leak.consumer for leak in leaks)} (see '
+        f'nested-pivot audit --fix)')
 
 
 def _record_result(journal: Journal, plan: engine.ReshapePlan,

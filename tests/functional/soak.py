@@ -24,15 +24,25 @@ and logs every request with its times) while, straight against the server:
   returned, with ``consumer_generation: null``; a 409 is retried on a
   fresh candidate list a bounded number of times, and a 500 from
   ``GET /allocation_candidates`` is NoValidHost for that claim;
-* a **deleter** removes random instances as nova does: ``GET
-  /allocations/{c}``, then ``PUT`` of empty allocations with the consumer
-  generation, retried on 409;
+* a **deleter** removes random instances as nova does.  nova's ordinary
+  delete (``[DEFAULT] reclaim_instance_interval = 0``, the default) is
+  the bare ``DELETE /allocations/{c}`` it sends with no microversion
+  (``delete_allocation_for_instance(..., force=True)``); a share of the
+  deletes (``1 - bare_delete_share``) is nova's guarded one instead
+  (``reclaim_instance_interval > 0``): ``GET /allocations/{c}``, then
+  ``PUT`` of empty allocations with the consumer generation, retried on
+  409;
 * a **racer** deletes, right as the proxy forwards a reshape, one of the
-  consumers the reshape moves (for a share of reshapes): either nova's
-  guarded way or with the bare ``DELETE /allocations/{c}`` that other
-  clients send.  A bare DELETE that answers 204 while the reshape puts
-  the allocations back leaks capacity: Placement's hazard, counted; the
-  guarded way must never leak.
+  consumers the reshape moves (for a share of reshapes), nova's bare way
+  or its guarded way.  A bare DELETE that answers 204 while the reshape
+  puts the allocations back leaks capacity: Placement's hazard, counted;
+  the guarded way must never leak.
+
+With a nova cell database (``nova``, a ``tests/soak/nova_cell.SoakNova``)
+the soak keeps nova's records as nova's services would (an instance per
+accepted claim, destroyed before its delete is sent), and at the end runs
+``nested-pivot audit`` on the fleet, then ``audit --fix``: every leak must
+be found and removed, and nothing else nova accounts for touched.
 
 Afterwards ``nested-pivot check`` runs, and, as an operator would, apply
 again on the nodes it finds pending (counted: a node that apply called done
@@ -147,6 +157,9 @@ class Settings:
     later."""
     bare_share: float = 0.5
     """Share of racing deletes sent as a bare DELETE."""
+    bare_delete_share: float = 0.8
+    """Share of the deleter's deletes sent as nova's default delete (the
+    bare DELETE); the others are nova's guarded one."""
     race_delay: float = 0.15
     """A racing delete is sent 0 to this many seconds after the proxy
     starts forwarding the reshape."""
@@ -195,7 +208,7 @@ class Held:
 @dataclasses.dataclass
 class Deletion:
     consumer: str
-    how: str  # 'guarded', 'race-guarded' or 'race-bare'
+    how: str  # 'bare', 'guarded', 'race-guarded' or 'race-bare'
     status: int  # the final answer; 0: no answer
     sent: float = 0.0
     answered: float = 0.0
@@ -214,6 +227,9 @@ class Book:
         self._index: dict[str, int] = {}
         self.deletions: list[Deletion] = []
         self.uncertain: set[str] = set()
+        self.failed_deletes: set[str] = set()
+        """Deleted in nova, but their DELETE failed: nova deleted the
+        instance first, so their allocations stay behind."""
         self.counts: Counter[str] = Counter()
         self.events: list[tuple[str, float, float, str]] = []
 
@@ -301,9 +317,9 @@ def _rng(settings: Settings, what: str, n: int) -> random.Random:
 
 # -- the fleet ---------------------------------------------------------------
 def seed_fleet(clients: Clients, prefix: str, settings: Settings,
-               book: Book) -> list[Node]:
+               book: Book, nova: Any = None) -> list[Node]:
     """Flat nodes with the hook's trait, in host aggregates, with
-    instances (recorded in ``book``)."""
+    instances (recorded in ``book``, and in ``nova`` when given)."""
     seed.call(clients.adapter, 'PUT', f'/traits/{HOOK_TRAIT}', mv='1.6')
     groups = max(1, -(-settings.nodes // settings.aggregate))
     aggregates = [str(uuidlib.uuid4()) for _ in range(groups)]
@@ -314,6 +330,8 @@ def seed_fleet(clients: Clients, prefix: str, settings: Settings,
         name = f'{prefix}-{i:03d}'
         root = seed.flat_node(adapter, name, FLAT)
         node = Node(name, root, aggregates[i // settings.aggregate])
+        if nova is not None:
+            nova.node(name)
         seed.add_traits(adapter, root, HOOK_TRAIT)
         gen = seed.call(adapter, 'GET', f'/resource_providers/{root}',
                         mv='1.19')['generation']
@@ -323,6 +341,8 @@ def seed_fleet(clients: Clients, prefix: str, settings: Settings,
         for _ in range(settings.instances):
             consumer, amounts = str(uuidlib.uuid4()), dict(rng.choice(FLAVORS))
             seed.allocate(adapter, consumer, {root: amounts})
+            if nova is not None:
+                nova.boot(consumer, name)
             book.add(consumer, Held(root, amounts, 'seeded'))
         return node
 
@@ -364,23 +384,28 @@ class Ticker:
             self.started = n
 
     def stop(self) -> None:
-        """Stop starting, wait for what started; re-raise its errors."""
+        """Stop starting, wait for what started; re-raise its errors.
+        Calls still queued (a slow server falls behind the rate) are
+        dropped, not run."""
         self._stop.set()
         self._thread.join()
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         for future in self._futures:
-            future.result()
+            if not future.cancelled():
+                future.result()
 
 
 class Claimer:
     """nova's scheduler: candidates in a random aggregate, claim one."""
 
     def __init__(self, clients: Clients, nodes: list[Node],
-                 settings: Settings, book: Book) -> None:
+                 settings: Settings, book: Book, nova: Any = None) -> None:
         self.clients = clients
         self.aggregates = sorted({n.aggregate for n in nodes})
         self.settings = settings
         self.book = book
+        self.nova = nova
+        self.names = {n.root: n.name for n in nodes}
 
     def claim(self, n: int) -> None:
         rng = _rng(self.settings, 'claim', n)
@@ -401,6 +426,8 @@ class Claimer:
             if status == 204:
                 providers = list(chosen['allocations'])
                 root = summaries[providers[0]]['root_provider_uuid']
+                if self.nova is not None:  # nova's conductor, after
+                    self.nova.boot(consumer, self.names[root])
                 self.book.add(consumer, Held(root, flavor, 'claimed',
                                              time.monotonic()))
                 self.book.count('claims accepted')
@@ -497,27 +524,57 @@ def guarded_delete(adapter: Any, consumer: str, retries: int,
     return status
 
 
+def nova_delete(adapter: Any, consumer: str, book: Book) -> int:
+    """nova's ordinary delete: the bare DELETE its report client sends
+    with no microversion (``reclaim_instance_interval = 0``)."""
+    start = time.monotonic()
+    resp = adapter.delete(f'/allocations/{consumer}')
+    status = int(resp.status_code)
+    if status >= 500:
+        book.count('allocation writes 5xx (hazard 3)')
+        book.event('delete 5xx', start, time.monotonic(), resp.text[:300])
+    return status
+
+
+def delete(adapter: Any, consumer: str, how: str, settings: Settings,
+           book: Book) -> int:
+    """Delete a consumer's allocations as nova does, the bare way or the
+    guarded way (its instance is destroyed before: see ``SoakNova``)."""
+    if how.endswith('bare'):
+        return nova_delete(adapter, consumer, book)
+    return guarded_delete(adapter, consumer, settings.retries, book)
+
+
 class Deleter:
-    """nova deleting random instances, the guarded way."""
+    """nova deleting random instances: its default (bare) delete, or
+    for a share its guarded one."""
 
     def __init__(self, clients: Clients, settings: Settings,
-                 book: Book) -> None:
+                 book: Book, nova: Any = None) -> None:
         self.clients = clients
         self.settings = settings
         self.book = book
+        self.nova = nova
 
     def delete(self, n: int) -> None:
-        taken = self.book.take_random(_rng(self.settings, 'delete', n))
+        rng = _rng(self.settings, 'delete', n)
+        taken = self.book.take_random(rng)
         if taken is None:
             return
         consumer, held = taken
+        how = ('bare' if rng.random() < self.settings.bare_delete_share
+               else 'guarded')
+        if self.nova is not None:
+            self.nova.delete(consumer)  # nova: the instance, then this
         sent = time.monotonic()
-        status = guarded_delete(self.clients.adapter, consumer,
-                                self.settings.retries, self.book)
-        self.book.deleted(Deletion(consumer, 'guarded', status, sent,
+        status = delete(self.clients.adapter, consumer, how, self.settings,
+                        self.book)
+        self.book.deleted(Deletion(consumer, how, status, sent,
                                    time.monotonic(), held=held))
         if status not in (204, 404):
             self.book.restore(consumer, held)
+            if self.nova is not None:
+                self.book.failed_deletes.add(consumer)
 
 
 class Racer:
@@ -531,10 +588,11 @@ class Racer:
     """
 
     def __init__(self, clients: Clients, nodes: list[Node],
-                 settings: Settings, book: Book) -> None:
+                 settings: Settings, book: Book, nova: Any = None) -> None:
         self.clients = clients
         self.settings = settings
         self.book = book
+        self.nova = nova
         self.threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._index = {n.root: i for i, n in enumerate(nodes)}
@@ -599,18 +657,16 @@ class Racer:
               seen: float, trigger: str) -> None:
         time.sleep(delay)
         adapter = self.clients.adapter
+        if self.nova is not None:
+            self.nova.delete(consumer)  # nova: the instance, then this
         sent = time.monotonic()
-        if how == 'race-bare':
-            status = int(adapter.delete(f'/allocations/{consumer}',
-                                        microversion=CONSUMER_MV
-                                        ).status_code)
-        else:
-            status = guarded_delete(adapter, consumer,
-                                    self.settings.retries, self.book)
+        status = delete(adapter, consumer, how, self.settings, self.book)
         self.book.deleted(Deletion(consumer, how, status, sent,
                                    time.monotonic(), seen, held, trigger))
         if status not in (204, 404):
             self.book.restore(consumer, held)
+            if self.nova is not None:
+                self.book.failed_deletes.add(consumer)
 
     def join(self) -> None:
         with self._lock:
@@ -657,9 +713,11 @@ class Outcome:
             f'{c["candidates 500 (hazard 2)"]} candidates 500 of '
             f'{c["candidate requests"]} requests (hazard 2; '
             f'{c["candidates 500 during a reshape"]} during a reshape)',
-            f'  deletes: {c["guarded deletes"]} guarded at '
-            f'{s.delete_rate:g}/s, {c["delete conflicts retried"]} '
-            f'delete conflicts retried (all deleters)',
+            f'  deletes at {s.delete_rate:g}/s: {c["bare deletes"]} '
+            f'bare (nova\'s default), {c["leaks bare"]} leaked (hazard 1); '
+            f'{c["guarded deletes"]} guarded, {c["leaks guarded"]} '
+            f'leaked; {c["delete conflicts retried"]} delete conflicts '
+            f'retried (all deleters)',
             f'  racing deletes: {c["race-bare deletes"]} bare, '
             f'{c["leaks race-bare"]} leaked (hazard 1); '
             f'{c["race-guarded deletes"]} guarded, '
@@ -689,6 +747,16 @@ class Outcome:
             f'allocations), pivoted by a rerun: '
             f'{c["nodes pivoted by a rerun"]}',
         ]
+        if 'audit findings' in c:
+            lines.append(
+                f'  audit: {c["audit findings"]} findings, '
+                f'{c["audit: deleted in nova"]} deleted in nova; leaks '
+                f'(deletes a reshape undid) found '
+                f'{c["leaks found by audit"]} of '
+                f'{sum(len(v) for v in self.leaks.values())}, removed by '
+                f'--fix {c["leaks removed by audit --fix"]}, left '
+                f'{c["leaks left after audit --fix"]}; failed deletes '
+                f'found {c["failed deletes found by audit"]}')
         for event in self.events:
             during = ', during a reshape' if event['during_reshape'] else ''
             lines.append(f'  {event["kind"]} ({event["took_ms"]} ms'
@@ -727,20 +795,22 @@ class Outcome:
         return document
 
 
-def run(server: Any, workdir: Path, settings: Settings) -> Outcome:
-    """One soak run on ``server`` (a conftest ``Server``)."""
+def run(server: Any, workdir: Path, settings: Settings,
+        nova: Any = None) -> Outcome:
+    """One soak run on ``server`` (a conftest ``Server``); with ``nova``
+    (a ``SoakNova``), nova's records kept and the fleet audited."""
     t_start = time.monotonic()
     clients = Clients(server.url)
     book = Book()
     prefix = seed.unique('soak')
-    nodes = seed_fleet(clients, prefix, settings, book)
+    nodes = seed_fleet(clients, prefix, settings, book, nova)
     instances = len(book.live())
     t_seeded = time.monotonic()
     before = _totals(clients, list(book.live()))
 
     layouts = workdir / 'layouts.yaml'
     layouts.write_text(LAYOUT.format(prefix=prefix))
-    racer = Racer(clients, nodes, settings, book)
+    racer = Racer(clients, nodes, settings, book, nova)
     with harness.FaultProxy(server.url) as proxy:
         # What keystonemiddleware does for a token with these roles.
         proxy.set_headers = {'X-Roles': 'admin,service'}
@@ -752,10 +822,11 @@ def run(server: Any, workdir: Path, settings: Settings) -> Outcome:
         access = ['--config-file', str(conf), '--layouts', str(layouts),
                   '--state-dir', str(workdir / 'state')]
         claimer = Ticker(settings.claim_rate,
-                         Claimer(clients, nodes, settings, book).claim,
+                         Claimer(clients, nodes, settings, book,
+                                 nova).claim,
                          4, 'claimer').start()
         deleter = Ticker(settings.delete_rate,
-                         Deleter(clients, settings, book).delete,
+                         Deleter(clients, settings, book, nova).delete,
                          2, 'deleter').start()
         t_load = time.monotonic()
         try:
@@ -797,12 +868,71 @@ def run(server: Any, workdir: Path, settings: Settings) -> Outcome:
     _judge_apply(outcome, nodes, applied, checked, rerun, final)
     _judge_placement(outcome, clients, nodes, book, before)
     _measure(outcome, log, nodes, book)
+    t_audit = time.monotonic()
+    if nova is not None:
+        _audit(outcome, server, workdir, clients, nodes, book, nova)
     end = time.monotonic()
     outcome.times = {
         'total': end - t_start, 'seed': t_seeded - t_start,
         'apply': t_applied - t_apply, 'load': t_quiet - t_load,
-        'checks': end - t_quiet}
+        'checks': t_audit - t_quiet, 'audit': end - t_audit}
     return outcome
+
+
+def _audit(outcome: Outcome, server: Any, workdir: Path, clients: Clients,
+           nodes: list[Node], book: Book, nova: Any) -> None:
+    """``nested-pivot audit`` of the fleet against nova's records, then
+    ``audit --fix``, as an operator runs them after the pivots: every
+    leak found (nova has deleted its instance) and removed, nothing that
+    nova accounts for listed."""
+    counts, problems = outcome.counts, outcome.problems
+    leaked = {c for found in outcome.leaks.values() for c in found}
+    with harness.FaultProxy(server.url) as proxy:
+        proxy.set_headers = {'X-Roles': 'admin,service'}
+        conf = workdir / 'nova-audit.conf'
+        conf.write_text(f'[placement]\nauth_type = admin_token\n'
+                        f'endpoint = {proxy.url}\ntoken = admin\n'
+                        f'[database]\nconnection = {nova.connection}\n')
+        names = [n.name for n in nodes]
+        access = ['--config-file', str(conf), '--json']
+        found = _findings(_cli('audit', *names, *access, timeout=900))
+        fixed = _findings(_cli('audit', *names, '--fix', '--yes', *access,
+                               timeout=900))
+    deleted = {c for c, f in found.items() if f['state'] == 'deleted'}
+    removed = {c for c, f in fixed.items()
+               if (f['fix'] or {}).get('result') == 'removed'}
+    counts['audit findings'] = len(found)
+    counts['audit: deleted in nova'] = len(deleted)
+    counts['leaks found by audit'] = len(leaked & deleted)
+    counts['leaks removed by audit --fix'] = len(leaked & removed)
+    counts['failed deletes found by audit'] = len(
+        book.failed_deletes & deleted)
+    if leaked - deleted:
+        problems.append(f'audit missed leaks: {sorted(leaked - deleted)}')
+    if leaked - removed:
+        problems.append(f'audit --fix did not remove leaks: '
+                        f'{sorted(leaked - removed)}')
+    explained = leaked | book.failed_deletes | book.uncertain
+    others = {c: found[c]['state'] for c in sorted(set(found) - explained)}
+    if others:
+        problems.append(f'audit listed consumers nova accounts for: '
+                        f'{others}')
+    left = [c for c in sorted(leaked) if seed.call(
+        clients.adapter, 'GET', f'/allocations/{c}')['allocations']]
+    counts['leaks left after audit --fix'] = len(left)
+    if left:
+        problems.append(f'leaks left after audit --fix: {left}')
+
+
+def _findings(proc: subprocess.CompletedProcess[str]
+              ) -> dict[str, dict[str, Any]]:
+    """The findings of an audit's --json document, by consumer."""
+    document = _documents(proc)[0]
+    if proc.returncode not in (0, 1):
+        raise ValueError(f'audit exited {proc.returncode}: '
+                         f'{proc.stderr[-2000:]}')
+    return {f['consumer']: f for node in document['nodes']
+            for f in node.get('findings', [])}
 
 
 def _cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -979,10 +1109,10 @@ def _judge_placement(outcome: Outcome, clients: Clients, nodes: list[Node],
 
     live = book.live()
     leaks: dict[str, list[str]] = {'race-bare': [], 'race-guarded': [],
-                                   'guarded': []}
+                                   'guarded': [], 'bare': []}
     deleted_with_204 = {d.consumer: d for d in book.deletions
                         if d.status == 204}
-    for how in ('guarded', 'race-guarded', 'race-bare'):
+    for how in ('bare', 'guarded', 'race-guarded', 'race-bare'):
         counts[f'{how} deletes'] = sum(d.how == how for d in book.deletions)
     for consumer, deletion in sorted(deleted_with_204.items()):
         if fleet_held.get(consumer):

@@ -36,7 +36,7 @@ from tests.functional.test_cli import sqlite_url
 from tests.functional.test_cli_hardening import small  # noqa: F401
 
 COMMANDS = ('check', 'plan', 'apply', 'request', 'rollback', 'status',
-            'discover')
+            'discover', 'audit')
 
 
 @pytest.mark.parametrize('command', ['', *COMMANDS])
@@ -49,6 +49,24 @@ def test_every_help_works(command):
         for code in Code:
             assert f'{int(code):<4} {MEANING[code][:30]}' in ' '.join(
                 proc.stdout.split('\n'))
+
+
+def test_audit_says_what_it_needs(tmp_path):
+    """Fails when audit runs without nodes or without nova, or says so in
+    anything but one line that names the fix (this env has no nova)."""
+    usage = cli('audit', '--nova-db', f'sqlite:///{tmp_path}/n.db')
+    assert usage.returncode == 64, usage.stderr
+    assert 'name the nodes to audit, or give --all' in usage.stderr
+    both = cli('audit', 'n1', '--all', '--nova-db', 'sqlite://')
+    assert both.returncode == 64, both.stderr
+    without = cli('audit', '--all', '--nova-db', f'sqlite:///{tmp_path}/n.db',
+                  '--placement-db', f'sqlite:///{tmp_path}/p.db')
+    one_line_error(without)
+    assert 'nested_pivot[nova]' in without.stderr
+    help_text = ' '.join(cli('audit', '--help').stdout.split())
+    for state in ('deleted', 'unknown', 'elsewhere', 'stale_migration',
+                  'busy'):
+        assert state in help_text
 
 
 def test_check_help_lists_every_state_and_version_is_known():

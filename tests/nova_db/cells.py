@@ -258,6 +258,11 @@ class NovaCell:
                 taken += 1
         assert taken == count, (address, count)
 
+    def delete(self, instance: str) -> None:
+        """Delete ``instance`` as nova-compute's delete does before it
+        removes the allocations (``instance.destroy()``)."""
+        objects.Instance.get_by_uuid(self.ctx, instance).destroy()
+
     def save(self, host: HostNode) -> None:
         if host.topology is not None:
             host.compute.numa_topology = host.topology._to_json()

@@ -18,6 +18,7 @@ runs as a process of its own::
 
     python -m tests.nova_db.placement_io seed URL < spec.json
     python -m tests.nova_db.placement_io dump URL > state.json
+    python -m tests.nova_db.placement_io calls URL < requests.json
 
 A spec: ``{"nodes": {name: {"inventory": {rc: record}, "consumers":
 {uuid: {"resources": {rc: n}, "type": "INSTANCE"}}, "aggregates":
@@ -118,6 +119,21 @@ def dump(adapter: Any) -> dict[str, Any]:
     return {'providers': providers, 'consumers': allocations}
 
 
+def calls(adapter: Any, requests: list[dict[str, Any]]
+          ) -> list[dict[str, Any]]:
+    """Each request ``{"method", "url", "body", "mv"}`` through
+    Placement's API, in order; each answer's status and body."""
+    answers = []
+    for request in requests:
+        resp = adapter.request(request['url'], request['method'],
+                               json=request.get('body'),
+                               microversion=request.get('mv', seed.MV),
+                               raise_exc=False)
+        answers.append({'status': resp.status_code,
+                        'body': resp.json() if resp.content else None})
+    return answers
+
+
 def main(command: str, url: str) -> None:
     conf = harness.configure_database(url)
     with harness.direct_placement(conf) as adapter:
@@ -126,6 +142,8 @@ def main(command: str, url: str) -> None:
         elif command == 'nova':
             json.dump(nova_actions(adapter, json.load(sys.stdin)),
                       sys.stdout)
+        elif command == 'calls':
+            json.dump(calls(adapter, json.load(sys.stdin)), sys.stdout)
         else:
             json.dump(dump(adapter), sys.stdout)
 
