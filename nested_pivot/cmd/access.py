@@ -26,11 +26,17 @@ import contextlib
 import logging
 from pathlib import Path
 import re
+import sys
+from typing import Any
+from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 
 from nested_pivot import exception
 from nested_pivot.placement import PlacementClient
+
+if TYPE_CHECKING:
+    from nested_pivot.placement.database import PlacementDatabase
 
 # Offline there is no keystone: noauth2 with these roles passes every
 # policy, the reshaper's included.
@@ -141,7 +147,7 @@ def _offline(connection: str, config_files: Sequence[str]
     conf = _conf(config_files, register)
     try:
         db_api.configure(conf)
-        direct = PlacementDirect(conf)
+        direct = _direct(PlacementDirect, conf)
         adapter = direct.__enter__()
     except Exception as err:
         raise _database_error(connection, err) from None
@@ -150,9 +156,38 @@ def _offline(connection: str, config_files: Sequence[str]
         client = PlacementClient(adapter, headers=OFFLINE_HEADERS,
                                  max_concurrency=1)
         _probe(client, connection)
+        client.database = _database(conf)
         yield client
     finally:
         direct.__exit__(None, None, None)
+
+
+def _direct(base: type, conf: cfg.ConfigOpts) -> Any:
+    """``placement.direct.PlacementDirect`` serving one Placement app,
+    built once: Placement's own builds the app again (``deploy.loadapp``)
+    for every connection it intercepts, that is for every request."""
+    from placement import deploy
+
+    direct = base(conf)
+    app = deploy.loadapp(conf)
+    direct.app = lambda: app
+    return direct
+
+
+def _database(conf: cfg.ConfigOpts) -> PlacementDatabase | None:
+    """Placement's database for bulk reads and the reshape, when the
+    installed Placement has what they use; otherwise None (its API does
+    it all, slower), and a warning that says why."""
+    from nested_pivot.placement import contract
+    from nested_pivot.placement.database import PlacementDatabase
+
+    found = contract.problems()
+    if found:
+        print(f'nested-pivot: warning: {contract.summary(found)} Reading '
+              'and reshaping through its API instead, which is slower.',
+              file=sys.stderr)
+        return None
+    return PlacementDatabase(conf)
 
 
 def _probe(client: PlacementClient, connection: str) -> None:
