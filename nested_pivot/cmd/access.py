@@ -143,11 +143,18 @@ def _offline(connection: str, config_files: Sequence[str]
         placement_conf.register_opts(conf)
         conf.set_override('connection', connection,
                           group='placement_database')
+        # A reshape replaces allocations in the transaction that already
+        # changed its providers' inventories: Placement's retry of a
+        # generation conflict there reloads generations the transaction
+        # itself changed, and cannot succeed.  One try; the conflict goes
+        # back to the pivot, which reads the node again.
+        conf.set_override('allocation_conflict_retry_count', 1,
+                          group='placement')
 
     conf = _conf(config_files, register)
     try:
         db_api.configure(conf)
-        direct = _direct(PlacementDirect, conf)
+        direct = placement_direct(conf, PlacementDirect)
         adapter = direct.__enter__()
     except Exception as err:
         raise _database_error(connection, err) from None
@@ -162,13 +169,15 @@ def _offline(connection: str, config_files: Sequence[str]
         direct.__exit__(None, None, None)
 
 
-def _direct(base: type, conf: cfg.ConfigOpts) -> Any:
-    """``placement.direct.PlacementDirect`` serving one Placement app,
-    built once: Placement's own builds the app again (``deploy.loadapp``)
-    for every connection it intercepts, that is for every request."""
+def placement_direct(conf: cfg.ConfigOpts, base: type | None = None) -> Any:
+    """``placement.direct.PlacementDirect`` (or ``base``) serving one
+    Placement app, built once: Placement's own builds the app again
+    (``deploy.loadapp``) for every connection it intercepts, that is for
+    every request."""
     from placement import deploy
+    from placement.direct import PlacementDirect
 
-    direct = base(conf)
+    direct = (base or PlacementDirect)(conf)
     app = deploy.loadapp(conf)
     direct.app = lambda: app
     return direct

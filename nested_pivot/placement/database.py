@@ -450,10 +450,17 @@ class PlacementDatabase:
 
     @property
     def manager(self) -> Any:
+        """Placement's transaction manager (``placement.db_api``)."""
         return self._manager
 
     @property
+    def sa(self) -> Any:
+        """SQLAlchemy, as Placement's database layer uses it."""
+        return self._sa
+
+    @property
     def tables(self) -> dict[str, Any]:
+        """Placement's tables, by the name of their model."""
         return self._t
 
 

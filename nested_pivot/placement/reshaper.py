@@ -86,15 +86,47 @@ def reshape(db: PlacementDatabase, data: dict[str, Any]) -> Response:
     except placement_exc.InvalidInventory as err:
         return _answer(409, errors.DEFAULT,
                        f'Unable to allocate inventory: {err}')
-    except db_exc.DBDeadlock as err:
-        # Another worker's transaction held what this one needed: the
-        # database rolled this one back, as a generation conflict would.
-        return _answer(409, errors.CONCURRENT_UPDATE, f'deadlock: {err}')
     except db_exc.DBConnectionError as err:
         raise exception.PlacementUnavailable(
             url='the placement database', attempts=1,
-            detail=f'{type(err).__name__}: {err}') from None
+            detail=f'{type(err).__name__}: {_first_line(err)}') from None
+    except db_exc.DBError as err:
+        if not _rolled_back(err):
+            raise
+        # Another worker's transaction held what this one needed, and the
+        # database rolled this one back (a deadlock, or the statements
+        # after one): nothing was written, as with a generation conflict.
+        return _answer(409, errors.CONCURRENT_UPDATE,
+                       f'rolled back by the database: {_first_line(err)}')
     return Response('POST', URL, 204, None)
+
+
+# PostgreSQL's SQLSTATEs and MySQL's error numbers of a transaction the
+# database rolled back for another one: serialization failure, deadlock,
+# and the failed transaction that statements after a deadlock meet;
+# deadlock and lock wait timeout.
+ROLLED_BACK = frozenset({'40001', '40P01', '25P02', 1213, 1205})
+
+
+def _rolled_back(err: BaseException | None) -> bool:
+    """Did the database roll the transaction back for another writer?"""
+    from oslo_db import exception as db_exc
+
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, db_exc.DBDeadlock):
+            return True
+        code = getattr(err, 'pgcode', None) or next(
+            iter(getattr(err, 'args', ()) or ()), None)
+        if code in ROLLED_BACK:
+            return True
+        err = getattr(err, 'orig', None) or err.__cause__ or err.__context__
+    return False
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0][:300] if str(err) else type(err).__name__
 
 
 def _answer(status: int, code: str, detail: str) -> Response:
@@ -116,8 +148,14 @@ def _write(db: PlacementDatabase, data: dict[str, Any]) -> None:
 
     ctx = db.context
     with db.manager.writer.using(ctx):
-        # Order matters: the lookups run in the reshape's own transaction,
+        # Order matters.  First the rows of every provider and consumer
+        # the reshape writes are locked, providers then consumers, each
+        # by id: two workers whose nodes share a provider (a sharing one,
+        # another host) or a consumer (a migration) take their turns,
+        # in one order for all, instead of failing each other's
+        # generation checks.  Then the lookups, in the same transaction,
         # so the generations they give are the ones its updates check.
+        _lock(db, ctx, data)
         providers = _providers(db, ctx, data)
         inventories = _inventories(providers, data['inventories'])
         consumers = _consumers(db, ctx, data['allocations'])
@@ -126,17 +164,31 @@ def _write(db: PlacementDatabase, data: dict[str, Any]) -> None:
         reshaper_obj.reshape(ctx, inventories, allocations)
 
 
+def _lock(db: PlacementDatabase, ctx: Any, data: dict[str, Any]) -> None:
+    rp, consumer = db.tables['ResourceProvider'], db.tables['Consumer']
+    select = db.sa.select
+    db.execute(ctx.session, select(rp.c.id).where(
+        rp.c.uuid.in_(sorted(_provider_uuids(data)))).order_by(
+        rp.c.id).with_for_update())
+    db.execute(ctx.session, select(consumer.c.id).where(
+        consumer.c.uuid.in_(sorted(data['allocations']))).order_by(
+        consumer.c.id).with_for_update())
+
+
+def _provider_uuids(data: dict[str, Any]) -> set[str]:
+    return set(data['inventories']) | {
+        rp for record in data['allocations'].values()
+        for rp in record['allocations']}
+
+
 def _providers(db: PlacementDatabase, ctx: Any, data: dict[str, Any]
                ) -> dict[str, Any]:
     """Placement's provider objects of every provider the body names."""
     from placement.objects import resource_provider as rp_obj
 
-    uuids = set(data['inventories']) | {
-        rp for record in data['allocations'].values()
-        for rp in record['allocations']}
     query, rp, _ = db.provider_query()
     found = db.execute(ctx.session, query.where(rp.c.uuid.in_(
-        sorted(uuids))))
+        sorted(_provider_uuids(data)))))
     return {row.uuid: rp_obj.ResourceProvider(
         ctx, id=row.id, uuid=row.uuid, name=row.name,
         generation=row.generation, root_provider_uuid=row.root_uuid,
