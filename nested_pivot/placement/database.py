@@ -47,8 +47,8 @@ from typing import Any
 from nested_pivot import engine
 from nested_pivot import exception
 from nested_pivot import microversion
+from nested_pivot.engine import body
 from nested_pivot.engine import model
-from nested_pivot.placement import body
 from nested_pivot.placement import reshaper
 from nested_pivot.placement.http import Response
 

@@ -24,6 +24,7 @@ process)::
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from typing import Any
@@ -47,7 +48,7 @@ def seed_fleet(adapter: Any, prefix: str, count: int) -> None:
             seed.allocate(adapter, str(uuidlib.uuid4()), {
                 root: {'VCPU': 2, 'MEMORY_MB': 2048},
                 share: {'DISK_GB': 10}})
-    for here, there in zip(roots, roots[1:], strict=False):
+    for here, there in itertools.pairwise(roots):
         seed.allocate(adapter, str(uuidlib.uuid4()), {
             here: {'VCPU': 1, 'MEMORY_MB': 1024},
             there: {'VCPU': 1, 'MEMORY_MB': 1024}},

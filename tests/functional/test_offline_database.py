@@ -204,7 +204,7 @@ def test_a_concurrent_write_is_reread_and_replanned(placement):
     """A claim lands between the read and the reshape: Placement's
     reshaper refuses the stale generation, the node is read again,
     planned again, and the pivot holds the newcomer too."""
-    name, root, vms = test_pivot.two_socket_host(placement, 3)
+    name, root, _ = test_pivot.two_socket_host(placement, 3)
     newcomer = str(uuidlib.uuid4())
 
     def claim(state: Any, plan: Any) -> None:
