@@ -143,7 +143,7 @@ class PlacementDatabase:
 
     # -- the read-only transaction -----------------------------------------
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[Any]:
+    def reading(self) -> Iterator[Any]:
         """A session of Placement's reader, in a read-only transaction."""
         with self._manager.reader.using(self._ctx) as session:
             dialect = session.get_bind().dialect.name
@@ -184,7 +184,7 @@ class PlacementDatabase:
     def provider(self, ref: str) -> ProviderRow | None:
         """The provider with uuid, or else with name, ``ref``."""
         query, rp, _ = self.provider_query()
-        with self._reading() as session:
+        with self.reading() as session:
             for column in (rp.c.uuid, rp.c.name):
                 found = self.execute(session, query.where(column == ref))
                 if found:
@@ -203,14 +203,14 @@ class PlacementDatabase:
         query = sa.select(rp.c.uuid, rp.c.name).where(
             rp.c.parent_provider_id.is_(None),
             rp.c.id.not_in(sharing))
-        with self._reading() as session:
+        with self.reading() as session:
             found = self.execute(session, query)
         return sorted(((r.uuid, r.name) for r in found), key=lambda r: r[1])
 
     def generations(self, root: str) -> dict[str, int]:
         """The generation of each provider in ``root``'s tree, now."""
         query, _, root_rp = self.provider_query()
-        with self._reading() as session:
+        with self.reading() as session:
             found = self.execute(session, query.where(root_rp.c.uuid == root))
         return {r.uuid: r.generation for r in found}
 
@@ -225,7 +225,7 @@ class PlacementDatabase:
                               rp, alloc.c.resource_provider_id == rp.c.id)
                           ).where(rp.c.uuid == provider)
         found: dict[str, set[str]] = {}
-        with self._reading() as session:
+        with self.reading() as session:
             for row in self.execute(session, query):
                 rc = self._ctx.rc_cache.string_from_id(row.resource_class_id)
                 if rc in classes:
@@ -273,7 +273,7 @@ class PlacementDatabase:
               ) -> dict[str, BulkNode]:
         """The nodes of ``roots``, whole, in one set of queries; a root
         that is not there is left out."""
-        with self._reading() as session:
+        with self.reading() as session:
             rows = self._batch(session, roots)
             shared = self._sharing(session, sharing)
         trees: dict[str, list[ProviderRow]] = {}

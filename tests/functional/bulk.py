@@ -153,8 +153,20 @@ def reads(connection: str) -> dict[str, Any]:
             'aggregates': aggregates(adapter, bulk, roots),
             'find': finds(api, bulk, roots),
             'migration': found['migration'],
+            'read_only': read_only(batch_db),
         }
     return doc
+
+
+def read_only(db: database.PlacementDatabase) -> str:
+    """What the database answers to a write in the reads' transaction."""
+    table = db.tables['Trait']
+    try:
+        with db.reading() as session:
+            session.execute(table.insert().values(name='CUSTOM_BULK_WRITE'))
+    except Exception as err:
+        return f'{type(err).__name__}: {err}'.splitlines()[0]
+    return 'written'
 
 
 def aggregates(adapter: Any, bulk: PlacementClient,

@@ -89,6 +89,9 @@ def test_bulk_reads_equal_the_api_reads(empty_database):
         assert found['bulk'] == found['api'], provider
     for ref, found in doc['find'].items():
         assert found['bulk'] == found['api'], ref
+    # The reads' transaction refuses a write.
+    assert doc['read_only'] != 'written'
+    assert 'read' in doc['read_only'].lower(), doc['read_only']
     # The scene has what the reads must get right.
     nodes = [n['api'] for n in doc['nodes'].values()]
     records = [r for n in nodes for r in n['records'].values()]
