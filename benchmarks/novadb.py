@@ -21,8 +21,11 @@ the fast-forward upgrade window of ``apply --all --from-nova`` offline.
 2. *apply*: the same shape for M nodes, nova's database and Placement's
    both on the PostgreSQL server, Placement seeded with the matching flat
    allocations; ``nested-pivot apply --all --yes --from-nova --nova-db ...
-   --placement-db ...`` timed whole, as nodes per minute, projected to
-   10,000 nodes.
+   --placement-db ... --concurrency C`` timed whole for C = 1, 2 and 4,
+   each on a copy of the same Placement database, as nodes per minute,
+   projected to 10,000 nodes, with the CPU of the command (its workers
+   included) and of PostgreSQL.  Beside them the floor: the reshaper calls
+   alone, one node after the other (:func:`floor`).
 
 Run under a PostgreSQL server (``tox -e bench`` does), by hand::
 
@@ -50,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import ffu  # noqa: E402
+from benchmarks import fleet  # noqa: E402
 from tests.functional import harness  # noqa: E402
 from tests.nova_db import cells as nova  # noqa: E402
 from tests.nova_db.cells import Cell  # noqa: E402
@@ -59,6 +64,7 @@ RESULTS = ROOT / 'benchmarks' / 'results' / 'novadb.json'
 DB_VAR = 'NESTED_PIVOT_PLACEMENT_DB_POSTGRESQL'
 INSTANCES = 40
 PROJECTED = 10_000
+CONCURRENCY, QUICK_CONCURRENCY = (1, 2, 4), (1, 2)
 PFS = {'0000:3b:00.0': (0, 16), '0000:af:00.0': (1, 16)}
 CELLS = [(32, 16, 96 * 1024), (32, 16, 96 * 1024)]
 
@@ -177,7 +183,8 @@ def read_figures(connection: str, nodes: int, label: str
             'hinted': built.summary.hinted, 'packed': built.summary.packed}
 
 
-def apply_figures(server: str, nodes: int) -> dict[str, Any]:
+def apply_figures(server: str, nodes: int, concurrency: tuple[int, ...]
+                  ) -> dict[str, Any]:
     nova_db = harness.create_database(server, 'np_bench_nova_'
                                       + uuidlib.uuid4().hex[:8])
     placement_db = harness.create_database(server, 'np_bench_placement_'
@@ -189,24 +196,93 @@ def apply_figures(server: str, nodes: int) -> dict[str, Any]:
         checked, proc = timed([SCRIPT, 'discover', '--json', '--nova-db',
                                nova_db, '--placement-db', placement_db])
         assert proc.returncode == 0, proc.stderr
-        load = os.getloadavg()[0]
-        with tempfile.TemporaryDirectory() as state:
-            seconds, proc = timed([
-                SCRIPT, 'apply', '--all', '--yes', '--nova-db', nova_db,
-                '--placement-db', placement_db, '--state-dir', state])
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
-        assert f'{nodes} done' in proc.stdout, proc.stdout[-2000:]
-        rate = nodes / seconds * 60
-        return {'read': read, 'apply': {
-            'nodes': nodes, 'instances': nodes * INSTANCES,
-            'wall_s': round(seconds, 1), 'nodes_per_min': round(rate, 1),
-            'checked_s': round(checked, 1),
-            'load_before': round(load, 2),
-            'load_after': round(os.getloadavg()[0], 2),
-            'projected_h': round(PROJECTED / rate / 60, 2)}}
+        runs = [_apply(server, nova_db, placement_db, nodes, c)
+                for c in concurrency]
+        reshaped = _copied(server, placement_db, lambda url: json.loads(
+            ffu.child_of('benchmarks.novadb', '--floor', nova_db, url)))
+        return {'read': read, 'apply': runs[0], 'concurrency': runs,
+                'checked_s': round(checked, 1),
+                'floor': dict(reshaped, nodes=nodes, nodes_per_min=round(
+                    60 * nodes / reshaped['reshape_s'], 1))}
     finally:
         harness.drop_database(nova_db)
         harness.drop_database(placement_db)
+
+
+def _copied(server: str, template: str, func: Any) -> Any:
+    """``func(url)`` on a copy of the database ``template``."""
+    url = ffu.copy(server, template, 'np_bench_copy_'
+                   + uuidlib.uuid4().hex[:8])
+    try:
+        return func(url)
+    finally:
+        harness.drop_database(url)
+
+
+def _apply(server: str, nova_db: str, placement_db: str, nodes: int,
+           concurrency: int) -> dict[str, Any]:
+    """``apply --all --from-nova`` offline, whole, on a copy."""
+    def run(url: str) -> dict[str, Any]:
+        load = os.getloadavg()[0]
+        database_cpu = fleet.server_cpu()
+        with tempfile.TemporaryDirectory() as state:
+            found = ffu.measured([
+                SCRIPT, 'apply', '--all', '--yes', '--json', '--nova-db',
+                nova_db, '--placement-db', url, '--state-dir', state,
+                '--concurrency', str(concurrency)], Path(state), 'apply')
+        database_cpu = fleet.server_cpu() - database_cpu
+        document = json.loads(found['stdout'])
+        done = sum(n['result'] == 'done' for n in document['nodes'])
+        assert done == nodes, found['stdout'][-2000:] + found['stderr']
+        seconds = found['wall_s']
+        rate = nodes / seconds * 60
+        print(f'  novadb apply c={concurrency}: {seconds:.1f} s, '
+              f'{rate:.1f} nodes/min', file=sys.stderr, flush=True)
+        return {
+            'concurrency': concurrency, 'nodes': nodes,
+            'instances': nodes * INSTANCES, 'wall_s': round(seconds, 1),
+            'nodes_per_min': round(rate, 1),
+            'client_cpu_s': round(found['cpu_s'], 1),
+            'database_cpu_s': round(database_cpu, 1),
+            'peak_rss_mib': round(found['peak_rss_mib']),
+            'retries': sum(n['retries'] for n in document['nodes']),
+            'load_before': round(load, 2),
+            'load_after': round(os.getloadavg()[0], 2),
+            'projected_h': round(PROJECTED / rate / 60, 2)}
+
+    return dict(_copied(server, placement_db, run))
+
+
+def floor(nova_db: str, url: str) -> None:
+    """The reshaper calls alone: every node planned from nova's facts
+    and its children made (not timed), then each reshape through the
+    database layer timed, one node after the other."""
+    from nested_pivot import novadb
+    from nested_pivot.cmd import access
+    from nested_pivot.placement import operations
+    from nested_pivot.placement import writes
+
+    with access.client([], url) as client:
+        assert client.database is not None
+        rules = novadb.layouts(novadb.Source(nova_db), client).layouts
+        seconds = 0.0
+        reshaped = 0
+        for _, name in client.database.roots():
+            rule = rules.rule_for(name)
+            if rule is None:
+                continue
+            _, plan = operations.read_and_plan(client, name, rule.layout,
+                                               rule.hints.get(name))
+            writes.create_children(client, plan)
+            _, plan = operations.read_and_plan(client, name, rule.layout,
+                                               rule.hints.get(name))
+            start = time.perf_counter()
+            answer = client.database.reshape(plan)
+            seconds += time.perf_counter() - start
+            assert answer.ok, answer.body
+            reshaped += 1
+    print(json.dumps({'reshape_s': round(seconds, 2),
+                      'reshaped': reshaped}))
 
 
 def table(results: dict[str, Any]) -> list[str]:
@@ -216,15 +292,22 @@ def table(results: dict[str, Any]) -> list[str]:
         lines.append(' | '.join(str(row[k]) for k in (
             'database', 'nodes', 'instances', 'read_s', 'build_s',
             'discover_s', 'hinted', 'packed')))
-    apply = results.get('apply')
-    if apply:
-        lines += ['', 'apply --all --from-nova offline (PostgreSQL) | nodes '
-                  '| wall s | nodes/min | 10,000 nodes h | facts checked '
-                  'against Placement s | load before/after',
-                  f"| {apply['nodes']} | {apply['wall_s']} | "
-                  f"{apply['nodes_per_min']} | {apply['projected_h']} | "
-                  f"{apply['checked_s']} | {apply['load_before']}/"
-                  f"{apply['load_after']}"]
+    runs = results.get('concurrency') or []
+    if runs:
+        lines += ['', 'apply --all --from-nova offline (PostgreSQL) | '
+                  'concurrency | wall s | nodes/min | 10,000 nodes h | '
+                  'client CPU s | PostgreSQL CPU s | peak RSS MiB | '
+                  'retries | load before/after']
+        lines += [f"| {r['nodes']} | {r['concurrency']} | {r['wall_s']} | "
+                  f"{r['nodes_per_min']} | {r['projected_h']} | "
+                  f"{r['client_cpu_s']} | {r['database_cpu_s']} | "
+                  f"{r['peak_rss_mib']} | {r['retries']} | "
+                  f"{r['load_before']}/{r['load_after']}" for r in runs]
+        floor = results['floor']
+        lines += ['', f"floor, the reshaper calls alone: {floor['nodes']} "
+                  f"nodes in {floor['reshape_s']} s, "
+                  f"{floor['nodes_per_min']} nodes/min; facts checked "
+                  f"against Placement in {results['checked_s']} s"]
     return lines
 
 
@@ -234,9 +317,19 @@ def main() -> None:
                         help='10 nodes to read, 20 to apply')
     parser.add_argument('--seed-placement', nargs=2,
                         help=argparse.SUPPRESS)
+    parser.add_argument('--floor', nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument('--only', action='append', default=[],
+                        help="benchmarks.run's sections (tox passes the "
+                             "same arguments to each script): this one "
+                             "runs with novadb, or with none given")
     args, _ = parser.parse_known_args()  # tox -e bench passes its own
+    if args.only and 'novadb' not in args.only:
+        return
     if args.seed_placement:
         _seed_placement(*args.seed_placement)
+        return
+    if args.floor:
+        floor(*args.floor)
         return
     read_nodes, apply_nodes = (10, 20) if args.quick else (100, 200)
     results: dict[str, Any] = {'read': []}
@@ -246,9 +339,10 @@ def main() -> None:
         results['read'].append(read_figures(url, read_nodes, 'SQLite'))
     server = os.environ.get(DB_VAR)
     if server:
-        found = apply_figures(server, apply_nodes)
-        results['read'].append(found['read'])
-        results['apply'] = found['apply']
+        found = apply_figures(server, apply_nodes, QUICK_CONCURRENCY
+                              if args.quick else CONCURRENCY)
+        results['read'].append(found.pop('read'))
+        results.update(found)
     else:
         print(f'novadb: ${DB_VAR} not set: no PostgreSQL, no apply figure',
               file=sys.stderr)

@@ -45,6 +45,9 @@ from benchmarks import report
 
 SECTIONS: dict[str, Callable[[bool], Any]] = {
     'packing': packing.run, 'host': host.run, 'fleet': fleet.run}
+OWN_SCRIPTS = ('ffu', 'novadb')
+"""Sections that tox -e bench runs with scripts of their own
+(benchmarks/ffu.py, benchmarks/novadb.py); here they select nothing."""
 PACKAGES = ('nested_pivot', 'nova', 'openstack-placement', 'keystoneauth1',
             'gunicorn', 'psycopg2-binary', 'ortools', 'matplotlib')
 
@@ -109,7 +112,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--quick', action='store_true',
                         help='small sizes, for a smoke run (a few minutes)')
-    parser.add_argument('--only', action='append', choices=list(SECTIONS),
+    parser.add_argument('--only', action='append',
+                        choices=[*SECTIONS, *OWN_SCRIPTS],
                         help='run only this section (repeatable); the '
                              'others are kept from the last results')
     args = parser.parse_args()
@@ -120,7 +124,7 @@ def main() -> None:
     path = common.RESULTS / f'{stem}.json'
     results = json.loads(path.read_text()) if path.exists() else {}
     results['machine'] = machine()
-    for name in args.only or list(SECTIONS):
+    for name in [n for n in args.only or SECTIONS if n in SECTIONS]:
         if name == 'fleet' and not os.environ.get(common.URL_VAR):
             continue
         results[name] = _timed(name, SECTIONS[name], args.quick, results)

@@ -26,14 +26,20 @@ import contextlib
 import dataclasses
 import logging
 import re
+import sys
 import time
+from typing import Any
 from typing import TextIO
+from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 
 from nested_pivot import dburl
 from nested_pivot import exception
 from nested_pivot.placement import PlacementClient
+
+if TYPE_CHECKING:
+    from nested_pivot.placement.database import PlacementDatabase
 
 # Offline there is no keystone: noauth2 with these roles passes every
 # policy, the reshaper's included.
@@ -186,11 +192,18 @@ def _offline(connection: str, config_files: Sequence[str],
         # --placement-db-wait, and says what it waits for.
         conf.set_override('max_retries', 1, group='placement_database')
         conf.set_override('retry_interval', 0, group='placement_database')
+        # A reshape replaces allocations in the transaction that already
+        # changed its providers' inventories: Placement's retry of a
+        # generation conflict there reloads generations the transaction
+        # itself changed, and cannot succeed.  One try; the conflict goes
+        # back to the pivot, which reads the node again.
+        conf.set_override('allocation_conflict_retry_count', 1,
+                          group='placement')
 
     conf = _conf(config_files, register)
     try:
         db_api.configure(conf)
-        direct = PlacementDirect(conf)
+        direct = placement_direct(conf, PlacementDirect)
         adapter = direct.__enter__()
     except Exception as err:
         raise _database_error(connection, err) from None
@@ -199,9 +212,40 @@ def _offline(connection: str, config_files: Sequence[str],
         client = PlacementClient(adapter, headers=OFFLINE_HEADERS,
                                  max_concurrency=1)
         _probe(client, connection, waiting)
+        client.database = _database(conf)
         yield client
     finally:
         direct.__exit__(None, None, None)
+
+
+def placement_direct(conf: cfg.ConfigOpts, base: type | None = None) -> Any:
+    """``placement.direct.PlacementDirect`` (or ``base``) serving one
+    Placement app, built once: Placement's own builds the app again
+    (``deploy.loadapp``) for every connection it intercepts, that is for
+    every request."""
+    from placement import deploy
+    from placement.direct import PlacementDirect
+
+    direct = (base or PlacementDirect)(conf)
+    app = deploy.loadapp(conf)
+    direct.app = lambda: app
+    return direct
+
+
+def _database(conf: cfg.ConfigOpts) -> PlacementDatabase | None:
+    """Placement's database for bulk reads and the reshape, when the
+    installed Placement has what they use; otherwise None (its API does
+    it all, slower), and a warning that says why."""
+    from nested_pivot.placement import contract
+    from nested_pivot.placement.database import PlacementDatabase
+
+    found = contract.problems()
+    if found:
+        print(f'nested-pivot: warning: {contract.summary(found)} Reading '
+              'and reshaping through its API instead, which is slower.',
+              file=sys.stderr)
+        return None
+    return PlacementDatabase(conf)
 
 
 def _probe(client: PlacementClient, connection: str,

@@ -14,7 +14,9 @@
 
 One node's failure never stops the others.  Every node's pre-image is in
 the journal before its reshape is sent.  Interrupted, it lets the nodes in
-flight finish and stops; rerun it to go on.
+flight finish and stops; rerun it to go on.  Online, ``--concurrency``
+nodes go at once in threads; offline, in worker processes
+(:mod:`nested_pivot.cmd.workers`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import argparse
 from collections.abc import Callable
 import concurrent.futures
 import dataclasses
+import itertools
 import logging
 from typing import Any
 
 from nested_pivot.cmd import render
 from nested_pivot.cmd import selection
 from nested_pivot.cmd import signals
+from nested_pivot.cmd import workers as processes
 from nested_pivot.cmd.arguments import positive
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
@@ -62,7 +66,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                             every='every node a layout rule matches')
     parser.add_argument('--concurrency', type=positive, default=1,
                         metavar='N', help='nodes pivoted at once (default: 1; '
-                        'offline always 1)')
+                        'offline, in N worker processes on PostgreSQL and '
+                        'MariaDB, one at a time on SQLite)')
     parser.add_argument('--yes', action='store_true',
                         help='do not ask for confirmation')
     parser.add_argument('--force', action='store_true',
@@ -97,7 +102,11 @@ def run(ctx: Context) -> Code:
                                         rule.hints.get(node),
                                         guarded=guarded(ctx), recheck=check)
 
-        outcomes = run_all(ctx, nodes, one)
+        count = min(workers(ctx), max(1, len(nodes)))
+        if ctx.args.placement_db and count > 1:
+            outcomes = in_processes(ctx, nodes, layouts, count)
+        else:
+            outcomes = run_all(ctx, nodes, one, count)
     code = report(ctx, outcomes, WORDS)
     _offer_audit(ctx, outcomes)
     return code
@@ -145,26 +154,75 @@ def pivotable(chosen: selection.Selection, layouts: Layouts) -> list[str]:
 
 
 def run_all(ctx: Context, nodes: list[str],
-            one: Callable[[str], NodeOutcome],
+            one: Callable[[str], NodeOutcome], count: int = 1,
             words: dict[Result, str] | None = None) -> list[NodeOutcome]:
-    """``one`` for every node, ``--concurrency`` at a time; in node
+    """``one`` for every node, ``count`` at a time in threads; in node
     order.  ``words`` are the table's words for results, when
     interrupted."""
+    pool = concurrent.futures.ThreadPoolExecutor(count)
+    return drive(ctx, nodes, pool, count,
+                 lambda node: pool.submit(one, node), words)
+
+
+def in_processes(ctx: Context, nodes: list[str], layouts: Layouts,
+                 count: int) -> list[NodeOutcome]:
+    """Offline on a database server: every node in one of ``count``
+    worker processes, each with its own Placement; in node order."""
+    ctx.err.write(f'Offline: {count} worker processes, each with its own '
+                  'Placement and database connections.\n')
+    pool = processes.pool(processes.setup(
+        ctx.args.config_file, ctx.args.placement_db, ctx.args.state_dir),
+        count)
+
+    def submit(node: str) -> concurrent.futures.Future[NodeOutcome]:
+        rule = layouts.rule_for(node)
+        if rule is None:
+            done: concurrent.futures.Future[NodeOutcome] = (
+                concurrent.futures.Future())
+            done.set_result(NodeOutcome(node, Result.FAILED,
+                                        layouts.why_no_rule(node)))
+            return done
+        # A submission may start a worker process.
+        with processes.spawning():
+            return pool.submit(processes.pivot, node, rule.layout,
+                               rule.hints.get(node))
+
+    return drive(ctx, nodes, pool, count, submit)
+
+
+def drive(ctx: Context, nodes: list[str], pool: concurrent.futures.Executor,
+          window: int,
+          submit: Callable[[str], concurrent.futures.Future[NodeOutcome]],
+          words: dict[Result, str] | None = None) -> list[NodeOutcome]:
+    """Every node through ``submit`` to ``pool``, ``window`` in flight at
+    most, the progress bar stepped as each ends; in node order."""
     progress = render.Progress(len(nodes), ctx.err)
     outcomes: dict[str, NodeOutcome] = {}
-    pool = concurrent.futures.ThreadPoolExecutor(workers(ctx))
-    futures = {pool.submit(one, node): node for node in nodes}
+    waiting = iter(nodes)
+    running: dict[concurrent.futures.Future[NodeOutcome], str] = {}
+
+    def fill() -> None:
+        # A node is handed out only when one can start at once: an
+        # interruption leaves no node queued behind those in flight.
+        for node in itertools.islice(waiting, window - len(running)):
+            running[submit(node)] = node
+
     try:
-        for future in concurrent.futures.as_completed(futures):
-            outcome = future.result()
-            outcomes[futures[future]] = outcome
-            progress.step(f'{outcome.node}: {outcome.result}')
+        fill()
+        while running:
+            done, _ = concurrent.futures.wait(
+                running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                outcome = future.result()
+                outcomes[running.pop(future)] = outcome
+                progress.step(f'{outcome.node}: {outcome.result}')
+            fill()
     except KeyboardInterrupt:
         # Nodes in flight finish (each pivot is atomic), whatever comes
         # next; the rest wait for the rerun.
         with signals.finishing(ctx.err, 'the nodes in flight'):
             pool.shutdown(wait=True, cancel_futures=True)
-        for future, node in futures.items():
+        for future, node in running.items():
             if future.done() and not future.cancelled():
                 outcomes[node] = future.result()
         report(ctx, [outcomes.get(n) or NodeOutcome(n, Result.NOT_STARTED)
@@ -175,12 +233,14 @@ def run_all(ctx: Context, nodes: list[str],
 
 
 def workers(ctx: Context) -> int:
-    """--concurrency, or 1 offline: Placement in this process serves one
-    request at a time, as nova-manage uses it, so threads buy nothing
-    there (and a CI run saw one reshape refused while four ran in it)."""
-    if ctx.args.placement_db and ctx.args.concurrency > 1:
-        ctx.warn('Offline, nodes are pivoted one at a time: --concurrency '
-                 'is for a Placement server.')
+    """--concurrency, or 1 offline on SQLite, which serves one writer at
+    a time (Placement in this process serves one request at a time too:
+    offline, more nodes at once take worker processes)."""
+    if (ctx.args.placement_db and ctx.args.concurrency > 1
+            and not processes.parallel_database(ctx.args.placement_db)):
+        ctx.warn('Offline, nodes are pivoted one at a time on SQLite, which '
+                 'serves one writer at a time: --concurrency needs a '
+                 'PostgreSQL or MariaDB Placement database.')
         return 1
     return int(ctx.args.concurrency)
 

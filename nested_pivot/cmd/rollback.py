@@ -104,7 +104,7 @@ def run(ctx: Context) -> Code:
                 use_journal=not ctx.args.no_journal,
                 guarded=apply.guarded(ctx))
 
-        outcomes = apply.run_all(ctx, chosen.names, one, WORDS)
+        outcomes = apply.run_all(ctx, chosen.names, one, words=WORDS)
     return apply.report(ctx, outcomes, WORDS)
 
 

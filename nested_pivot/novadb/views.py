@@ -33,6 +33,7 @@ from nested_pivot.placement.http import PlacementClient
 def views(client: PlacementClient, roots: Collection[tuple[str, str]]
           ) -> dict[str, NodeView]:
     """The view of each root provider ``(uuid, name)``, by name."""
+    read.expect(client, [uuid for uuid, _ in roots])
     found = read.concurrently(client, lambda r: view(client, r[0]), roots)
     return {name: one for (_, name), one in zip(roots, found, strict=True)}
 

@@ -29,6 +29,7 @@ import random
 import threading
 import time
 from typing import Any
+from typing import TYPE_CHECKING
 import urllib.parse
 
 from keystoneauth1 import exceptions as ks_exc
@@ -39,6 +40,9 @@ from nested_pivot import conf as np_conf
 from nested_pivot import exception
 from nested_pivot import microversion
 from nested_pivot.placement import answers
+
+if TYPE_CHECKING:
+    from nested_pivot.placement.database import PlacementDatabase
 
 RESHAPE_POLICY = 'placement:reshaper:reshape'
 
@@ -100,12 +104,16 @@ class PlacementClient:
     many reads its callers may have in flight: by default
     :data:`DEFAULT_CONCURRENCY` for a server, and one for Placement in
     this process (``placement.direct``), where threads only add cost.
+    ``database``, offline, is Placement's database itself: the Placement
+    layer reads nodes from it in bulk and reshapes through it.
     """
 
     def __init__(self, adapter: Any, *, max_concurrency: int | None = None,
                  max_retries: int = 5, backoff: float = 0.2,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None,
+                 database: PlacementDatabase | None = None) -> None:
         self.adapter = adapter
+        self.database = database
         if max_concurrency is None:
             max_concurrency = 1 if in_process(adapter) \
                 else DEFAULT_CONCURRENCY

@@ -293,8 +293,9 @@ def _completed(client: PlacementClient, state: read.NodeRead,
                hints: Mapping[str, Any] | None,
                root_inventory: Mapping[str, Any] | None, budget: int,
                consumer_types: bool = False) -> engine.ReshapePlan:
-    """The plan again, once the moving consumers are read whole."""
-    if not first.consumers:
+    """The plan again, once the moving consumers are read whole (a read
+    that was whole already plans on what it had)."""
+    if not first.consumers or state.whole:
         return first
     # Only the consumers that move are read whole: the cost of a pivot
     # grows with what moves, not with the size of the host.

@@ -16,6 +16,11 @@ The tree, each provider's inventory and traits, and each provider's
 allocations (with consumer generations) cost a fixed number of requests per
 provider.  Full consumer records (project, user, type, allocations on other
 hosts and sharing providers) are read only for the consumers that move.
+
+Offline, with Placement's database at hand (``client.database``), a node
+is read whole, every consumer's full record included, in a few queries
+(:mod:`nested_pivot.placement.database`): the same values, without a
+request per consumer.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import concurrent.futures
 import dataclasses
 import logging
 from typing import Any
+from typing import TYPE_CHECKING
 from typing import TypeVar
 import urllib.parse
 import uuid as uuidlib
@@ -40,6 +46,9 @@ from nested_pivot.engine import model
 from nested_pivot.engine.allocations import parse as parse_allocations
 from nested_pivot.placement.http import backoff
 from nested_pivot.placement.http import PlacementClient
+
+if TYPE_CHECKING:
+    from nested_pivot.placement.database import PlacementDatabase
 
 LOG = logging.getLogger(__name__)
 T = TypeVar('T')
@@ -64,6 +73,12 @@ class NodeRead:
     sharing: dict[str, engine.Provider] = dataclasses.field(
         default_factory=dict)
     """The sharing providers a layout names, by its name or uuid."""
+    whole: bool = False
+    """Every record is already the consumer's whole record."""
+    aggregates: dict[str, frozenset[str]] = dataclasses.field(
+        default_factory=dict)
+    """Each provider's aggregates, where the read had them at no cost
+    (offline); the API read leaves them out."""
 
     @property
     def children(self) -> list[str]:
@@ -84,6 +99,8 @@ def concurrently(client: PlacementClient, func: Callable[[T], R],
 
 def list_roots(client: PlacementClient) -> list[tuple[str, str]]:
     """(uuid, name) of every root provider that is not a sharing one."""
+    if client.database is not None:
+        return client.database.roots()
     every = client.get('/resource_providers', PROVIDERS)
     sharing = client.get('/resource_providers?required='
                          + os_traits.MISC_SHARES_VIA_AGGREGATE, PROVIDERS)
@@ -107,7 +124,7 @@ def find_node(client: PlacementClient, node: str) -> tuple[str, str]:
     root = provider.get('root_provider_uuid') or provider['uuid']
     if root == provider['uuid']:
         return root, provider['name']
-    parent = client.get(f'/resource_providers/{root}', PROVIDERS)
+    parent = _provider(client, root)
     raise exception.NodeNotFound(
         method='GET', url='/resource_providers', status=404, node=node,
         message=f'{node} is not a compute node but a child provider of '
@@ -115,6 +132,13 @@ def find_node(client: PlacementClient, node: str) -> tuple[str, str]:
 
 
 def _provider(client: PlacementClient, node: str) -> dict[str, Any]:
+    if client.database is not None:
+        row = client.database.provider(node)
+        if row is None:
+            raise exception.NodeNotFound(method='GET',
+                                         url='/resource_providers',
+                                         status=404, node=node)
+        return row.as_dict()
     if _is_uuid(node):
         resp = client.request('GET', f'/resource_providers/{node}',
                               version=PROVIDERS)
@@ -144,6 +168,8 @@ def read_node(client: PlacementClient, node: str,
     :raises ConcurrentUpdate: the node changed during every read.
     """
     root, name = find_node(client, node)
+    if client.database is not None:
+        return _from_database(client.database, root, list(sharing))
     ordered, read = _consistent_read(client, root, name)
     providers = {p['uuid']: _provider_value(root, p, r.inventory, r.traits)
                  for p, r in zip(ordered, read, strict=True)}
@@ -151,6 +177,21 @@ def read_node(client: PlacementClient, node: str,
     return NodeRead(root, name, engine.Snapshot(root, providers),
                     _partial_records(uuids, [r.allocations for r in read]),
                     {ref: _sharing_provider(client, ref) for ref in sharing})
+
+
+def expect(client: PlacementClient, roots: Iterable[str]) -> None:
+    """The roots about to be read, in this order, by a command that writes
+    nothing meanwhile (``check``, ``discover``): offline they are read in
+    batches."""
+    if client.database is not None:
+        client.database.expect(roots)
+
+
+def _from_database(database: PlacementDatabase, root: str,
+                   sharing: list[str]) -> NodeRead:
+    found = database.node(root, sharing)
+    return NodeRead(found.root, found.name, found.snapshot, found.records,
+                    found.sharing, whole=True, aggregates=found.aggregates)
 
 
 def _consistent_read(client: PlacementClient, root: str, name: str
@@ -217,6 +258,8 @@ def _listing(client: PlacementClient, root: str) -> list[dict[str, Any]]:
 
 def generations(client: PlacementClient, root: str) -> dict[str, int]:
     """The generation of each provider in the tree, by uuid, now."""
+    if client.database is not None:
+        return client.database.generations(root)
     return {p['uuid']: p['generation'] for p in _listing(client, root)}
 
 
@@ -294,8 +337,11 @@ def complete(client: PlacementClient, state: NodeRead,
     Without ``consumer_types`` they are read below microversion 1.38,
     which is cheaper for Placement and leaves the records untyped.
     A consumer whose allocations vanished since the first read is dropped:
-    it has nothing left to move.
+    it has nothing left to move.  A read that was whole already reads
+    nothing.
     """
+    if state.whole:
+        return
     version = client.version()
     if not consumer_types:
         version = microversion.untyped(version)

@@ -495,6 +495,7 @@ def survey(client: PlacementClient, layouts: Layouts,
 
     if roots is None:
         roots = read.list_roots(client)
+    read.expect(client, [uuid for uuid, _ in roots])
     return read.concurrently(client, one, roots)
 
 

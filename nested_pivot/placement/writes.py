@@ -195,14 +195,11 @@ def _of_node(client: PlacementClient, provider: dict[str, str]) -> str:
 
 def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
     """The one atomic POST /reshaper."""
-    version = client.version()
-    if any(map(body.untyped, plan.allocations.values())):
-        # Records read without their type (or with none, as nova writes
-        # them) go at 1.37, which leaves every consumer's type be.
-        version = microversion.untyped(version)
-    resp = client.request('POST', '/reshaper',
-                          json=body.reshape_body(plan, version),
-                          version=version)
+    if client.database is not None:
+        # Offline: through Placement's own reshaper, in this process.
+        resp = client.database.reshape(plan)
+    else:
+        resp = _post_reshaper(client, plan)
     if resp.ok:
         return
     if resp.status == 409 and resp.error_code == CONCURRENT_UPDATE:
@@ -225,6 +222,18 @@ def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
         detail=resp.detail)
 
 
+def _post_reshaper(client: PlacementClient, plan: engine.ReshapePlan
+                   ) -> Response:
+    version = client.version()
+    if any(map(body.untyped, plan.allocations.values())):
+        # Records read without their type (or with none, as nova writes
+        # them) go at 1.37, which leaves every consumer's type be.
+        version = microversion.untyped(version)
+    return client.request('POST', '/reshaper',
+                          json=body.reshape_body(plan, version),
+                          version=version)
+
+
 def _changed(client: PlacementClient, plan: engine.ReshapePlan) -> bool:
     """Is any provider the reshape writes at another generation than the
     one it was planned at?"""
@@ -245,6 +254,11 @@ def strays(client: PlacementClient, plan: engine.ReshapePlan
                 - set(entry.inventory)) if uuid in plan.before.providers \
             else set()
         if not gone:
+            continue
+        if client.database is not None:
+            held = client.database.holders(uuid, gone)
+            found += [f'{c} ({", ".join(sorted(held[c]))} on {entry.name})'
+                      for c in sorted(held)]
             continue
         body = client.get(f'/resource_providers/{uuid}/allocations',
                           microversion.PROVIDER_ALLOCATIONS_GENERATIONS)

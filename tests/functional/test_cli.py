@@ -181,10 +181,14 @@ def test_fleet_check_plan_apply_check_rollback(any_fleet):
     assert f'{FLEET * 3 // 4} done, 0 already pivoted, 0 failed' in \
         applied.stdout
     assert 'ETA' in applied.stderr
-    # Offline, Placement runs in the command: one node at a time.
+    # Offline, Placement runs in the command: one node at a time on
+    # SQLite, in worker processes on a database server.
     one_at_a_time = 'Offline, nodes are pivoted one at a time'
-    assert (one_at_a_time in applied.stderr) == (
-        '--placement-db' in f.access), applied.stderr
+    offline = '--placement-db' in f.access
+    on_sqlite = offline and f.access[-1].startswith('sqlite')
+    assert (one_at_a_time in applied.stderr) == on_sqlite, applied.stderr
+    assert ('Offline: 4 worker processes' in applied.stderr) == (
+        offline and not on_sqlite), applied.stderr
     after = f.check()
     assert after['code'] == 0
     assert {s for n, s in after['states'].items() if '-plain-' not in n} \
