@@ -32,6 +32,7 @@ from typing import Any
 
 import os_traits
 
+from nested_pivot import compat
 from nested_pivot import exception
 from nested_pivot import names
 from nested_pivot.layout import Child
@@ -138,14 +139,16 @@ def pgpu(gpus: Iterable[PhysicalGPU | Mapping[str, Any]]) -> Layout:
          {gpu.resource_class: gpu.vgpus}, gpu.traits) for gpu in devices])
 
 
-MEMORY_ENCRYPTION_TRAITS = {
-    'amd_sev': os_traits.HW_CPU_X86_AMD_SEV,
-    'amd_sev_es': os_traits.HW_CPU_X86_AMD_SEV_ES,
-    'amd_sev_snp': os_traits.HW_CPU_X86_AMD_SEV_SNP,
-    'intel_tdx': os_traits.HW_CPU_X86_INTEL_TDX,
-}
+MEMORY_ENCRYPTION_TRAITS = compat.known_traits({
+    'amd_sev': 'HW_CPU_X86_AMD_SEV',
+    'amd_sev_es': 'HW_CPU_X86_AMD_SEV_ES',
+    'amd_sev_snp': 'HW_CPU_X86_AMD_SEV_SNP',
+    'intel_tdx': 'HW_CPU_X86_INTEL_TDX',
+})
 """The trait of each memory-encryption model's child, by nova's model
-name (``nova.objects.fields.MemEncryptionModel``, ``-`` as ``_``)."""
+name (``nova.objects.fields.MemEncryptionModel``, ``-`` as ``_``); only
+the models whose trait the installed os-traits has (older releases lack
+the newer models' traits: :func:`nested_pivot.compat.known_traits`)."""
 
 
 def sev(contexts: InventoryLike, name: str = 'amd_sev',

@@ -204,8 +204,13 @@ class VGPUReshapeTests(_Hooked, nova_reshape.VGPUReshapeTests):
     pass
 
 
-class SevResphapeTests(_Hooked, nova_reshape.SevResphapeTests):
-    pass
+# nova's SEV reshape (MEM_ENCRYPTION_CONTEXT from the root to a child)
+# and its test came after 2025.1: older nova keeps it on the root, with no
+# reshape to port.
+HAS_SEV_RESHAPE = hasattr(nova_reshape, 'SevResphapeTests')
+if HAS_SEV_RESHAPE:
+    class SevResphapeTests(_Hooked, nova_reshape.SevResphapeTests):
+        pass
 
 
 class ReshapeForPCPUsTest(_Hooked, test_numa_servers.ReshapeForPCPUsTest):
@@ -291,15 +296,39 @@ class ProviderTreeTests(nova_tree.ProviderTreeTests):
 
 
 PORTED = (
-    (VGPUReshapeTests, 'test_create_servers_with_vgpu'),
-    (SevResphapeTests, 'test_create_servers_with_amd_sev'),
-    (SevResphapeTests, 'test_create_servers_with_amd_sev_mixed'),
-    (ReshapeForPCPUsTest, 'test_vcpu_to_pcpu_reshape'),
-    (ProviderTreeTests, 'test_reshape'),
+    ('VGPUReshapeTests', 'test_create_servers_with_vgpu'),
+    ('SevResphapeTests', 'test_create_servers_with_amd_sev'),
+    ('SevResphapeTests', 'test_create_servers_with_amd_sev_mixed'),
+    ('ReshapeForPCPUsTest', 'test_vcpu_to_pcpu_reshape'),
+    ('ProviderTreeTests', 'test_reshape'),
 )
+
+
+class NotInThisNova(unittest.TestCase):
+    """A port whose nova test the installed nova does not have: skipped,
+    under the port's own name."""
+
+    def __init__(self, port: str) -> None:
+        super().__init__('test_port')
+        self.port = port
+
+    def id(self) -> str:
+        return f'{__name__}.{self.port}'
+
+    def __str__(self) -> str:
+        return self.id()
+
+    def test_port(self) -> None:
+        self.skipTest('nova 29 and 31 (2024.1, 2025.1) have no SEV '
+                      'reshape: MEM_ENCRYPTION_CONTEXT stays on the root')
 
 
 def load_tests(loader: unittest.TestLoader, tests: Any,
                pattern: Any) -> unittest.TestSuite:
     """Only the five tests of issue 14, not every test of their classes."""
-    return unittest.TestSuite(cls(name) for cls, name in PORTED)
+    suite = unittest.TestSuite()
+    for cls_name, name in PORTED:
+        cls = globals().get(cls_name)
+        suite.addTest(cls(name) if cls is not None
+                      else NotInThisNova(f'{cls_name}.{name}'))
+    return suite
