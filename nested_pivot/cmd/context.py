@@ -117,8 +117,13 @@ class Context:
         return str(path)
 
     def nova_source(self) -> novadb.Source:
+        """Where nova's facts are read.  A command that selects nodes
+        reads every cell and narrows its nodes to those of ``--cell``
+        (:mod:`.selection`); the others read only the cells given."""
+        cells = () if getattr(self.args, 'selects', False) \
+            else tuple(self.args.cell)
         return novadb.Source(self.args.nova_db, tuple(self.args.config_file),
-                            self.args.all_cells, tuple(self.args.cell))
+                             self.args.all_cells, cells)
 
     def unread(self) -> dict[str, str]:
         """With --from-nova, the nodes Placement has that the cells read

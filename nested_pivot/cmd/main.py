@@ -134,9 +134,10 @@ def _common(after: bool) -> argparse.ArgumentParser:
         '--cell', metavar='NAME', action='append',
         dest='cell_after' if after else 'cell',
         default=argparse.SUPPRESS if after else [],
-        help='read only this cell, by name or uuid in the cell mappings; '
-             'a command that selects nodes takes only the nodes of the '
-             'cells given (repeatable; implies --from-nova)')
+        help="only nova's cell NAME, by name or uuid in the cell "
+             'mappings: a command that selects nodes takes only the nodes '
+             'of the cells given, the others read only those cells '
+             '(repeatable; implies --from-nova)')
     nova.add_argument(
         '--all-cells', action='store_true', default=default('all_cells'),
         help='insist on every cell: fail without [api_database] in '

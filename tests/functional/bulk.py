@@ -65,8 +65,10 @@ def provider_doc(provider: engine.Provider) -> dict[str, Any]:
 
 def node_doc(state: read.NodeRead) -> dict[str, Any]:
     return {'root': state.root, 'name': state.name,
-            'providers': [provider_doc(p)
-                          for p in state.snapshot.providers.values()],
+            # In uuid order: Placement's own listing has no ORDER BY, and
+            # PostgreSQL returns updated rows in another order.
+            'providers': [provider_doc(p) for _, p in sorted(
+                state.snapshot.providers.items())],
             'records': {c: dataclasses.asdict(r) for c, r
                         in sorted(state.records.items())},
             'sharing': {ref: provider_doc(p) for ref, p

@@ -35,6 +35,10 @@ def main(connection: str) -> None:
     from nova import conf
     from nova import rpc
 
+    # api_database() leaves nova's API engine as it found it: this
+    # process's own writes go through one configured here.
+    conf.CONF.set_override('connection', connection, group='api_database')
+    nova.api_db.configure(conf.CONF)
     conf.CONF.set_override('transport_url', 'fake:/')
     rpc.init(conf.CONF)  # no notification driver: notifications dropped
     ctx = nova.nova_context.get_admin_context()

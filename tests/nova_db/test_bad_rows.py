@@ -178,4 +178,4 @@ def test_nova_conf_connections_are_masked(tmp_path: Path, group: str,
         assert SECRET not in proc.stdout + proc.stderr, flags
         assert '***' in proc.stdout + proc.stderr
     if 'p@ss' in connection:
-        assert 'percent-encode it as %40' in proc.stdout
+        assert 'percent-encode it as %40' in proc.stderr

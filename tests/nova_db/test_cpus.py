@@ -177,7 +177,7 @@ def test_todays_cpu_rules_from_nova_and_nova_is_never_written(tmp_path):
 
     planned = cli('plan', 'cpu-a', '--json', *access)
     assert planned.returncode == 0, planned.stdout + planned.stderr
-    plan = json.loads(planned.stdout)
+    plan = json.loads(planned.stdout)['nodes'][0]
     changes = {c['consumer']: c for c in plan['changes']}
     assert set(changes) == {fleet.i1, fleet.i2}
     assert changes[fleet.i1]['before']['PCPU'] == 2

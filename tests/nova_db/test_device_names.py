@@ -63,7 +63,7 @@ def test_pfs_named_by_interface_are_renamed_from_nova(tmp_path):
 
     planned = cli('plan', 'pf-a', '--json', '--nova-db', nova_db, *state)
     assert planned.returncode == 0, planned.stdout + planned.stderr
-    plan = json.loads(planned.stdout)
+    plan = json.loads(planned.stdout)['nodes'][0]
     renamed = {e['from']: e['to'] for e in plan['renamed'].values()}
     assert renamed == {'pf-a_ens1f0': 'pf-a_pci_0000_3b_00_0',
                        'pf-a_ens1f1': 'pf-a_pci_0000_af_00_0'}

@@ -190,7 +190,7 @@ def test_moves_in_progress_pivot_side_by_side_and_end_right(moves):
 
     plan_b = cli('plan', 'dst-b', '--json', *m.access)
     assert plan_b.returncode == 0, plan_b.stdout + plan_b.stderr
-    roles = json.loads(plan_b.stdout)['nova']
+    roles = json.loads(plan_b.stdout)['nodes'][0]['nova']
     assert roles[m.mig2] == (f'migration of instance {m.r2}: migration '
                              f'{m.mig2} dst-b -> src-a (finished): the '
                              'source side')
