@@ -31,17 +31,15 @@ BACKENDS = ('sqlite', *harness.BACKENDS)
 Databases = Callable[[str], str]
 
 
-@pytest.fixture(params=BACKENDS)
-def databases(request: pytest.FixtureRequest,
-              tmp_path: Path) -> Iterator[Databases]:
-    """``make(name)``: the URL of a new, empty database on this
-    backend."""
-    backend = request.param
-    made: list[str] = []
+def database_maker(backend: str, where: Path,
+                   made: list[str]) -> Databases:
+    """``make(name)``: the URL of a new, empty database on ``backend``
+    (SQLite files under ``where``); each server database made is added to
+    ``made``, for :func:`drop`."""
 
     def make(name: str) -> str:
         if backend == 'sqlite':
-            return f'sqlite:///{tmp_path}/{name}.db'
+            return f'sqlite:///{where}/{name}.db'
         server = os.environ.get(
             f'NESTED_PIVOT_PLACEMENT_DB_{backend.upper()}')
         if not server:
@@ -55,6 +53,19 @@ def databases(request: pytest.FixtureRequest,
         made.append(url)
         return url
 
-    yield make
+    return make
+
+
+def drop(made: list[str]) -> None:
     for url in made:
         harness.drop_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def databases(request: pytest.FixtureRequest,
+              tmp_path: Path) -> Iterator[Databases]:
+    """``make(name)``: the URL of a new, empty database on this
+    backend."""
+    made: list[str] = []
+    yield database_maker(request.param, tmp_path, made)
+    drop(made)

@@ -26,14 +26,14 @@ from pathlib import Path
 import subprocess
 import sys
 from typing import Any
-import uuid as uuidlib
 
 import pytest
 
-from tests.functional import harness
 from tests.nova_db import cells as nova
 from tests.nova_db.cells import Cell
 from tests.nova_db.conftest import BACKENDS
+from tests.nova_db.conftest import database_maker
+from tests.nova_db.conftest import drop
 from tests.nova_db.test_bad_facts import BadFleet
 from tests.nova_db.test_bad_facts import REASONS
 from tests.nova_db.test_from_nova import cli
@@ -118,28 +118,10 @@ def two_cells(request: pytest.FixtureRequest,
     backend = request.param
     tmp = tmp_path_factory.mktemp(f'two-cells-{backend}')
     made: list[str] = []
-
-    def make(name: str) -> str:
-        if backend == 'sqlite':
-            return f'sqlite:///{tmp}/{name}.db'
-        server = os.environ.get(
-            f'NESTED_PIVOT_PLACEMENT_DB_{backend.upper()}')
-        if not server:
-            reason = (f'no {backend} server: run under tools/placement-'
-                      'server run --db all')
-            if os.environ.get('CI'):
-                pytest.fail(reason)
-            pytest.skip(reason)
-        url = harness.create_database(
-            server, f'np_{name}_{uuidlib.uuid4().hex[:10]}')
-        made.append(url)
-        return url
-
     try:
-        yield TwoCells(make, tmp)
+        yield TwoCells(database_maker(backend, tmp, made), tmp)
     finally:
-        for url in made:
-            harness.drop_database(url)
+        drop(made)
 
 
 def test_cell_and_aggregate_select_nodes_from_nova(two_cells):
