@@ -75,6 +75,10 @@ STATUS = {
     'journal': 'the node\'s journal entries, oldest first, each with its '
                '``path``',
     'journal_error': 'why the journal cannot be read; empty otherwise',
+    'interrupted': 'the last pivot or rollback stopped between its '
+                   'pre-image and its end: ``operation``, ``path`` and '
+                   '``finish`` (the command that finishes it); null '
+                   'otherwise',
 }
 
 

@@ -369,8 +369,10 @@ def test_offline_notes_are_warnings_inside_the_document(sqlite):
     found = f.json('apply', f'{f.prefix}-gpu-*', '--concurrency', '3',
                    '--yes', code=0)
     assert found['warnings'] == ['Offline, nodes are pivoted one at a '
-                                 'time: --concurrency is for a Placement '
-                                 'server.']
+                                 'time on SQLite, which serves one writer '
+                                 'at a time: --concurrency needs a '
+                                 'PostgreSQL or MariaDB Placement '
+                                 'database.']
 
 
 # -- item 21: clearer words -------------------------------------------------
