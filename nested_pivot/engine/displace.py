@@ -80,11 +80,15 @@ def candidates(target: Target, source: str, rc: str,
     device's class never leaves its own branch: an allocation never
     changes device on its own, only a hint moves it there.  A foreign
     provider (another service's) never takes one, but for the sharing
-    provider the layout sends the class to.
+    provider the layout sends the class to.  A provider the tree could not
+    rename hands its allocations to its successor.
     """
     if rc in target.sharing:
         return (target.sharing[rc],)
     after = target.after
+    successor = target.successors.get(source)
+    if successor is not None and after.offers(successor, rc):
+        return (successor,)  # the same device, under its new name
     if source == after.root and rc in target.destinations:
         return (target.destinations[rc],)
     anchor = source

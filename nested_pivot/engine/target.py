@@ -47,7 +47,9 @@ class Target:
     class to its sharing provider.  ``reparented`` children move under a
     new parent; ``renamed`` ones take the name the layout gives them.
     ``destinations`` maps a class to the child (uuid) its allocations
-    leaving the root go to.
+    leaving the root go to.  ``successors`` maps a provider removed
+    because the tree cannot rename it to the child created in its place
+    (a device's allocations follow it there).
     """
 
     before: Snapshot
@@ -60,6 +62,7 @@ class Target:
     destinations: Mapping[str, str] = dataclasses.field(
         default_factory=dict)
     renamed: tuple[str, ...] = ()
+    successors: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def node(self) -> str:
@@ -236,7 +239,19 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
     return Target(snapshot, after, created, removed, foreign,
                   {rc: p.uuid for rc, p in shared.items()}, moved,
                   {rc: uuids[prefix + name]
-                   for rc, name in layout.destinations.items()}, renamed)
+                   for rc, name in layout.destinations.items()}, renamed,
+                  _successors(snapshot, layout, uuids, removed))
+
+
+def _successors(snapshot: Snapshot, layout: Layout, uuids: dict[str, str],
+                removed: tuple[str, ...]) -> dict[str, str]:
+    """Each provider removed under a child's former name (a tree that
+    cannot rename it), and the child created in its place."""
+    prefix = snapshot.root_provider.name + '_'
+    by_name = {p.name: p.uuid for p in snapshot.providers.values()}
+    return {by_name[prefix + old]: uuids[prefix + child.name]
+            for child in layout.children for old in sorted(child.former)
+            if by_name.get(prefix + old) in removed}
 
 
 def _check_marks(snapshot: Snapshot, layout: Layout) -> None:

@@ -157,6 +157,9 @@ def test_a_child_under_its_former_name_is_renamed_in_place():
     if h.TREE_KIND == 'nova':  # nova's tree cannot rename: re-created
         assert plan.renamed == {} and plan.removed == (pf,)
         assert [p.name for p in plan.created] == [f'cn1_{NAME}']
+        # The same device under its new name: its VFs follow it.
+        assert {(m.source, m.target) for m in plan.moves} == {
+            (pf, plan.created[0].uuid)}
         return
     assert plan.renamed == {pf: f'cn1_{NAME}'}
     assert (plan.created, plan.removed, plan.moves, plan.inventories) == \
