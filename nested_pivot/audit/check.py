@@ -50,7 +50,11 @@ def audit_node(client: PlacementClient, node: str, nova: NovaConsumers, *,
     if nova_node is None:
         return skipped
     names = {u: p.name for u, p in state.snapshot.providers.items()}
-    held = {c: r.allocations for c, r in state.records.items()}
+    # What each consumer holds in the node's tree: an offline read gives
+    # its allocations everywhere (a sharing provider, another node).
+    held = {c: {p: dict(r) for p, r in record.allocations.items()
+                if p in names}
+            for c, record in state.records.items()}
     found = model.candidates(held, nova_node)
     known = nova.look_up(found)
     owned = owned_providers(state.snapshot)
