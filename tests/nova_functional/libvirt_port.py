@@ -28,8 +28,8 @@ The driver's three helpers become one hook call each, with one
 - ``_update_provider_tree_for_memory_encryption``: one child per
   memory-encryption model nova reports (SEV, SEV-ES, SEV-SNP, TDX), with
   its own trait (``layouts.memory_encryption``); the flat root held SEV
-  guests only, so hints place its MEM_ENCRYPTION_CONTEXT on ``amd_sev``,
-  as nova's reshape does.
+  guests only, and their MEM_ENCRYPTION_CONTEXT goes to ``amd_sev``, as
+  nova's reshape sends it.
 
 nova's own helpers that build those trees or move allocations by hand
 (:data:`HAND_WRITTEN`) are made to fail if anything calls them, and record
@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Mapping
+from collections.abc import MutableMapping
 import dataclasses
 from typing import Any
 
 import fixtures
 from nova import context as nova_context
+from nova import exception as nova_exception
 from nova import objects
 from nova.objects import fields
 from nova.virt.libvirt import driver as libvirt_driver
@@ -55,13 +57,11 @@ from oslo_config import cfg
 from nested_pivot import layouts
 from nested_pivot import nova as hook
 from nested_pivot.conf import compute as compute_conf
-from nested_pivot.layout import Layout
 from tests.nova_functional.test_pivot import wsgi_paste
 
 CONF = cfg.CONF
 DRIVER = 'nova.virt.libvirt.driver.LibvirtDriver.'
 MEC = orc.MEM_ENCRYPTION_CONTEXT
-SEV = 'amd_sev'
 _Instance = collections.namedtuple('_Instance', ['uuid', 'name'])
 
 MOVERS = {
@@ -89,6 +89,23 @@ CALLED: list[str] = []
 """The guarded helpers called in this process, in order."""
 
 
+CALLS: collections.Counter[str] = collections.Counter()
+"""Per concern: hook calls, ReshapeNeeded raised, calls with allocations,
+and those that changed them."""
+
+
+def summary() -> list[str]:
+    """The concerns' calls since the last summary (then forgotten)."""
+    lines = [f'{concern}: {CALLS[concern]} calls, '
+             f'{CALLS[concern + " needed"]} ReshapeNeeded, '
+             f'{CALLS[concern + " with allocations"]} with allocations, '
+             f'{CALLS[concern + " changed"]} changed them'
+             for concern in ('vgpu', 'pcpu', 'memory_encryption')
+             if CALLS[concern]]
+    CALLS.clear()
+    return lines
+
+
 class HandWrittenCalled(AssertionError):
     """nova's hand-written reshape code ran: the port missed a path."""
 
@@ -110,6 +127,22 @@ def concerns(driver: Any) -> Concerns:
     if found is None:
         found = driver._nested_pivot = Concerns()
     return found  # type: ignore[no-any-return]
+
+
+def _call(driver: Any, concern: str, provider_tree: Any, nodename: str,
+          allocations: MutableMapping[str, Any] | None,
+          **kwargs: Any) -> None:
+    """The concern's hook, counted (:data:`CALLS`)."""
+    CALLS[concern] += 1
+    try:
+        changed = getattr(concerns(driver), concern).update_provider_tree(
+            provider_tree, nodename, allocations, **kwargs)
+    except nova_exception.ReshapeNeeded:
+        CALLS[concern + ' needed'] += 1
+        raise
+    if allocations is not None:
+        CALLS[concern + ' with allocations'] += 1
+        CALLS[concern + ' changed'] += bool(changed)
 
 
 # -- vGPU --------------------------------------------------------------------
@@ -147,8 +180,8 @@ def vgpu(driver: Any, provider_tree: Any, nodename: str,
                 found[consumer] = hint
         return found
 
-    concerns(driver).vgpu.update_provider_tree(
-        provider_tree, nodename, allocations, layout=layout, hints=hints)
+    _call(driver, 'vgpu', provider_tree, nodename, allocations,
+          layout=layout, hints=hints)
 
 
 def _unreported_pgpus(provider_tree: Any, nodename: str,
@@ -177,11 +210,10 @@ def pcpu(driver: Any, provider_tree: Any, nodename: str,
     root_inventory = {**root.inventory, **records}
     if orc.VCPU not in records:  # every CPU is dedicated
         root_inventory.pop(orc.VCPU, None)
-    concerns(driver).pcpu.update_provider_tree(
-        provider_tree, nodename, allocations, layout=layouts.pcpu(),
-        root_inventory=root_inventory,
-        hints=lambda consumers: layouts.convert(
-            set(consumers) & pinned(nodename)))
+    _call(driver, 'pcpu', provider_tree, nodename, allocations,
+          layout=layouts.pcpu(), root_inventory=root_inventory,
+          hints=lambda consumers: layouts.convert(
+              set(consumers) & pinned(nodename)))
 
 
 def cpu_records(driver: Any, root: Any) -> dict[str, Any]:
@@ -227,7 +259,11 @@ def pinned(nodename: str) -> set[str]:
 def memory_encryption(driver: Any, provider_tree: Any, nodename: str,
                       allocations: Any) -> None:
     """MEM_ENCRYPTION_CONTEXT on one child per model (``<node>_amd_sev``,
-    ``<node>_amd_sev_es``, ...); the root's HW_CPU_X86_AMD_SEV leaves."""
+    ``<node>_amd_sev_es``, ...); the root's HW_CPU_X86_AMD_SEV leaves, and
+    the flat root's contexts, SEV guests', go to ``amd_sev``
+    (``layouts.memory_encryption``).  A model that lost its slots loses its
+    child, as in nova (the layout manages MEM_ENCRYPTION_CONTEXT even with
+    no model left)."""
     found = driver._get_memory_encryption_inventories()
     if not found:
         return
@@ -235,21 +271,8 @@ def memory_encryption(driver: Any, provider_tree: Any, nodename: str,
                for model, inv in found.items() if inv['total']}
     layout = dataclasses.replace(layouts.memory_encryption(enabled),
                                  managed_classes=frozenset([MEC]))
-    concerns(driver).memory_encryption.update_provider_tree(
-        provider_tree, nodename, allocations, layout=layout,
-        hints=_legacy_sev(provider_tree, nodename, allocations, layout))
-
-
-def _legacy_sev(provider_tree: Any, nodename: str, allocations: Any,
-                layout: Layout) -> dict[str, Any] | None:
-    """The flat root's contexts were SEV guests'."""
-    if allocations is None or SEV not in layout.names:
-        return None
-    root = provider_tree.data(nodename).uuid
-    return layouts.place(
-        {consumer: SEV for consumer, record in allocations.items()
-         if MEC in record['allocations'].get(root, {}).get('resources', {})},
-        MEC)
+    _call(driver, 'memory_encryption', provider_tree, nodename, allocations,
+          layout=layout)
 
 
 # -- the driver, patched -----------------------------------------------------

@@ -16,6 +16,7 @@ memory-encryption model, each with its own trait."""
 from nova.tests.functional.libvirt import test_amd_sev as nova_sev
 
 from tests.nova_functional.libvirt_port import Hooked
+from tests.nova_functional.libvirt_port import summary  # noqa: F401 - printed after the counts
 
 
 class TestSEV(Hooked, nova_sev.TestSEV):

@@ -16,6 +16,7 @@ child (``<node>_intel_tdx``, trait HW_CPU_X86_INTEL_TDX)."""
 from nova.tests.functional.libvirt import test_intel_tdx as nova_tdx
 
 from tests.nova_functional.libvirt_port import Hooked
+from tests.nova_functional.libvirt_port import summary  # noqa: F401 - printed after the counts
 
 
 class TestTDX(Hooked, nova_tdx.TestTDX):

@@ -17,6 +17,7 @@ with ``cpu_dedicated_set``."""
 from nova.tests.functional.libvirt import test_numa_servers as nova_numa
 
 from tests.nova_functional.libvirt_port import Hooked
+from tests.nova_functional.libvirt_port import summary  # noqa: F401 - printed after the counts
 
 
 class NUMAServersTest(Hooked, nova_numa.NUMAServersTest):

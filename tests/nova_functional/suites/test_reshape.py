@@ -23,6 +23,7 @@ import testtools
 
 from tests.nova_functional import libvirt_port
 from tests.nova_functional.libvirt_port import Hooked
+from tests.nova_functional.libvirt_port import summary  # noqa: F401 - printed after the counts
 
 
 class VGPUReshapeTests(Hooked, nova_reshape.VGPUReshapeTests):

@@ -16,6 +16,7 @@ mdev classes built by nested_pivot (one Hook for the vGPU concern)."""
 from nova.tests.functional.libvirt import test_vgpu as nova_vgpu
 
 from tests.nova_functional.libvirt_port import Hooked
+from tests.nova_functional.libvirt_port import summary  # noqa: F401 - printed after the counts
 
 
 class VGPUTests(Hooked, nova_vgpu.VGPUTests):
