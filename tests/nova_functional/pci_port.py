@@ -43,13 +43,12 @@ its own, with ``pivot_mode = startup``, whatever the node's
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
 
 import fixtures
-from nova.compute import pci_placement_translator as translator
-from nova.virt.libvirt import driver as libvirt_driver
 import os_traits
 from oslo_config import cfg
 
@@ -57,7 +56,7 @@ from nested_pivot import nova as hook
 from nested_pivot.conf import compute as compute_conf
 from nested_pivot.layout import Child
 from nested_pivot.layout import Layout
-from tests.nova_functional import test_nova_reshapes as reshapes
+from tests.nova_functional import libvirt_port
 from tests.nova_functional.test_pivot import wsgi_paste
 
 MODULE = 'nova.compute.pci_placement_translator.'
@@ -72,6 +71,21 @@ allocations; only the replaced ``PlacementView`` methods call it."""
 
 CALLED: list[str] = []
 """The guarded writers called in this process, in order."""
+
+
+CALLS: collections.Counter[str] = collections.Counter()
+"""The PCI concern's hook calls, and those that changed allocations."""
+
+
+def summary() -> list[str]:
+    """The concerns' calls since the last summary (then forgotten): the
+    libvirt driver's, then the PCI concern's."""
+    lines = libvirt_port.summary()
+    if CALLS['pci']:
+        lines.append(f'pci: {CALLS["pci"]} calls, {CALLS["pci changed"]} '
+                     'changed allocations')
+    CALLS.clear()
+    return lines
 
 
 class HandWrittenCalled(AssertionError):
@@ -183,9 +197,11 @@ def update_provider_tree(view: Any, provider_tree: Any,
         # A provider not in the tree yet has no usage to adjust for.
         if provider_tree.exists(rp.name):
             rp._adjust_for_removals_and_held_devices(provider_tree, usage)
+    CALLS['pci'] += 1
     view.nested_pivot_changed = _hook().update_provider_tree(
         provider_tree, view.root_rp_name, allocations,
         layout=layout(view, provider_tree), hints=hints(view, allocations))
+    CALLS['pci changed'] += bool(view.nested_pivot_changed)
     # As nova does: each device records its provider, which the PCI
     # tracker's pools read next.
     for rp in reported(view):
@@ -228,7 +244,6 @@ class Port(fixtures.Fixture):
                 ('PlacementView.update_allocations', update_allocations))
 
     def _setUp(self) -> None:
-        assert translator.PlacementView  # the module patched below
         CONCERN.hook = None
         self.addCleanup(setattr, CONCERN, 'hook', None)
         for name, replacement in self.REPLACED:
@@ -236,36 +251,15 @@ class Port(fixtures.Fixture):
         self.useFixture(Guards())
 
 
-class LibvirtPort(fixtures.Fixture):
-    """The libvirt driver's own concerns (PCPU, vGPU, SEV) through
-    nested_pivot, with nova's hand-written reshapes guarded: the
-    replacements of test_nova_reshapes."""
-
-    def _setUp(self) -> None:
-        compute_conf.register_opts(cfg.CONF)
-        for name, replacement in (
-                ('_update_provider_tree_for_vgpu', reshapes.vgpu),
-                ('_update_provider_tree_for_pcpu', reshapes.pcpu),
-                ('_update_provider_tree_for_memory_encryption',
-                 reshapes.memory_encryption)):
-            self.useFixture(fixtures.MonkeyPatch(reshapes.DRIVER + name,
-                                                 replacement))
-        self.useFixture(fixtures.MonkeyPatch(
-            reshapes.DRIVER + 'init_host',
-            reshapes._init_host(libvirt_driver.LibvirtDriver.init_host)))
-        for name in reshapes.HAND_WRITTEN:
-            self.useFixture(fixtures.MonkeyPatch(reshapes.DRIVER + name,
-                                                 reshapes._forbidden(name)))
-
-
 class Hooked:
     """Mixed in before nova's test class: the libvirt driver's concerns
-    and the PCI concern go through nested_pivot from the start of nova's
-    setUp (its services start through them)."""
+    (:mod:`tests.nova_functional.libvirt_port`: PCPU, vGPU, memory
+    encryption) and the PCI concern go through nested_pivot from the start
+    of nova's setUp (its services start through them)."""
 
     def setUp(self) -> None:
         wsgi_paste(self)
-        self.useFixture(LibvirtPort())  # type: ignore[attr-defined]
+        self.useFixture(libvirt_port.Port())  # type: ignore[attr-defined]
         self.useFixture(Port())  # type: ignore[attr-defined]
         super().setUp()  # type: ignore[misc]
 

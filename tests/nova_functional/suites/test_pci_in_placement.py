@@ -17,6 +17,7 @@ and healing their allocations) and the libvirt driver's concerns."""
 from nova.tests.functional.libvirt import test_pci_in_placement as nova_pip
 
 from tests.nova_functional.pci_port import Hooked
+from tests.nova_functional.pci_port import summary  # noqa: F401 - printed after the counts
 
 
 class PlacementPCIInventoryReportingTests(

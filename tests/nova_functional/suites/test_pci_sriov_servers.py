@@ -17,6 +17,7 @@ libvirt driver's concerns (PCPU for the tests with dedicated CPUs)."""
 from nova.tests.functional.libvirt import test_pci_sriov_servers as nova_pci
 
 from tests.nova_functional.pci_port import Hooked
+from tests.nova_functional.pci_port import summary  # noqa: F401 - printed after the counts
 
 
 class SRIOVServersTest(Hooked, nova_pci.SRIOVServersTest):
