@@ -45,6 +45,7 @@ from nested_pivot import nova as hook
 from nested_pivot.conf import compute as compute_conf
 from nested_pivot.layout import Child
 from nested_pivot.layout import Layout
+from tests.nova_functional.test_pivot import skip_differing
 from tests.nova_functional.test_pivot import wsgi_paste
 
 CONF = cfg.CONF
@@ -118,6 +119,21 @@ def _hook_first(concern: hook.Hook, original: Any) -> Any:
     return update_provider_tree
 
 
+DIFFERING = {
+    'ProviderTreeTests.test_update_provider_tree_multiple_providers': (
+        "nova's fake driver builds NUMA cells carrying the root's VCPU and "
+        "MEMORY_MB in a periodic update, without a reshape, because it "
+        "knows that no instance exists. The hook cannot see allocations "
+        "then: a class leaving the root may move some, so it raises "
+        "ReshapeNeeded at the node's first update, which nova refuses "
+        "outside start-up (later updates defer the change to the next "
+        "start). The same tree at start-up, "
+        "test_update_provider_tree_multiple_providers_startup, passes."),
+}
+"""nova's tests the hook cannot pass as they are, by ``<class>.<test>``:
+skipped, with the reason."""
+
+
 class ProviderTreeTests(nova_tree.ProviderTreeTests):
     """Every side effect a test gives the fake driver's mock goes through
     the hook (see the module's docstring).  A new side effect is a new
@@ -125,6 +141,7 @@ class ProviderTreeTests(nova_tree.ProviderTreeTests):
     restart or update the test then runs."""
 
     def setUp(self) -> None:
+        skip_differing(self, DIFFERING)
         wsgi_paste(self)
         super().setUp()
         compute_conf.register_opts(CONF)
