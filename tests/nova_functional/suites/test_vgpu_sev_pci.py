@@ -38,6 +38,7 @@ from oslo_utils.fixture import uuidsentinel as uuids
 
 from tests.nova_functional import libvirt_port
 from tests.nova_functional import pci_port
+from tests.nova_functional.pci_port import summary  # noqa: F401 - printed after the counts
 from tests.nova_functional.test_pivot import wsgi_paste
 
 HOST = 'host1'
