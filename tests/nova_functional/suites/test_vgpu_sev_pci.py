@@ -79,6 +79,9 @@ class VGPUSevPciTests(nova_vgpu.VGPUTestBase, nova_pci._PCIServersTestBase):
             hw_machine_type='q35', hw_firmware_type='uefi',
             hw_mem_encryption=True)
         self.glance.create(None, sev_image)
+        # SEV's guests get a flavor of their own: the harness's default
+        # is the first flavor the API lists, which may be one of these.
+        self.sev_flavor = self._create_flavor()
         self.vgpu_flavor = self._create_flavor(
             extra_spec={'resources:VGPU': '1'})
         self.pci_flavor = self._create_flavor(
@@ -91,7 +94,8 @@ class VGPUSevPciTests(nova_vgpu.VGPUTestBase, nova_pci._PCIServersTestBase):
     def _boot(self, kind: str) -> Any:
         if kind == 'sev':
             return self._create_server(
-                image_uuid=uuids.sev_image, host=HOST, networks='none')
+                image_uuid=uuids.sev_image, flavor_id=self.sev_flavor,
+                host=HOST, networks='none')
         flavor = self.vgpu_flavor if kind == 'vgpu' else self.pci_flavor
         return self._create_server(
             image_uuid='155d900f-4e14-4e4c-a73d-069cbf4541e6',
