@@ -178,7 +178,11 @@ def plan_snapshot(snapshot: Snapshot,
     corrected = facts.corrections(converted, stated.corrects, target)
     converted = corrected.records
     healed, heal_placed = facts.heals(converted, stated.heals, target)
-    displaced = find_displaced(target, converted) + healed + corrected.items
+    managed = (layout.classes | layout.heals | frozenset(layout.converts)
+               | frozenset(layout.converts.values())
+               if layout is not None else None)
+    displaced = (find_displaced(target, converted, managed) + healed
+                 + corrected.items)
     placements, topped = hints_mod.top_ups(
         stated.placements, target, converted, displaced,
         layout.heals if layout is not None else frozenset())

@@ -39,11 +39,15 @@ class Displaced:
     candidates: tuple[str, ...]
 
 
-def find_displaced(target: Target, records: Mapping[str, ConsumerRecord]
-                   ) -> list[Displaced]:
+def find_displaced(target: Target, records: Mapping[str, ConsumerRecord],
+                   managed: frozenset[str] | None = None) -> list[Displaced]:
     """Every displaced allocation, in a deterministic order.
 
-    Allocations on providers outside the node's tree stay as they are.
+    Allocations on providers outside the node's tree stay as they are, and
+    so do allocations of a class outside ``managed`` (the layout's) on a
+    provider that does not offer it before the plan either: the tree lags
+    Placement there (nova's cached tree), and the layout takes nothing
+    away from them.
     """
     result = []
     known: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -53,7 +57,8 @@ def find_displaced(target: Target, records: Mapping[str, ConsumerRecord]
             if source not in target.before.providers:
                 continue
             for rc, amount in sorted(resources.items()):
-                if not amount or _stays(target, source, rc):
+                if not amount or _stays(target, source, rc) or _lagging(
+                        target, source, rc, managed):
                     continue
                 if (source, rc) not in known:
                     known[(source, rc)] = candidates(target, source, rc,
@@ -66,6 +71,12 @@ def find_displaced(target: Target, records: Mapping[str, ConsumerRecord]
 def _stays(target: Target, source: str, rc: str) -> bool:
     return source in target.after.providers and target.after.offers(
         source, rc)
+
+
+def _lagging(target: Target, source: str, rc: str,
+             managed: frozenset[str] | None) -> bool:
+    return (managed is not None and rc not in managed
+            and not target.before.offers(source, rc))
 
 
 def candidates(target: Target, source: str, rc: str,

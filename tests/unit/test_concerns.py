@@ -143,6 +143,25 @@ def test_a_device_allocation_never_changes_device_on_its_own(concern):
     assert not tree.exists(pf0)
 
 
+def test_another_class_the_tree_does_not_show_yet_stays_as_it_is():
+    """nova's cached tree may lag Placement: a consumer holds a class the
+    root offers in Placement but not yet in the tree.  A concern that does
+    not manage that class plans its own and leaves that allocation as it
+    is; one that manages it still finds it displaced."""
+    tree, root = h.flat_node(inventory={'VCPU': {'total': 16}})
+    allocs = h.allocations(h.consumer('sev-vm', {root: {
+        'VCPU': 1, 'MEM_ENCRYPTION_CONTEXT': 1}}))
+    before = copy.deepcopy(allocs)
+    pgpus = layouts.pgpu([layouts.PhysicalGPU('pci_0000_84_00_0', 4)])
+    plan = _concern(tree, allocs, pgpus)
+    assert not plan.consumers
+    assert allocs == before
+    with pytest.raises(exception.NoTargetProvider,
+                       match='MEM_ENCRYPTION_CONTEXT'):
+        _concern(tree, allocs, dataclasses.replace(
+            Layout(), managed_classes=frozenset(['MEM_ENCRYPTION_CONTEXT'])))
+
+
 def test_a_dropped_device_with_no_sibling_gives_back_to_the_root():
     """The CLI's whole-node layout: the root regains the class of a child
     it removes when no other child carries it, and the allocation goes up

@@ -1,0 +1,19 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""nova's own functional test modules, whole, through nested_pivot.
+
+One module here per nova module; every class subclasses nova's and
+inherits its test methods unchanged.  ``tox -e nova-suites`` runs them,
+one module after the other (``python -m tests.nova_functional
+tests.nova_functional.suites``); CI's ``tox -e nova`` does not.
+"""
