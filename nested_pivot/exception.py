@@ -137,7 +137,7 @@ class DeviceAllocationStranded(CannotPivot):
     only a hint may do that, so the layout cannot be reached as it is."""
 
     msg_fmt = ('Node %(node)s: consumer %(consumer)s holds %(amount)d '
-               '%(resource_class)s on %(source)s, which the layout no longer '
+               '%(resource_class)s on %(source)s, where the layout no longer '
                'offers it, and no provider of its own branch of the tree '
                'does. An allocation never changes device on its own: name '
                'the device it moves to in a hint, or keep %(source)s.')

@@ -16,8 +16,9 @@ cells, and host aggregates, written through nova's objects::
 
     python -m tests.nova_db.api URL < spec.json > cells.json
 
-A spec: ``{"cells": {name: cell database URL}, "aggregates": {name:
-uuid}}``; the output: ``{name: cell uuid}``.
+A spec: ``{"cells": {name: cell database URL}, "hosts": {cell name:
+[host]}, "aggregates": {name: uuid}}``; the output: ``{name: cell
+uuid}``.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from tests.nova_db import cells as nova
 
 def main(connection: str) -> None:
     spec = json.load(sys.stdin)
-    nova.api_database(connection, spec['cells'])
+    nova.make_api_database(connection, spec['cells'], spec.get('hosts'))
     # An aggregate's creation is notified: to nowhere, as in nova's tests.
     from nova import conf
     from nova import rpc
 
-    # api_database() leaves nova's API engine as it found it: this
+    # make_api_database() leaves nova's API engine as it found it: this
     # process's own writes go through one configured here.
     conf.CONF.set_override('connection', connection, group='api_database')
     nova.api_db.configure(conf.CONF)

@@ -20,6 +20,7 @@ requests, migrations with their migration context).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 import uuid as uuidlib
 import warnings
@@ -77,11 +78,36 @@ def migrate(connection: str) -> Any:
 
 
 def api_database(connection: str, cells: dict[str, str],
-                 hosts: dict[str, list[str]] | None = None) -> None:
+                 hosts: dict[str, list[str]] | None = None,
+                 aggregates: dict[str, str] | None = None) -> dict[str, str]:
     """nova's API database with cell0 and ``cells`` (name -> cell DB),
-    as nova-manage cell_v2 map_cell0 and create_cell make them, and the
-    host mappings of ``hosts`` (cell name -> hosts), as discover_hosts
-    makes them.  Each call makes its own, in one process too."""
+    as nova-manage cell_v2 map_cell0 and create_cell make them, the host
+    mappings of ``hosts`` (cell name -> hosts), as discover_hosts makes
+    them, and host ``aggregates`` (name -> uuid); cell name -> uuid.
+
+    Made in a process of its own (``python -m tests.nova_db.api``): nova's
+    API engine is process-wide, and a test that started it in this
+    process (nova's report client, say) would refuse another database.
+    """
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, '-m', 'tests.nova_db.api', connection],
+        input=json.dumps({'cells': cells, 'hosts': hosts or {},
+                          'aggregates': aggregates or {}}),
+        text=True, capture_output=True, timeout=600, check=False,
+        cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found: dict[str, str] = json.loads(proc.stdout)
+    return found
+
+
+def make_api_database(connection: str, cells: dict[str, str],
+                      hosts: dict[str, list[str]] | None = None) -> None:
+    """What :func:`api_database` makes, in this process
+    (``tests.nova_db.api`` runs it)."""
     from nova import conf as nova_conf
     from nova import rpc
     from oslo_db.sqlalchemy import enginefacade

@@ -48,19 +48,6 @@ FAST = '3c1d9e5a-7b2f-4e8d-9a6c-1f0e2d3c4b5a'
 """The host aggregate "fast": cell2's b-1 and cell1's good-1."""
 
 
-def api_database(url: str, cells: dict[str, str],
-                 aggregates: dict[str, str]) -> dict[str, str]:
-    """nova's API database at ``url`` mapping ``cells``, with
-    ``aggregates``, made in a process of its own; cell name -> uuid."""
-    proc = subprocess.run(
-        [sys.executable, '-m', 'tests.nova_db.api', url],
-        input=json.dumps({'cells': cells, 'aggregates': aggregates}),
-        text=True, capture_output=True, cwd=ROOT, timeout=600, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    found: dict[str, str] = json.loads(proc.stdout)
-    return found
-
-
 class TwoCells:
     """cell1: the bad fleet (good-1, wrong-1, wrong-2, contra-1, cell-1;
     ghost-1 in Placement only), c-1 and c-2; cell2: b-1 and b-2.  Each
@@ -79,9 +66,9 @@ class TwoCells:
         self.placement_db = make('placement')
         placement('seed', self.placement_db, self.spec)
         api = make('api')
-        self.cells = api_database(api, {'cell1': self.cell1.connection,
-                                        'cell2': self.cell2.connection},
-                                  {'fast': FAST})
+        self.cells = nova.api_database(
+            api, {'cell1': self.cell1.connection,
+                  'cell2': self.cell2.connection}, aggregates={'fast': FAST})
         self.conf = tmp / 'nova.conf'
         self.conf.write_text(f'[api_database]\nconnection = {api}\n')
         self.access = ['--config-file', str(self.conf), '--placement-db',
