@@ -209,12 +209,17 @@ def _names(adapter: Any) -> dict[str, str]:
 def api(url: str, cell_url: str, booting: list[str]) -> None:
     """nova's API database at ``url`` mapping the cell ``cell_url``, with
     an instance mapping (no cell yet) of each of ``booting``."""
+    from nova import conf
     from nova import context as nova_context
     from nova import objects
 
     from tests.nova_db import cells
 
     cells.api_database(url, {'cell1': cell_url})
+    # Made in a process of its own: this one's writes go through nova's
+    # API engine configured here.
+    conf.CONF.set_override('connection', url, group='api_database')
+    cells.api_db.configure(conf.CONF)
     ctx = nova_context.get_admin_context()
     for uuid in booting:
         objects.InstanceMapping(ctx, instance_uuid=uuid, cell_mapping=None,
