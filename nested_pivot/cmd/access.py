@@ -227,8 +227,17 @@ def placement_direct(conf: cfg.ConfigOpts, base: type | None = None) -> Any:
     from placement.direct import PlacementDirect
 
     direct = (base or PlacementDirect)(conf)
-    app = deploy.loadapp(conf)
-    direct.app = lambda: app
+    built: list[Any] = []
+
+    def app() -> Any:
+        # Built at the first request, which _probe() makes: loading the
+        # app reaches the database, and a database that does not answer
+        # yet is waited for there.
+        if not built:
+            built.append(deploy.loadapp(conf))
+        return built[0]
+
+    direct.app = app
     return direct
 
 

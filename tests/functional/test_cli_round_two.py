@@ -641,7 +641,8 @@ layouts:
 """)
     plan = sqlite.run('plan', name, '--json', layouts=merged)
     assert plan.returncode == 0, plan.stderr
-    after = {p['name']: p for p in json.loads(plan.stdout)['after']}
+    after = {p['name']: p
+             for p in json.loads(plan.stdout)['nodes'][0]['after']}
     assert after[f'{name}_NUMA1']['inventory']['VCPU']['total'] == 8
     twice = sqlite.tmp / 'twice.yaml'
     twice.write_text(merged.read_text().replace(
