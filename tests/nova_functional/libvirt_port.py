@@ -284,25 +284,37 @@ def _init_host(init_host: Any) -> Any:
     return wrapper
 
 
-def _guard(name: str) -> Any:
-    def called(*args: Any, **kwargs: Any) -> None:
-        CALLED.append(name)
-        raise HandWrittenCalled(f'nova\'s hand-written {name} was called: '
-                                'the port must build the tree and move '
-                                'every allocation itself')
-    return called
+def _guard(name: str, called: list[str], error: type[AssertionError],
+           what: str) -> Any:
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        called.append(name)
+        raise error(f'nova\'s {what} {name} was called: the port must '
+                    'build the tree and move every allocation itself')
+    return guarded
 
 
 class Guards(fixtures.Fixture):
-    """nova's hand-written reshape helpers (``names``) fail if called."""
+    """nova's hand-written reshape helpers (``names``) fail if called.
+
+    The PCI port guards its own code with the same fixture, through the
+    class attributes: where the names live, the list each call goes to,
+    the error raised and what the helpers are called in it."""
+
+    PREFIX = DRIVER
+    WHAT = 'hand-written'
 
     def __init__(self, names: tuple[str, ...] = HAND_WRITTEN) -> None:
         super().__init__()
         self.names = names
 
+    def _called(self) -> tuple[list[str], type[AssertionError]]:
+        return CALLED, HandWrittenCalled
+
     def _setUp(self) -> None:
+        called, error = self._called()
         for name in self.names:
-            self.useFixture(fixtures.MonkeyPatch(DRIVER + name, _guard(name)))
+            self.useFixture(fixtures.MonkeyPatch(
+                self.PREFIX + name, _guard(name, called, error, self.WHAT)))
 
 
 class Port(fixtures.Fixture):

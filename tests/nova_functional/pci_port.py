@@ -221,25 +221,17 @@ def update_allocations(view: Any, allocations: dict[str, Any],
 
 # -- fixtures ----------------------------------------------------------------
 
-def _guard(name: str) -> Any:
-    def called(*args: Any, **kwargs: Any) -> None:
-        CALLED.append(name)
-        raise HandWrittenCalled(f'nova\'s PCI translator {name} was called: '
-                                'the port must write the tree and the '
-                                'allocations itself')
-    return called
-
-
-class Guards(fixtures.Fixture):
+class Guards(libvirt_port.Guards):
     """nova's PCI writers (those named) fail if called."""
 
-    def __init__(self, names: tuple[str, ...] = HAND_WRITTEN) -> None:
-        super().__init__()
-        self.names = names
+    PREFIX = MODULE
+    WHAT = 'PCI translator'
 
-    def _setUp(self) -> None:
-        for name in self.names:
-            self.useFixture(fixtures.MonkeyPatch(MODULE + name, _guard(name)))
+    def __init__(self, names: tuple[str, ...] = HAND_WRITTEN) -> None:
+        super().__init__(names)
+
+    def _called(self) -> tuple[list[str], type[AssertionError]]:
+        return CALLED, HandWrittenCalled
 
 
 class Port(fixtures.Fixture):
