@@ -210,9 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "not read: the layouts come from nova's facts")
         code = int(args.run(ctx))
     except signals.Terminated:
+        signals.stopping()
         ctx.fail('terminated (SIGTERM); rerun the same command to go on')
         code = Code.TERMINATED
     except KeyboardInterrupt:
+        signals.stopping()
         ctx.fail('interrupted; rerun the same command to go on')
         code = Code.INTERRUPTED
     except BrokenPipeError:

@@ -17,6 +17,10 @@ The first one stops the command as Ctrl-C does (:class:`Terminated` is a
 ``KeyboardInterrupt``); while the nodes in flight then finish
 (:func:`finishing`), any further one only says that they are finishing:
 each pivot is atomic, and one cut short would leave its node ``partial``.
+From then on (:func:`stopping`) any further one is ignored, so that the
+summary is written whole and the exit code is that of the first one: a
+signal that came after Python restored the default handlers at its exit
+would kill the process instead.
 """
 
 from __future__ import annotations
@@ -58,9 +62,18 @@ def finishing(stream: TextIO, what: str) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.signal(s, patient) for s in STOPPING}
+    for sig in STOPPING:
+        signal.signal(sig, patient)
     try:
         yield
     finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        stopping()
+
+
+def stopping() -> None:
+    """The command is stopping: further Ctrl-C and SIGTERM are ignored,
+    until the process exits (Python keeps an ignored signal ignored at its
+    exit, where it restores every handler it set to the default)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOPPING:
+            signal.signal(sig, signal.SIG_IGN)
