@@ -31,6 +31,8 @@ plan never changes them).  The answer is the one the handler would give:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
 import json
 from typing import Any
 from typing import TYPE_CHECKING
@@ -96,8 +98,8 @@ def reshape(db: PlacementDatabase, data: dict[str, Any]) -> Response:
         # Another worker's transaction held what this one needed, and the
         # database rolled this one back (a deadlock, or the statements
         # after one): nothing was written, as with a generation conflict.
-        return _answer(409, errors.CONCURRENT_UPDATE,
-                       f'rolled back by the database: {_first_line(err)}')
+        refused = _rolled_back_answer(err)
+        return _answer(refused.status, refused.code, refused.detail)
     return Response('POST', URL, 204, None)
 
 
@@ -147,21 +149,69 @@ def _write(db: PlacementDatabase, data: dict[str, Any]) -> None:
     from placement.objects import reshaper as reshaper_obj
 
     ctx = db.context
-    with db.manager.writer.using(ctx):
-        # Order matters.  First the rows of every provider and consumer
-        # the reshape writes are locked, providers then consumers, each
-        # by id: two workers whose nodes share a provider (a sharing one,
-        # another host) or a consumer (a migration) take their turns,
-        # in one order for all, instead of failing each other's
-        # generation checks.  Then the lookups, in the same transaction,
-        # so the generations they give are the ones its updates check.
-        _lock(db, ctx, data)
-        providers = _providers(db, ctx, data)
-        inventories = _inventories(providers, data['inventories'])
-        consumers = _consumers(db, ctx, data['allocations'])
-        allocations = _allocations(ctx, providers, consumers,
-                                   data['allocations'])
-        reshaper_obj.reshape(ctx, inventories, allocations)
+    with db.manager.writer.using(ctx), _victim(db, ctx) as rolled_back:
+        try:
+            # Order matters.  First the rows of every provider and
+            # consumer the reshape writes are locked, providers then
+            # consumers, each by id: two workers whose nodes share a
+            # provider (a sharing one, another host) or a consumer (a
+            # migration) take their turns, in one order for all, instead
+            # of failing each other's generation checks.  Then the
+            # lookups, in the same transaction, so the generations they
+            # give are the ones its updates check.
+            _lock(db, ctx, data)
+            providers = _providers(db, ctx, data)
+            inventories = _inventories(providers, data['inventories'])
+            consumers = _consumers(db, ctx, data['allocations'])
+            allocations = _allocations(ctx, providers, consumers,
+                                       data['allocations'])
+            reshaper_obj.reshape(ctx, inventories, allocations)
+        except Exception:
+            if rolled_back:
+                raise _rolled_back_answer(rolled_back[0]) from None
+            raise
+        if rolled_back:
+            raise _rolled_back_answer(rolled_back[0])
+
+
+@contextlib.contextmanager
+def _victim(db: PlacementDatabase, ctx: Any
+            ) -> Iterator[list[BaseException]]:
+    """The errors of this transaction's connection by which the database
+    rolled the transaction back for another one's.
+
+    Placement retries the allocation writes of a reshape alone on a
+    deadlock (``_set_allocations`` is wrapped in oslo.db's
+    ``wrap_db_retry``).  InnoDB has by then rolled back the whole
+    transaction, the interim inventories with it, and the retry runs in a
+    new one: it fails for want of the inventories ("Inventory ...
+    invalid"), or, worse, it succeeds and would commit half a reshape.
+    Seen here, either way the reshape is rolled back whole and answered
+    as a conflict: the node is re-read and planned again.
+    """
+    from sqlalchemy import event
+
+    engine = db.manager.writer.get_engine()
+    connection = ctx.session.connection()
+    seen: list[BaseException] = []
+
+    def handle_error(context: Any) -> None:
+        if context.connection is connection and _rolled_back(
+                context.original_exception):
+            seen.append(context.original_exception)
+
+    event.listen(engine, 'handle_error', handle_error)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, 'handle_error', handle_error)
+
+
+def _rolled_back_answer(err: BaseException) -> _Refused:
+    from placement import errors
+
+    return _Refused(409, errors.CONCURRENT_UPDATE,
+                    f'rolled back by the database: {_first_line(err)}')
 
 
 def _lock(db: PlacementDatabase, ctx: Any, data: dict[str, Any]) -> None:

@@ -31,6 +31,8 @@ from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.http import Response
 
 CONCURRENT_UPDATE = 'placement.concurrent_update'
+INVALID_INVENTORY = 'Unable to allocate inventory: Inventory for '
+"""Placement's 409 when an allocation meets no inventory of its class."""
 TRAITS_VERSION = microversion.PROVIDERS
 
 
@@ -204,6 +206,16 @@ def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
         return
     if resp.status == 409 and resp.error_code == CONCURRENT_UPDATE:
         raise Conflict(resp.detail, maybe_applied=resp.retried)
+    if resp.status == 409 and INVALID_INVENTORY in resp.detail:
+        # The body gives every provider it allocates on the inventory of
+        # each class allocated there.  Placement answers this when, on
+        # MySQL or MariaDB, InnoDB rolled the reshape back for a deadlock
+        # and Placement retried its allocation writes alone (oslo.db's
+        # wrap_db_retry), without the interim inventories: nothing was
+        # written, and the reshape is to be redone whole.
+        raise Conflict(f'{resp.detail} (a reshape Placement redid in part '
+                       f'after a database deadlock)',
+                       maybe_applied=resp.retried)
     if resp.status == 400 and _changed(client, plan):
         # Placement answers a reshape that raced another writer's with 400
         # ("No inventory of class VCPU found"), not only with 409.  The

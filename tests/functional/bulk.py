@@ -27,6 +27,12 @@ with its type) and through the database, node by node and in a batch.
 API and to its reshaper through the database layer, each answer with the
 state of the node after it; and one reshape that succeeds, each way on a
 node of its own, with what it leaves.
+
+*deadlock* (``deadlock URL database|api``): a pivot, through the database
+layer or Placement's API, whose reshape the database picks as the victim
+of a real deadlock, once, as its allocations are written (see
+:class:`Deadlocker`); its outcome, the deadlocks the database reported,
+and each consumer's totals before and after.
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import sys
 from typing import Any
 import uuid as uuidlib
 
 import nested_pivot
 from nested_pivot import engine
+from nested_pivot import exception
 from nested_pivot import layouts
 from nested_pivot.placement import database
 from nested_pivot.placement import operations
@@ -343,6 +351,126 @@ def answers(connection: str) -> dict[str, Any]:
     return {'refused': refused, 'done': done}
 
 
+# -- deadlock ------------------------------------------------------------
+class Deadlocker:
+    """Another transaction that deadlocks with the reshape of ``root``,
+    once, as the reshape starts writing its allocations.
+
+    Order matters.  At that point the reshape holds the row lock of every
+    provider it writes, and has written the interim inventories.  This
+    transaction first grows heavier than the reshape (so that the
+    database picks the reshape as the victim), then locks the gap the
+    reshape's allocations go into (every provider id from the first
+    child's on), then, in a thread, waits for the root's row.  The
+    reshape's next insert then waits for this one, which waits for it.
+    """
+
+    def __init__(self, url: str, root: str) -> None:
+        import sqlalchemy as sa
+
+        self.sa = sa
+        self.engine = sa.create_engine(url)
+        self.root = root
+        self.fired = False
+        self.thread: Any = None
+
+    def before(self, conn: Any, cursor: Any, statement: str, *args: Any
+               ) -> None:
+        if self.fired or not statement.startswith('DELETE FROM allocations'):
+            return
+        import threading
+        import time
+
+        self.fired = True
+        text = self.sa.text
+        with self.engine.begin() as setup:
+            setup.execute(text('CREATE TABLE weight (n INTEGER)'))
+        other = self.engine.connect()
+        other.execute(text('INSERT INTO weight VALUES (:n)'),
+                      [{'n': n} for n in range(2000)])
+        root_id = other.execute(text(
+            'SELECT id FROM resource_providers WHERE uuid = :u'),
+            {'u': self.root}).scalar()
+        other.execute(text(
+            'SELECT id FROM allocations WHERE resource_provider_id > :r '
+            'FOR UPDATE'), {'r': root_id})
+
+        def wait_for_root() -> None:
+            try:
+                other.execute(text('SELECT id FROM resource_providers '
+                                   'WHERE id = :r FOR UPDATE'),
+                              {'r': root_id})
+            finally:
+                other.rollback()
+                other.close()
+
+        self.thread = threading.Thread(target=wait_for_root)
+        self.thread.start()
+        time.sleep(0.5)  # until it waits for the root's row
+
+
+class Retries(logging.Handler):
+    """The reasons the pivot gave for re-reading its node."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.reasons: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if 're-reading' in record.getMessage():
+            self.reasons.append(record.getMessage())
+
+
+def deadlock(connection: str, way: str) -> dict[str, Any]:
+    """``way``: through the ``database`` layer, or Placement's ``api``."""
+    from sqlalchemy import event
+
+    conf = harness.configure_database(connection)
+    with harness.direct_placement(conf) as adapter:
+        db = database.PlacementDatabase(conf)
+        client = PlacementClient(adapter, database=db if way == 'database'
+                                 else None)
+        name = seed.unique('deadlock')
+        root = seed.flat_node(adapter, name, FLAT)
+        vms = seed.instances(adapter, root, 3, {
+            'VCPU': 2, 'MEMORY_MB': 1024, 'DISK_GB': 10})
+        before = seed.totals(adapter, vms)
+        victims: list[str] = []
+        deadlocker = Deadlocker(connection, root)
+        writer = db.manager.writer.get_engine()
+
+        def seen(context: Any) -> None:
+            if reshaper._rolled_back(context.original_exception):
+                victims.append(str(context.original_exception))
+
+        retried = Retries()
+        operations.LOG.addHandler(retried)
+        operations.LOG.setLevel(logging.INFO)
+        event.listen(writer, 'before_cursor_execute', deadlocker.before)
+        event.listen(writer, 'handle_error', seen)
+        try:
+            result = nested_pivot.pivot(client, name, CELLS)
+            outcome = {'applied': result.applied,
+                       'retries': result.retries}
+        except exception.PivotError as err:
+            outcome = {'error': str(err)}
+        finally:
+            operations.LOG.removeHandler(retried)
+            event.remove(writer, 'before_cursor_execute', deadlocker.before)
+            event.remove(writer, 'handle_error', seen)
+            if deadlocker.thread is not None:
+                deadlocker.thread.join()
+        return {'outcome': outcome, 'fired': deadlocker.fired,
+                'why': retried.reasons,
+                'victims': victims, 'before': before,
+                'after': seed.totals(adapter, vms),
+                'children': len(seed.tree(adapter, root)) - 1,
+                'on_root': sorted(seed.call(
+                    adapter, 'GET', f'/resource_providers/{root}/'
+                    f'inventories')['inventories'])}
+
+
 if __name__ == '__main__':
-    mode, url = sys.argv[1:3]
-    print(json.dumps({'reads': reads, 'answers': answers}[mode](url)))
+    mode, url, *more = sys.argv[1:]
+    print(json.dumps({'reads': reads, 'answers': answers,
+                      'deadlock': deadlock}[mode](url, *more)))
