@@ -64,6 +64,7 @@ from oslo_log import log as logging
 
 from nested_pivot import engine
 from nested_pivot import exception
+from nested_pivot import microversion
 from nested_pivot import names
 from nested_pivot.conf import compute as compute_conf
 from nested_pivot.conf.compute import REQUEST_TRAIT
@@ -73,6 +74,9 @@ from nested_pivot.layout import Layout
 LOG = logging.getLogger(__name__)
 
 Hints = Mapping[str, Any] | Callable[[list[str]], Mapping[str, Any]]
+Usages = Callable[[str], Mapping[str, int]]
+"""The usage of each class on a provider, by its uuid, as Placement
+counts it (``GET /resource_providers/{uuid}/usages``)."""
 
 
 RETRY_WINDOW = 30.0
@@ -116,10 +120,17 @@ class Hook:
 
     :param conf: the configuration holding ``[nested_pivot]`` (nova's
         ``CONF`` by default); the hook registers only its own options.
+    :param usages: reads Placement's usages of a provider (see
+        :func:`report_client_usages`).  Without allocations, a change that
+        would move them then needs no reshape when Placement counts no
+        usage that would move (a host without instances); without it, the
+        hook cannot tell, and asks for one.
     """
 
-    def __init__(self, conf: cfg.ConfigOpts | None = None) -> None:
+    def __init__(self, conf: cfg.ConfigOpts | None = None,
+                 usages: Usages | None = None) -> None:
         self.conf = conf
+        self.usages = usages
         self._nodes: dict[str, _Node] = {}
         self._lock = threading.Lock()
 
@@ -187,9 +198,10 @@ class Hook:
 
     def _without_allocations(self, call: _Call) -> bool:
         plan = call.plan({})
-        why = _why_moves(call, plan)
+        moves = _moves(call, plan)
+        why = moves.why()
         node = call.node
-        if why is None:
+        if why is None or self._none_held(call, plan, moves):
             node.first = False
             call.apply({}, None)
             return False
@@ -199,6 +211,36 @@ class Hook:
         node.first = False
         _report(node, 'deferred', '%s', _deferred(call, why))
         return False
+
+    def _none_held(self, call: _Call, plan: engine.ReshapePlan,
+                   moves: _Moves) -> bool:
+        """Does Placement count no usage that the change would move?
+
+        A class leaving a provider moves only what is held of it there; a
+        class that appears (a conversion, a heal) changes consumers of the
+        node, so then nothing may be held on any of its providers.
+        """
+        if self.usages is None:
+            return False
+        own = sorted(set(plan.before.providers) - plan.foreign)
+        wanted = own if moves.appearing else sorted(
+            {uuid for uuid, _ in moves.leaving})
+        try:
+            used = {uuid: self.usages(uuid) for uuid in wanted}
+        except Exception as err:  # the hook must not fail nova's update
+            LOG.warning('Node %s: Placement\'s usages could not be read '
+                        '(%s: %s); taking the change (%s) to move '
+                        'allocations.', call.nodename, type(err).__name__,
+                        err, moves.why())
+            return False
+        held = any(used[uuid].get(rc, 0) for uuid, rc in moves.leaving) or (
+            bool(moves.appearing) and any(
+                any(counts.values()) for counts in used.values()))
+        if not held:
+            LOG.info('Node %s: %s, and Placement counts no usage that would '
+                     'move: the layout is applied without a reshape.',
+                     call.nodename, moves.why())
+        return not held
 
     def _with_allocations(self, call: _Call,
                           allocations: MutableMapping[str, Any],
@@ -324,27 +366,42 @@ def _holds_nested(tree: TreeLike, nodename: str, layout: Layout) -> bool:
             and any(_layout_classes_on(tree, u, layout) for u in children))
 
 
-def _why_moves(call: _Call, plan: engine.ReshapePlan) -> str | None:
-    """Why the plan may change allocations, or None when it cannot.
+@dataclasses.dataclass(frozen=True)
+class _Moves:
+    """What in a plan may change allocations.
 
-    It may when a class leaves a provider of the node (consumers may hold
-    it there), when a class a consumer may be converted from is offered
-    and its new class appears, or when a class the layout heals appears.
+    ``leaving``: (provider uuid, class) of each class leaving a provider
+    of the node (consumers may hold it there); ``appearing``: each class
+    a consumer may be converted to, or that the layout heals, that
+    appears.  ``names``: the providers' names, by uuid.
     """
+
+    leaving: tuple[tuple[str, str], ...]
+    appearing: tuple[str, ...]
+    names: Mapping[str, str]
+
+    def why(self) -> str | None:
+        """Why the plan may change allocations, or None when it cannot."""
+        if self.leaving:
+            return ', '.join(sorted(f'{rc} leaves {self.names[uuid]}'
+                                    for uuid, rc in self.leaving))
+        if self.appearing:
+            return ', '.join(f'{rc} appears' for rc in self.appearing)
+        return None
+
+
+def _moves(call: _Call, plan: engine.ReshapePlan) -> _Moves:
     before, after = _offered(plan, plan.before), _offered(plan, plan.after)
-    leaving = sorted(f'{rc} leaves {plan.before.providers[u].name}'
-                     for u in before for rc in before[u] - after.get(u, set()))
-    if leaving:
-        return ', '.join(leaving)
+    leaving = tuple(sorted((u, rc) for u in before
+                           for rc in before[u] - after.get(u, set())))
     held = frozenset().union(*before.values())
     new = frozenset().union(*after.values()) - held
     converts = call.target.converts
-    appear = sorted(rc for rc in new if rc in call.target.heals or any(
+    appear = tuple(sorted(rc for rc in new if rc in call.target.heals or any(
         target == rc and source in held
-        for source, target in converts.items()))
-    if appear:
-        return ', '.join(f'{rc} appears' for rc in appear)
-    return None
+        for source, target in converts.items())))
+    return _Moves(leaving, appear, {u: p.name for u, p
+                                    in plan.before.providers.items()})
 
 
 def _offered(plan: engine.ReshapePlan, snapshot: engine.Snapshot
@@ -481,6 +538,24 @@ def _nova_exceptions() -> _NovaExceptions:
                                exception.ReshapeFailed)
     return _NovaExceptions(nova_exception.ReshapeNeeded,
                            nova_exception.ReshapeFailed)
+
+
+def report_client_usages(client: Any) -> Usages:
+    """:data:`Usages` through nova's report client
+    (``nova.scheduler.client.report.report_client_singleton()``): a
+    provider Placement does not hold yet has none."""
+    def usages(uuid: str) -> Mapping[str, int]:
+        resp = client.get(f'/resource_providers/{uuid}/usages',
+                          version=microversion.text(microversion.PROVIDERS))
+        if resp.status_code == 404:
+            return {}
+        if resp.status_code != 200:
+            raise exception.PlacementUnavailable(
+                url=f'/resource_providers/{uuid}/usages', attempts=1,
+                detail=f'HTTP {resp.status_code}')
+        return dict(resp.json()['usages'])
+
+    return usages
 
 
 # -- the module-level form ---------------------------------------------------

@@ -30,7 +30,11 @@ on one host made fail, and the negative control.
   PCI allocations.
 - No needless ReshapeNeeded: a fresh compute with dedicated CPUs and no
   instance, whose PCPU concern must not ask for one
-  (:class:`FreshDedicatedCompute`).
+  (:class:`FreshDedicatedCompute`); and nova's fake driver moving the
+  root's VCPU and MEMORY_MB onto new cells in a periodic update, on a
+  host without instances (ProviderTreeTests.test_update_provider_tree_
+  multiple_providers), which the hook applies at once from Placement's
+  usages.
 - The negative control: nova's own reshape code with its hand-written
   movers guarded fails each of nova's test_reshape tests (3/3).
 """
@@ -63,6 +67,8 @@ TESTS = (
     'test_pci_in_placement.PlacementPCIAllocationHealingTests.'
     'test_heal_partial_allocations',
     'test_servers_provider_tree.ProviderTreeTests.test_reshape',
+    'test_servers_provider_tree.ProviderTreeTests.'
+    'test_update_provider_tree_multiple_providers',
     'test_amd_sev.TestSEV.test_sev_snp_detected_after_restart',
     'test_vgpu.VGPULiveMigrationTests.'
     'test_live_migration_fails_due_to_non_supported_mdev_types',

@@ -266,3 +266,82 @@ def test_a_device_layout_that_does_not_fit_keeps_the_tree(caplog):
               if r.levelno == logging.ERROR]
     assert len(errors) == 1 and 'flat fallback means nothing for VGPU' in \
         errors[0]
+
+
+class Usages:
+    """Placement's usages, by provider uuid, and the providers asked."""
+
+    def __init__(self, used: dict[str, dict[str, int]] | None = None,
+                 fails: bool = False) -> None:
+        self.used = used or {}
+        self.fails = fails
+        self.asked: list[str] = []
+
+    def __call__(self, uuid: str) -> dict[str, int]:
+        self.asked.append(uuid)
+        if self.fails:
+            raise ConnectionError('placement is down')
+        return self.used.get(uuid, {})
+
+
+def test_a_periodic_move_with_no_usage_is_applied_at_once():
+    """nova's fake driver moves the root's classes onto cells in a
+    periodic update of a host without instances
+    (ProviderTreeTests.test_update_provider_tree_multiple_providers):
+    fails when the hook raises ReshapeNeeded there, which nova refuses
+    outside start-up."""
+    tree, root, _ = _node(count=0)
+    usages = Usages({root: {'VCPU': 0, 'MEMORY_MB': 0, 'DISK_GB': 0}})
+    hook = nova.Hook(_conf(), usages=usages)
+    assert hook.update_provider_tree(tree, 'cn1', layout=CELLS,
+                                     root_inventory=FLAT) is False
+    assert 'VCPU' not in tree.data(root).inventory
+    assert sum(tree.data(u).inventory.get('VCPU', {}).get('total', 0)
+               for u in tree.get_provider_uuids()) == 16
+    assert usages.asked == [root]
+
+
+@pytest.mark.parametrize('fails', [False, True])
+def test_a_move_with_usage_or_no_answer_still_asks(fails, caplog):
+    """Fails when a move is applied at once although an instance holds
+    what would move, or although Placement's usages could not be read."""
+    tree, root, allocs = _node()
+    usages = Usages({root: {'VCPU': 4, 'MEMORY_MB': 2048}}, fails=fails)
+    hook = nova.Hook(_conf(), usages=usages)
+    with caplog.at_level(logging.WARNING, logger='nested_pivot.nova'), \
+            pytest.raises(RESHAPE_NEEDED):
+        hook.update_provider_tree(tree, 'cn1', layout=CELLS,
+                                  root_inventory=FLAT)
+    assert 'VCPU' in tree.data(root).inventory
+    warnings = [r.getMessage() for r in caplog.records]
+    if fails:
+        assert len(warnings) == 1 and 'cn1' in warnings[0]
+        assert 'could not be read (ConnectionError' in warnings[0]
+    else:
+        assert warnings == []
+    assert hook.update_provider_tree(tree, 'cn1', allocs, layout=CELLS,
+                                     root_inventory=FLAT) is True
+
+
+def test_a_heal_that_appears_asks_unless_the_node_holds_nothing():
+    """A class the layout heals appears: consumers of the node change,
+    whatever class they hold, so any usage on the node asks."""
+    inventory = {**FLAT, 'SRIOV_NET_VF': {'total': 4}}
+    pf = layouts.sriov([layouts.PhysicalFunction('pf0', 'net', 4)])
+    pf += layouts.Layout(heals=frozenset(['SRIOV_NET_VF']))
+    flat = {rc: rec for rc, rec in inventory.items()
+            if rc != 'SRIOV_NET_VF'}
+    for used, asks in (({'DISK_GB': 10}, True), ({}, False)):
+        tree, root, _ = _node(flat, count=0)
+        usages = Usages({root: used})
+        hook = nova.Hook(_conf(), usages=usages)
+        if asks:
+            with pytest.raises(RESHAPE_NEEDED):
+                hook.update_provider_tree(tree, 'cn1', layout=pf,
+                                          root_inventory=inventory)
+        else:
+            hook.update_provider_tree(tree, 'cn1', layout=pf,
+                                      root_inventory=inventory)
+            assert tree.data('cn1_pf0').inventory['SRIOV_NET_VF'][
+                'total'] == 4
+        assert usages.asked == [root]
