@@ -12,10 +12,11 @@
 
 """Every Python snippet of the README and the guides runs, in order, with
 the names its text assumes (a flat node, its instances, a driver base
-class), against a real Placement where it talks to one.  Every layouts
-file snippet of the operator guide loads.  The README's snippets are
-```python fences; the guides' (doc/source, reStructuredText) are
-``.. code-block:: python`` and ``yaml`` directives."""
+class, nova's report client module), against a real Placement where it
+talks to one.  Every layouts file snippet of the operator guide loads.
+The README's snippets are ```python fences; the guides' (doc/source,
+reStructuredText) are ``.. code-block:: python`` and ``yaml``
+directives."""
 
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ def _namespace() -> dict[str, Any]:
             'nodename': 'compute-1', 'instance_uuid': instance,
             'other_uuid': other, 'dataclasses': dataclasses,
             'driver': types.SimpleNamespace(ComputeDriver=object),
+            'report': types.SimpleNamespace(
+                report_client_singleton=lambda: None),
             'my_layout': layouts.numa([layouts.NumaCell(vcpu=4)]),
             'consumers': [instance, other]}
 
