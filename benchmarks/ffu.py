@@ -460,7 +460,8 @@ def _scale_figures(url: str, layouts: Path, workdir: Path, size: int,
         raise RuntimeError(f'check: {states.count("flat")} of {size} flat')
     plan = measured([SCRIPT, 'plan', f'scale-{size - 1:05d}', '--json',
                      *access], workdir, 'plan')
-    moves = len(json.loads(plan['stdout'])['moves'])
+    moves = sum(len(n['moves'])
+                for n in json.loads(plan['stdout'])['nodes'])
     return {'backend': backend, 'nodes': size,
             'consumers': size * SCALE_CONSUMERS, 'seed_s': seeded,
             'check_s': check['wall_s'], 'check_cpu_s': check['cpu_s'],
