@@ -44,6 +44,7 @@ import time
 from typing import Any
 from typing import NamedTuple
 import urllib.parse
+import uuid
 
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import session as ks_session
@@ -93,6 +94,25 @@ def _process_database() -> Any:
                 f'sqlite:///{tmpdir}/placement.sqlite'
             )
         return _DB_CONF
+
+
+@contextlib.contextmanager
+def server_database(servers: Any, backend: str, prefix: str
+                    ) -> Iterator[str]:
+    """An empty Placement database ``<prefix>_<random>`` on the real
+    ``backend`` server of ``servers`` (the ``placement_servers``
+    fixture), dropped after; skips the test without that server's
+    database URL."""
+    import pytest
+
+    server = servers.get(backend)
+    if server.db is None:
+        pytest.skip(f'no database URL for the {backend} server')
+    url = create_database(server.db, f'{prefix}_{uuid.uuid4().hex[:12]}')
+    try:
+        yield url
+    finally:
+        drop_database(url)
 
 
 def create_database(server_db: str, name: str) -> str:

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 from typing import Any
-import uuid as uuidlib
 
 import pytest
 
@@ -45,15 +44,9 @@ WORKERS = 4
 def server_database(request: pytest.FixtureRequest, placement_servers: Any
                     ) -> Iterator[str]:
     """An empty Placement database on each real server's database."""
-    server = placement_servers.get(request.param)
-    if server.db is None:
-        pytest.skip(f'no database URL for the {request.param} server')
-    url = harness.create_database(server.db,
-                                  f'np_workers_{uuidlib.uuid4().hex[:12]}')
-    try:
+    with harness.server_database(placement_servers, request.param,
+                                 'np_workers') as url:
         yield url
-    finally:
-        harness.drop_database(url)
 
 
 def contended(url: str, mode: str, prefix: str, *extra: str) -> str:

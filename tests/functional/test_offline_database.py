@@ -55,15 +55,9 @@ def empty_database(request: pytest.FixtureRequest, placement_servers: Any,
     if request.param == 'sqlite':
         yield f'sqlite:///{tmp_path}/placement.db'
         return
-    server = placement_servers.get(request.param)
-    if server.db is None:
-        pytest.skip(f'no database URL for the {request.param} server')
-    url = harness.create_database(server.db,
-                                  f'np_bulk_{uuidlib.uuid4().hex[:12]}')
-    try:
+    with harness.server_database(placement_servers, request.param,
+                                 'np_bulk') as url:
         yield url
-    finally:
-        harness.drop_database(url)
 
 
 def compare(mode: str, url: str, *more: str) -> dict[str, Any]:
@@ -226,15 +220,9 @@ def test_a_concurrent_write_is_reread_and_replanned(placement):
 @pytest.fixture
 def mariadb_database(placement_servers: Any) -> Iterator[str]:
     """An empty Placement database on the real MariaDB server."""
-    server = placement_servers.get('mariadb')
-    if server.db is None:
-        pytest.skip('no database URL for the mariadb server')
-    url = harness.create_database(server.db,
-                                  f'np_deadlock_{uuidlib.uuid4().hex[:12]}')
-    try:
+    with harness.server_database(placement_servers, 'mariadb',
+                                 'np_deadlock') as url:
         yield url
-    finally:
-        harness.drop_database(url)
 
 
 @pytest.mark.parametrize('way', ['database', 'api'])
