@@ -68,6 +68,27 @@ def journal(state: Path) -> dict[str, list[tuple[str, str]]]:
     return found
 
 
+def settled(state: Path) -> dict[str, list[tuple[str, str]]]:
+    """:func:`journal`, each node's retried attempts folded into one.
+
+    On MariaDB, reshapes of unrelated nodes can deadlock on InnoDB's gap
+    locks; the victim is rolled back whole and its node read, planned and
+    recorded again (a second pre-image).  Fails when a retried attempt
+    read another tree or other consumers than the first: a rolled-back
+    attempt must leave nothing behind.
+    """
+    found: dict[str, list[tuple[str, str]]] = {}
+    for node, entries in journal(state).items():
+        bodies = [json.loads(p.read_text())
+                  for p in sorted((state / node).glob('*-pre-image.json'))]
+        assert all((b['tree'], b['consumers']) ==
+                   (bodies[0]['tree'], bodies[0]['consumers'])
+                   for b in bodies), (node, entries)
+        found[node] = [e for i, e in enumerate(entries)
+                       if e != ('pre-image', '') or i == 0]
+    return found
+
+
 def spawned(pid: int) -> set[int]:
     """The worker processes of ``pid`` now: its children that
     multiprocessing spawned."""
@@ -147,7 +168,7 @@ def test_output_and_journal_are_those_of_one_worker(server_database,
     assert len(progress[0]) == len(progress[1]) == 12
     assert progress[1][-1].startswith('[') and '12/12 nodes' in \
         progress[1][-1]
-    assert [sorted(journal(f.state).values()) for _, f in runs.values()] \
+    assert [sorted(settled(f.state).values()) for _, f in runs.values()] \
         == [[[('pre-image', ''), ('result', 'done')]] * 12] * 2
     again = _apply(runs['four'][1], '--concurrency', str(WORKERS))
     assert again.returncode == 0
@@ -189,10 +210,10 @@ def test_interrupted_workers_finish_their_nodes_and_rerun_completes(
     rows = {line.split()[0]: line for line in out.splitlines()
             if line.startswith('i-')}
     assert sorted(n for n, row in rows.items() if ' done ' in row) == done
-    entries = journal(f.state)
+    entries = settled(f.state)
     assert len(entries) == len(done)
     assert all(e == [('pre-image', ''), ('result', 'done')]
-               for e in entries.values())
+               for e in entries.values()), entries
     rerun = _apply(f, '--concurrency', str(WORKERS))
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f'{len(done)} already pivoted' in rerun.stdout
