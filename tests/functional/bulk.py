@@ -42,6 +42,7 @@ import dataclasses
 import json
 import logging
 import sys
+import tempfile
 from typing import Any
 import uuid as uuidlib
 
@@ -49,11 +50,13 @@ import nested_pivot
 from nested_pivot import engine
 from nested_pivot import exception
 from nested_pivot import layouts
+from nested_pivot.journal import Journal
 from nested_pivot.placement import database
 from nested_pivot.placement import operations
 from nested_pivot.placement import PlacementClient
 from nested_pivot.placement import read
 from nested_pivot.placement import reshaper
+from nested_pivot.placement import workflows
 from tests.functional import fleet
 from tests.functional import harness
 from tests.functional import seed
@@ -409,6 +412,18 @@ class Deadlocker:
         time.sleep(0.5)  # until it waits for the root's row
 
 
+def _deadlocked_pivot(client: PlacementClient, name: str, root: str,
+                      way: str, state: str) -> dict[str, Any]:
+    if way != 'journaled':
+        result = nested_pivot.pivot(client, name, CELLS)
+        return {'applied': result.applied, 'retries': result.retries}
+    book = Journal(state)
+    done = workflows.pivot_node(client, book, name, CELLS)
+    return {'applied': done.result == workflows.Result.DONE,
+            'retries': done.retries,
+            'journal': [[e.kind, e.body] for e in book.entries(root)]}
+
+
 class Retries(logging.Handler):
     """The reasons the pivot gave for re-reading its node."""
 
@@ -422,14 +437,16 @@ class Retries(logging.Handler):
 
 
 def deadlock(connection: str, way: str) -> dict[str, Any]:
-    """``way``: through the ``database`` layer, or Placement's ``api``."""
+    """``way``: through the ``database`` layer, or Placement's ``api``;
+    ``journaled``: the database layer, through the CLI's journaled pivot,
+    the journal's entries returned too."""
     from sqlalchemy import event
 
     conf = harness.configure_database(connection)
     with harness.direct_placement(conf) as adapter:
         db = database.PlacementDatabase(conf)
-        client = PlacementClient(adapter, database=db if way == 'database'
-                                 else None)
+        client = PlacementClient(adapter, database=None if way == 'api'
+                                 else db)
         name = seed.unique('deadlock')
         root = seed.flat_node(adapter, name, FLAT)
         vms = seed.instances(adapter, root, 3, {
@@ -448,13 +465,14 @@ def deadlock(connection: str, way: str) -> dict[str, Any]:
         operations.LOG.setLevel(logging.INFO)
         event.listen(writer, 'before_cursor_execute', deadlocker.before)
         event.listen(writer, 'handle_error', seen)
+        state = tempfile.TemporaryDirectory()
         try:
-            result = nested_pivot.pivot(client, name, CELLS)
-            outcome = {'applied': result.applied,
-                       'retries': result.retries}
+            outcome = _deadlocked_pivot(client, name, root, way,
+                                        state.name)
         except exception.PivotError as err:
             outcome = {'error': str(err)}
         finally:
+            state.cleanup()
             operations.LOG.removeHandler(retried)
             event.remove(writer, 'before_cursor_execute', deadlocker.before)
             event.remove(writer, 'handle_error', seen)

@@ -42,6 +42,7 @@ from tests.functional import seed
 from tests.functional import test_ownership
 from tests.functional import test_pivot
 from tests.functional import test_reshapes
+from tests.functional.test_cli_workers import left_behind
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASES = ('sqlite', *harness.BACKENDS)
@@ -225,7 +226,7 @@ def mariadb_database(placement_servers: Any) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize('way', ['database', 'api'])
+@pytest.mark.parametrize('way', ['database', 'api', 'journaled'])
 def test_a_reshape_picked_as_a_deadlock_victim_is_redone_whole(
         mariadb_database, way):
     """Fails when a pivot lets Placement's retry of the allocation writes
@@ -235,14 +236,24 @@ def test_a_reshape_picked_as_a_deadlock_victim_is_redone_whole(
     (as under worker processes in CI), where it is a conflict to redo
     whole.  Through the database layer, the reshape is rolled back even
     when that retry succeeds.  InnoDB only: its gap locks make the
-    deadlock; PostgreSQL has none."""
+    deadlock; PostgreSQL has none.  Journaled, as the CLI pivots: one
+    pre-image per attempt, the second reading what the first did but for
+    the empty children made before the reshape, then one result."""
     doc = compare('deadlock', mariadb_database, way)
+    entries = doc['outcome'].pop('journal', None)
     assert doc['fired'] and len(doc['victims']) == 1, doc['victims']
     assert '1213' in doc['victims'][0]
     assert doc['outcome'] == {'applied': True, 'retries': 1}
     assert len(doc['why']) == 1
-    assert ('rolled back by the database' if way == 'database'
-            else 'redid in part after a database deadlock') in doc['why'][0]
+    assert ('redid in part after a database deadlock' if way == 'api'
+            else 'rolled back by the database') in doc['why'][0]
     assert doc['after'] == doc['before']
     assert doc['children'] == 2
     assert doc['on_root'] == ['DISK_GB']
+    if way == 'journaled':
+        assert [kind for kind, _ in entries] == \
+            ['pre-image', 'pre-image', 'result']
+        first, again, result = (body for _, body in entries)
+        assert len(again['tree']) == len(first['tree']) + 2
+        assert left_behind(first, again) == set()
+        assert result['outcome'] == 'done'
