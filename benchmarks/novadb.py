@@ -261,10 +261,11 @@ def floor(nova_db: str, url: str) -> None:
     from nested_pivot.cmd import access
     from nested_pivot.placement import operations
     from nested_pivot.placement import writes
+    from nested_pivot.service import views
 
     with access.client([], url) as client:
         assert client.database is not None
-        rules = novadb.layouts(novadb.Source(nova_db), client).layouts
+        rules = views.layouts(novadb.Source(nova_db), client).layouts
         seconds = 0.0
         reshaped = 0
         for _, name in client.database.roots():

@@ -67,9 +67,10 @@ from nested_pivot import exception
 from nested_pivot import microversion
 from nested_pivot import names
 from nested_pivot.conf import compute as compute_conf
-from nested_pivot.conf.compute import REQUEST_TRAIT
 from nested_pivot.engine import TreeLike
 from nested_pivot.layout import Layout
+from nested_pivot.markers import HOOK_TRAITS
+from nested_pivot.markers import REQUEST_TRAIT
 
 LOG = logging.getLogger(__name__)
 
@@ -336,8 +337,8 @@ def _mark(tree: TreeLike, nodename: str, conf: cfg.ConfigOpts) -> None:
     """Keep the root's trait saying that this nova-compute runs the hook,
     and in which mode (``[nested_pivot] mark_root``, off by default)."""
     traits = set(tree.data(nodename).traits)
-    marks = set(compute_conf.HOOK_TRAITS.values())
-    wanted = ({compute_conf.HOOK_TRAITS[conf.nested_pivot.pivot_mode]}
+    marks = set(HOOK_TRAITS.values())
+    wanted = ({HOOK_TRAITS[conf.nested_pivot.pivot_mode]}
               if conf.nested_pivot.mark_root else set())
     if traits & marks != wanted:
         tree.update_traits(nodename, (traits - marks) | wanted)

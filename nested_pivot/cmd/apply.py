@@ -38,9 +38,9 @@ from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.layoutfile import Layouts
 from nested_pivot.placement import PlacementClient
-from nested_pivot.placement import workflows
-from nested_pivot.placement.workflows import NodeOutcome
-from nested_pivot.placement.workflows import Result
+from nested_pivot.service import workflows
+from nested_pivot.service.workflows import NodeOutcome
+from nested_pivot.service.workflows import Result
 
 LOG = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.novadb.consumers import NovaConsumers
-from nested_pivot.placement import read
-from nested_pivot.placement import workflows
 from nested_pivot.placement.http import PlacementClient
+from nested_pivot.service import reads
+from nested_pivot.service import workflows
 
 DESCRIPTION = (
     'List the consumers that hold allocations anywhere in a node\'s tree '
@@ -113,11 +113,11 @@ def _nodes(ctx: Context, client: PlacementClient, found: _Run) -> list[str]:
     """The uuids to audit, each once; the named ones Placement does not
     have go to ``found.unknown``."""
     if ctx.args.all:
-        return [uuid for uuid, _ in read.list_roots(client)]
+        return [uuid for uuid, _ in reads.list_roots(client)]
     uuids: list[str] = []
     for node in ctx.args.nodes:
         try:
-            uuid, _ = read.find_node(client, node)
+            uuid, _ = reads.find_node(client, node)
         except exception.PivotError as err:
             found.unknown[node] = workflows.one_line(err)
             continue

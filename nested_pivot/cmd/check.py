@@ -23,9 +23,9 @@ from nested_pivot.cmd import render
 from nested_pivot.cmd import selection
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
-from nested_pivot.placement import workflows
-from nested_pivot.placement.operations import NodeState
-from nested_pivot.placement.operations import PENDING
+from nested_pivot.service import workflows
+from nested_pivot.service.reads import NodeState
+from nested_pivot.service.reads import PENDING
 
 FAILING = frozenset({NodeState.CANNOT_PIVOT, NodeState.DOUBLE_COUNTED})
 STATES = ', '.join(str(s) for s in NodeState)

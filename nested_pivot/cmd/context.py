@@ -38,7 +38,8 @@ from nested_pivot.cmd.selection import Selection
 from nested_pivot.journal import Journal
 from nested_pivot.layout import Layout
 from nested_pivot.placement import PlacementClient
-from nested_pivot.placement import read
+from nested_pivot.service import reads
+from nested_pivot.service import views
 
 
 @dataclasses.dataclass
@@ -96,8 +97,8 @@ class Context:
                 for warning in self.file_layouts.warnings:
                     self.err.write(f'nested-pivot: warning: {warning}\n')
             return self.file_layouts
-        built = novadb.layouts(self.nova_source(), client, nodes,
-                               self.read_nova())
+        built = views.layouts(self.nova_source(), client, nodes,
+                              self.read_nova())
         if not self.args.json or self.args.command != 'discover':
             self.err.write('\n'.join(built.summary.lines()) + '\n')
         self.built = built
@@ -149,7 +150,7 @@ class Context:
                   ) -> tuple[str, str, layoutfile.Rule | None]:
         """The node's uuid and name (``node`` may be a uuid), and the rule
         that matches it, if any (:attr:`rules` says why not)."""
-        uuid, name = read.find_node(client, node)
+        uuid, name = reads.find_node(client, node)
         self.rules = self.layouts(client, [name])
         return uuid, name, self.rules.rule_for(name)
 
@@ -182,7 +183,7 @@ class Context:
         nested_pivot renamed (no layouts file to name them)."""
         if client is None or getattr(self.args, 'no_journal', False):
             return Layout()
-        uuid, name = read.find_node(client, node)
+        uuid, name = reads.find_node(client, node)
         prefix = f'{name}_'
         return Layout(adopted=frozenset(
             n[len(prefix):] for n in self.journal().renamed(uuid)

@@ -27,11 +27,10 @@ from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.layout import Layout
 from nested_pivot.layoutfile import Layouts
-from nested_pivot.placement import operations
 from nested_pivot.placement import PlacementClient
-from nested_pivot.placement import read
-from nested_pivot.placement import workflows
-from nested_pivot.placement.operations import NodeState
+from nested_pivot.service import reads
+from nested_pivot.service import workflows
+from nested_pivot.service.reads import NodeState
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -69,13 +68,13 @@ def _one(ctx: Context, client: PlacementClient, layouts: Layouts,
     if rule is None:
         return _not_applicable(ctx, layouts, name, uuid)
     try:
-        state, plan = operations.read_and_plan(
+        state, plan = reads.read_and_plan(
             client, uuid, rule.layout, rule.hints.get(name))
     except workflows.UNFIT as err:
-        return _cannot_pivot(ctx, read.read_node(client, uuid), err,
+        return _cannot_pivot(ctx, reads.read_node(client, uuid), err,
                              rule.layout)
     entry = shown(ctx, state.records, plan, 'apply')
-    now = operations.classify(state.snapshot, plan, rule.layout)
+    now = reads.classify(state.snapshot, plan, rule.layout)
     entry['state'] = str(now)
     if now is NodeState.DOUBLE_COUNTED:
         entry['reason'] = (f'{name} is double_counted: its root and the '
@@ -221,7 +220,7 @@ def _not_applicable(ctx: Context, layouts: Layouts, name: str,
                   noop=not refused, unread=unread)
 
 
-def _cannot_pivot(ctx: Context, state: read.NodeRead,
+def _cannot_pivot(ctx: Context, state: reads.NodeRead,
                   err: exception.PivotError,
                   layout: Layout) -> dict[str, Any]:
     usage = render.usage_before(state.snapshot, state.records)

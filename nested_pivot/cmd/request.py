@@ -30,8 +30,8 @@ from nested_pivot.cmd import apply
 from nested_pivot.cmd import selection
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
-from nested_pivot.placement import workflows
-from nested_pivot.placement.workflows import Request
+from nested_pivot.service import workflows
+from nested_pivot.service.workflows import Request
 
 DESCRIPTION = """\
 Mark each node selected for a pivot at its next nova-compute restart, for

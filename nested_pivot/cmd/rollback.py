@@ -38,9 +38,9 @@ from nested_pivot.cmd.context import Context
 from nested_pivot.journal import Journal
 from nested_pivot.layout import Layout
 from nested_pivot.placement import PlacementClient
-from nested_pivot.placement import workflows
-from nested_pivot.placement.workflows import NodeOutcome
-from nested_pivot.placement.workflows import Result
+from nested_pivot.service import workflows
+from nested_pivot.service.workflows import NodeOutcome
+from nested_pivot.service.workflows import Result
 
 DESCRIPTION = """\
 Move each node selected back to the flat layout: every allocation goes

@@ -32,14 +32,13 @@ import dataclasses
 import fnmatch
 from typing import NoReturn
 from typing import TYPE_CHECKING
-import urllib.parse
 import uuid as uuidlib
 
 from nested_pivot import exception
 from nested_pivot.cmd.arguments import node_name
 from nested_pivot.placement import PlacementClient
-from nested_pivot.placement import read
-from nested_pivot.placement.workflows import plural
+from nested_pivot.service import reads
+from nested_pivot.service.workflows import plural
 
 if TYPE_CHECKING:
     from nested_pivot.cmd.context import Context
@@ -149,7 +148,7 @@ def select(ctx: Context, client: PlacementClient) -> Selection:
     given = list(dict.fromkeys(args.nodes))
     filtered = bool(args.cell or args.aggregate)
     listing = (None if given and not filtered and not _any_pattern(given)
-               else read.list_roots(client))
+               else reads.list_roots(client))
     if given:
         chosen, named = _given(client, given, listing)
     else:
@@ -189,7 +188,7 @@ def _given(client: PlacementClient, given: list[str],
             chosen.update((u, n) for u, n in matches if u not in chosen)
             continue
         try:
-            uuid, name = exact or read.find_node(client, value)
+            uuid, name = exact or reads.find_node(client, value)
         except exception.NodeNotFound as err:
             unknown.append(str(err))
             continue
@@ -266,10 +265,8 @@ def _aggregate_nodes(ctx: Context, client: PlacementClient,
                     reason=f"nova has no host aggregate named {value!r} "
                            f"(it has: {', '.join(sorted(names)) or 'none'})."
                            ' Nothing was changed.')
-        members = client.get('/resource_providers?member_of='
-                             + urllib.parse.quote(uuid), read.PROVIDERS)
-        found = {roots[p['uuid']] for p in members['resource_providers']
-                 if p['uuid'] in roots}
+        found = {roots[member] for member in reads.in_aggregate(client, uuid)
+                 if member in roots}
         if not found:
             raise exception.NodeSelectionError(
                 reason=f'Placement has no compute node in aggregate {value}'

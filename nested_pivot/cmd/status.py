@@ -25,7 +25,7 @@ from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.journal import Entry
-from nested_pivot.placement import workflows
+from nested_pivot.service import workflows
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -40,8 +40,8 @@ from nested_pivot.cmd import access
 from nested_pivot.journal import Journal
 from nested_pivot.layout import Layout
 from nested_pivot.placement import PlacementClient
-from nested_pivot.placement import workflows
-from nested_pivot.placement.workflows import NodeOutcome
+from nested_pivot.service import workflows
+from nested_pivot.service.workflows import NodeOutcome
 
 SERVERS = ('postgresql', 'mysql', 'mariadb')
 """Database URL schemes (before any ``+driver``) that serve workers."""

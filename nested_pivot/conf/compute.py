@@ -17,23 +17,12 @@ from __future__ import annotations
 from oslo_config import cfg
 
 from nested_pivot.conf import engine
+from nested_pivot.markers import hook_mode  # noqa: F401
 
-REQUEST_TRAIT = 'CUSTOM_NESTED_PIVOT_REQUESTED'
-"""The trait on a node's root provider that requests its pivot."""
-
-MODES = ('startup', 'requested', 'off')
-
-HOOK_TRAITS = {mode: f'CUSTOM_NESTED_PIVOT_HOOK_{mode.upper()}'
-               for mode in MODES}
-"""The trait the hook keeps on a node's root provider: this node's
-nova-compute runs nested_pivot's hook, in that ``pivot_mode``."""
-
-
-def hook_mode(traits: frozenset[str] | set[str]) -> str | None:
-    """The ``pivot_mode`` a root's traits say its nova-compute runs the
-    hook in, or None when it does not run it."""
-    found = [mode for mode, trait in HOOK_TRAITS.items() if trait in traits]
-    return found[0] if len(found) == 1 else None
+# The hook's traits, kept importable from here as before.
+from nested_pivot.markers import HOOK_TRAITS  # noqa: F401
+from nested_pivot.markers import MODES
+from nested_pivot.markers import REQUEST_TRAIT  # noqa: F401
 
 OPTS: list[cfg.Opt] = [
     cfg.StrOpt(

@@ -16,10 +16,10 @@ During a fast-forward upgrade every service is down, but nova's cell
 databases still hold where each instance sits: each compute node's NUMA
 topology and PCI devices, each instance's NUMA cells, pinning and VFs, and
 the moves in progress.  :func:`read` reads them with nova's own objects
-(nova is imported then, not before), :func:`build` makes them one layout
-rule per compute node with a hint per instance, and :func:`views` reads
-what Placement holds, so that :func:`build` can check one against the
-other.
+(nova is imported then, not before), and :func:`build` makes them one
+layout rule per compute node with a hint per instance, checked against
+what Placement holds when it is given its views
+(:func:`nested_pivot.service.views.views` reads them).
 """
 
 from nested_pivot.novadb.build import build
@@ -34,9 +34,7 @@ from nested_pivot.novadb.facts import Node
 from nested_pivot.novadb.facts import PhysicalFunction
 from nested_pivot.novadb.reader import read
 from nested_pivot.novadb.reader import Source
-from nested_pivot.novadb.views import layouts
-from nested_pivot.novadb.views import views
 
 __all__ = ['Built', 'Consumer', 'Facts', 'GuestCell', 'HostCell', 'Node',
            'NodeView', 'PhysicalFunction', 'Source', 'Summary', 'build',
-           'layouts', 'read', 'views']
+           'read']

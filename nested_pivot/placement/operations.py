@@ -31,9 +31,9 @@ from nested_pivot import engine
 from nested_pivot import exception
 from nested_pivot import microversion
 from nested_pivot import names
-from nested_pivot.conf.compute import REQUEST_TRAIT
 from nested_pivot.engine.packing import DEFAULT_BUDGET
 from nested_pivot.layout import Layout
+from nested_pivot.markers import REQUEST_TRAIT
 from nested_pivot.placement import backends
 from nested_pivot.placement import read
 from nested_pivot.placement import writes

@@ -56,7 +56,7 @@ from nested_pivot.placement import operations
 from nested_pivot.placement import PlacementClient
 from nested_pivot.placement import read
 from nested_pivot.placement import reshaper
-from nested_pivot.placement import workflows
+from nested_pivot.service import workflows
 from tests.functional import fleet
 from tests.functional import harness
 from tests.functional import seed

@@ -34,8 +34,8 @@ from nova.virt import fake
 from nested_pivot import layouts
 from nested_pivot import nova as hook
 from nested_pivot.conf import compute as compute_conf
-from nested_pivot.conf.compute import REQUEST_TRAIT
 from nested_pivot.layout import Layout
+from nested_pivot.markers import REQUEST_TRAIT
 
 CONF = nova_conf.CONF
 HOST = 'host1'
@@ -418,7 +418,7 @@ class TestOnlineNextToAComputeWithoutTheHook(PivotTestCase):
         from nested_pivot.journal import Journal
         from nested_pivot.placement import operations
         from nested_pivot.placement import PlacementClient
-        from nested_pivot.placement import workflows
+        from nested_pivot.service import workflows
 
         session = ks_session.Session(auth=None, additional_headers={
             'X-Auth-Token': 'admin', 'X-Roles': 'admin,service'})

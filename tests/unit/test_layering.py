@@ -10,8 +10,11 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Guards of the layering: the engine is a leaf, the command line holds no
-Placement writes, and microversions are named in one place."""
+"""Guards of the layering: the engine is a leaf, the Placement layer is
+Placement I/O only, the command line reaches it through the service
+layer and holds no Placement writes, and microversions are named in one
+place.  The layers, top down: ``cmd -> service -> placement, novadb,
+audit, journal, layoutfile -> engine``."""
 
 from __future__ import annotations
 
@@ -51,10 +54,29 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
+            # ``from nested_pivot.placement import read`` imports the
+            # module nested_pivot.placement.read: each name counts too.
             found.add(node.module)
-            found.update(f'{node.module}.{a.name}' for a in node.names
-                         if node.module == 'nested_pivot')
+            found.update(f'{node.module}.{a.name}' for a in node.names)
     return {m for m in found if m.startswith('nested_pivot')}
+
+
+def modules(package: str) -> list[Path]:
+    return sorted((PACKAGE / package).glob('*.py'))
+
+
+def importing(paths: list[Path], prefixes: tuple[str, ...]
+              ) -> dict[str, list[str]]:
+    """Of ``paths``, those importing a module under one of ``prefixes``,
+    with what they import."""
+    found = {}
+    for path in paths:
+        hits = sorted(m for m in imports(path)
+                      if any(m == p or m.startswith(p + '.')
+                             for p in prefixes))
+        if hits:
+            found[str(path.relative_to(PACKAGE))] = hits
+    return found
 
 
 def test_the_engine_imports_nothing_above_it():
@@ -65,6 +87,53 @@ def test_the_engine_imports_nothing_above_it():
         above = sorted(m for m in imports(path) if m != 'nested_pivot'
                        and not m.startswith(ENGINE_MAY_IMPORT))
         assert not above, (path.name, above)
+
+
+ABOVE_PLACEMENT = ('nested_pivot.service', 'nested_pivot.cmd',
+                   'nested_pivot.audit', 'nested_pivot.nova',
+                   'nested_pivot.novadb', 'nested_pivot.journal',
+                   'nested_pivot.layoutfile', 'nested_pivot.discover',
+                   'nested_pivot.conf.compute')
+
+
+def test_the_placement_layer_imports_nothing_above_it():
+    """Fails when a module of nested_pivot/placement imports, even inside
+    a function, the application layer or what only it uses: the command
+    line, the journal, the layout file, nova's database, the audit, the
+    hook, or the hook's options.  The Placement layer is Placement I/O;
+    what the operator's commands do with it lives in
+    nested_pivot/service."""
+    assert importing(modules('placement'), ABOVE_PLACEMENT) == {}
+
+
+def test_only_the_command_line_calls_the_service_layer():
+    """Fails when a module outside nested_pivot/cmd and nested_pivot/service
+    imports nested_pivot.service: the application layer is the top of the
+    library, and data flows one way, from the command line down."""
+    outside = [p for p in sorted(PACKAGE.rglob('*.py'))
+               if p.parent.name not in ('cmd', 'service')]
+    assert importing(outside, ('nested_pivot.service',)) == {}
+
+
+PLACEMENT_CLIENT = ('nested_pivot.placement', 'nested_pivot.placement.http',
+                    'nested_pivot.placement.PlacementClient',
+                    'nested_pivot.placement.http.PlacementClient')
+
+
+def test_the_command_line_reaches_placement_through_the_service_layer():
+    """Fails when a module of nested_pivot/cmd imports a module of the
+    Placement layer (its reads, writes or operations) instead of going
+    through nested_pivot.service; only the client type is named there,
+    and access.py, which builds the client, also reaches the database
+    and contract modules it builds it with."""
+    found = importing(modules('cmd'), ('nested_pivot.placement',))
+    builder = {'nested_pivot.placement.contract',
+               'nested_pivot.placement.database',
+               'nested_pivot.placement.database.PlacementDatabase'}
+    past = {path: [m for m in hits if m not in PLACEMENT_CLIENT
+                   and not (path == 'cmd/access.py' and m in builder)]
+            for path, hits in found.items()}
+    assert {p: h for p, h in past.items() if h} == {}
 
 
 def test_the_command_line_writes_nothing_to_placement_itself():

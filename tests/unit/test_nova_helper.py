@@ -27,7 +27,7 @@ import pytest
 from nested_pivot import conf as np_conf
 from nested_pivot import layouts
 from nested_pivot import nova as hook
-from nested_pivot.conf.compute import REQUEST_TRAIT
+from nested_pivot.markers import REQUEST_TRAIT
 from tests.unit import helpers as h
 
 RESHAPE_NEEDED, RESHAPE_FAILED = hook._nova_exceptions()

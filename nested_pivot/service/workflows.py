@@ -34,12 +34,12 @@ from nested_pivot import errors
 from nested_pivot import exception
 from nested_pivot import microversion
 from nested_pivot.audit.model import Leak
-from nested_pivot.conf.compute import hook_mode
-from nested_pivot.conf.compute import REQUEST_TRAIT
 from nested_pivot.journal import Journal
 from nested_pivot.layout import Layout
 from nested_pivot.layoutfile import Layouts
 from nested_pivot.layoutfile import Rule
+from nested_pivot.markers import hook_mode
+from nested_pivot.markers import REQUEST_TRAIT
 from nested_pivot.placement import operations
 from nested_pivot.placement import read
 from nested_pivot.placement import writes
