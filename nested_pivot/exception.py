@@ -14,15 +14,20 @@
 
 Every exception derives from :class:`PivotError`.  As in placement, a
 subclass sets ``msg_fmt`` and is raised with the keyword arguments that fill
-it; ``code`` is a fixed symbol from :mod:`nested_pivot.errors`.
+it; ``code`` is a fixed symbol from :mod:`nested_pivot.errors`;
+``format_message()`` gives the message, as in placement and nova.  The
+signals the library raises and catches itself (a concurrent change to
+re-plan on, a transient failure to retry, a node whose facts are refused)
+are subclasses too, each with its own code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 import dataclasses
-import logging
 from typing import Any
+
+from oslo_log import log as logging
 
 from nested_pivot import errors
 
@@ -48,10 +53,37 @@ class PivotError(Exception):
         self.message = message
         super().__init__(message)
 
+    def format_message(self) -> str:
+        """The message, formatted from ``msg_fmt`` or given."""
+        return self.message
+
 
 class InvalidLayout(PivotError):
     msg_fmt = 'Invalid layout: %(reason)s'
     code = errors.INVALID_LAYOUT
+
+
+class LayoutFileError(InvalidLayout):
+    """A layout file (``--layouts``) that cannot be read or trusted; the
+    reason is cut to :data:`MAX_QUOTED` characters."""
+
+    msg_fmt = '%(file)s: %(where)s: %(reason)s'
+    code = errors.LAYOUT_FILE_INVALID
+
+    MAX_QUOTED = 300
+    """How much of a reason the message quotes, in characters."""
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        if 'reason' in kwargs:
+            kwargs['reason'] = _short(str(kwargs['reason']),
+                                      self.MAX_QUOTED)
+        super().__init__(message, **kwargs)
+
+
+def _short(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f'{text[:limit]}... ({len(text)} characters)'
 
 
 class NoTargetProvider(InvalidLayout):
@@ -173,6 +205,33 @@ class PlacementError(PivotError):
         self.error_code: str | None = kwargs.get('error_code')
         self.detail: str = kwargs.get('detail', '')
         super().__init__(message, **kwargs)
+
+
+class NodeChanged(PivotError):
+    """Placement saw a concurrent change to the node: re-read, re-plan,
+    retry (the pivot does, up to ``[nested_pivot] conflict_retries``, then
+    raises :class:`ConcurrentUpdate`).
+
+    ``maybe_applied``: the request had been sent before without an
+    answer, so the change Placement saw may be this very write.
+    """
+
+    msg_fmt = '%(detail)s'
+    code = errors.NODE_CHANGED
+
+    def __init__(self, message: str | None = None,
+                 maybe_applied: bool = False, **kwargs: Any) -> None:
+        self.maybe_applied = maybe_applied
+        super().__init__(message, **kwargs)
+
+
+class TransientFailure(PivotError):
+    """A failure worth retrying: a connection error, a timeout or an HTTP
+    5xx answer.  The client retries it; past its retries it raises
+    :class:`PlacementUnavailable`."""
+
+    msg_fmt = '%(detail)s'
+    code = errors.TRANSIENT_FAILURE
 
 
 class PlacementTooOld(PlacementError):
@@ -313,3 +372,19 @@ class NovaFactsError(PivotError):
 
     msg_fmt = "Cannot read nova's facts: %(reason)s"
     code = errors.NOVA_FACTS
+
+
+class BadNovaRow(PivotError):
+    """A row of nova's database that nova's objects cannot load: its node
+    is left as it is, and the summary says which row to fix."""
+
+    msg_fmt = '%(reason)s'
+    code = errors.BAD_NOVA_ROW
+
+
+class FactsRefused(PivotError):
+    """A node's facts in nova's database contradict each other or
+    Placement: the node gets no layout rule, and the summary says why."""
+
+    msg_fmt = '%(reason)s'
+    code = errors.FACTS_REFUSED

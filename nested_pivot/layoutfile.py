@@ -74,23 +74,11 @@ SUFFIXES = ('.yaml', '.yml', '.json')
 MAX_ALIASED = 10_000
 """How many nodes YAML aliases may repeat in one file, in all."""
 
-MAX_QUOTED = 300
+MAX_QUOTED = exception.LayoutFileError.MAX_QUOTED
 """How much of a reason an error quotes, in characters."""
 
-
-class LayoutFileError(exception.InvalidLayout):
-    msg_fmt = '%(file)s: %(where)s: %(reason)s'
-
-    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
-        if 'reason' in kwargs:
-            kwargs['reason'] = _short(str(kwargs['reason']))
-        super().__init__(message, **kwargs)
-
-
-def _short(text: str) -> str:
-    if len(text) <= MAX_QUOTED:
-        return text
-    return f'{text[:MAX_QUOTED]}... ({len(text)} characters)'
+LayoutFileError = exception.LayoutFileError
+"""Kept importable from here (it lives in :mod:`nested_pivot.exception`)."""
 
 
 _REPR = reprlib.Repr()

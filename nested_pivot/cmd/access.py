@@ -36,6 +36,7 @@ from oslo_config import cfg
 
 from nested_pivot import dburl
 from nested_pivot import exception
+from nested_pivot import microversion
 from nested_pivot.placement import PlacementClient
 
 if TYPE_CHECKING:
@@ -265,7 +266,7 @@ def _probe(client: PlacementClient, connection: str,
     out."""
     while True:
         try:
-            client.get('/resource_classes')
+            client.get('/resource_classes', microversion.RESHAPER)
         except Exception as err:
             if _unreachable(err) and waiting.again(err):
                 continue

@@ -26,8 +26,9 @@ from collections.abc import Callable
 import concurrent.futures
 import dataclasses
 import itertools
-import logging
 from typing import Any
+
+from oslo_log import log as logging
 
 from nested_pivot.cmd import render
 from nested_pivot.cmd import selection

@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 import importlib.metadata
-import logging
 import os
 import sys
 import traceback
 from typing import Any
 from typing import NoReturn
+
+from oslo_log import log as logging
 
 from nested_pivot import exception
 from nested_pivot import journal

@@ -42,10 +42,19 @@ CLIENT_OPTS: list[cfg.Opt] = [
         'max_retries',
         default=5,
         min=0,
+        help='How often a request to Placement is retried on connection '
+             'errors, timeouts and 5xx answers, with jittered exponential '
+             'backoff. nested_pivot is the one owner of these retries: '
+             'keystoneauth\'s [placement] connect_retries and '
+             'status_code_retries are ignored (with a warning).'),
+    cfg.IntOpt(
+        'conflict_retries',
+        default=5,
+        min=0,
         help='How often a pivot re-reads, re-plans and retries when '
              'Placement reports a concurrent update (the scheduler claimed '
-             'on the node, an instance was deleted), and how often a '
-             'request is retried on connection errors and 5xx answers. '
+             'on the node, an instance was deleted, a provider changed '
+             'while being read, its traits changed while being set). '
              'Raise it for nodes with heavy scheduling activity.'),
 ]
 

@@ -49,6 +49,7 @@ from typing import Any
 
 import os_traits
 
+from nested_pivot import exception
 from nested_pivot import layoutfile
 from nested_pivot import names
 from nested_pivot.layout import Inventory
@@ -173,10 +174,6 @@ class Built:
     summary: Summary
 
 
-class Refused(Exception):
-    """A node's facts contradict each other or Placement."""
-
-
 def build(facts: Facts, views: Mapping[str, NodeView] | None = None,
           placement_nodes: Iterable[str] = ()) -> Built:
     """One rule per node of ``facts`` (every node, or those in ``views``
@@ -247,7 +244,7 @@ def _rule_or_refusal(facts: Facts, node: Node, view: NodeView | None,
     healed: list[Healed] = []
     try:
         rule, hinted, packed = _rule(facts, node, view, warnings, healed)
-    except Refused as err:
+    except exception.FactsRefused as err:
         summary.refused[node.name] = f'node {node.name}: {err}'
         return None
     finally:
@@ -476,7 +473,7 @@ def _numa_hint(node: Node, consumer: Consumer,
             if not amount:
                 continue
             if rc not in offered.get(child, ()):
-                raise Refused(
+                raise exception.FactsRefused(
                     f'{_who(consumer)} uses {rc}={amount} on host cell '
                     f'{cell.host_cell}, where {SOURCE} records '
                     f'{_offer(rc, offered.get(child))}')
@@ -513,7 +510,7 @@ def _check_request(consumer: Consumer,
                                                   .values()))}
     if uses != request.amounts():
         shown = ' '.join(f'{rc}={n}' for rc, n in uses.items())
-        raise Refused(
+        raise exception.FactsRefused(
             f'{_who(consumer)} uses {shown or "no CPU"} in its NUMA '
             f'topology in {SOURCE} ({_where(split, list(uses))}), but '
             f'{request.why()}')
@@ -538,7 +535,7 @@ def _check_amounts(node: Node, consumer: Consumer, held: Mapping[str, int],
             continue
         was = ' (its VCPU, converted)' if converts and rc == 'PCPU' \
             else ''
-        raise Refused(
+        raise exception.FactsRefused(
             f'{_who(consumer)} holds {rc}={have.get(rc, 0)}{was} on '
             f"the node, but its NUMA topology in {SOURCE} gives "
             f'{rc}={want} ({_where(split, (rc,)) or "none"})')
@@ -558,7 +555,7 @@ def _check_cpus(node: Node, view: NodeView | None) -> None:
     instance uses."""
     problems = [*_isolated_on_smt(node), *_without_shared(node, view)]
     if problems:
-        raise Refused('; '.join(problems))
+        raise exception.FactsRefused('; '.join(problems))
 
 
 def _isolated_on_smt(node: Node) -> list[str]:
@@ -620,9 +617,10 @@ def _vf_hint(node: Node, consumer: Consumer, held: Mapping[str, int] | None,
                         f'{_plural(want, "VF")} but holds no {VF}: no hint')
         return {}
     if have is not None and have != want:
-        raise Refused(f'{_who(consumer)} holds {VF}={have} on the node, '
-                      f'but {SOURCE} gives it {_plural(want, "VF")} '
-                      f'({_vf_list(consumer.vfs)})')
+        raise exception.FactsRefused(
+            f'{_who(consumer)} holds {VF}={have} on the node, '
+            f'but {SOURCE} gives it {_plural(want, "VF")} '
+            f'({_vf_list(consumer.vfs)})')
     return {pf_names[a]: n for a, n in sorted(consumer.vfs.items())}
 
 
@@ -637,14 +635,14 @@ def _check_held(facts: Facts, node: Node, view: NodeView) -> None:
         elsewhere = sorted(facts.where.get(consumer, ()))
         cells = facts.cells.get(node.name, ())
         if elsewhere == [node.name] and cells:
-            raise Refused(
+            raise exception.FactsRefused(
                 f'consumer {consumer} holds {_amounts(held)} on the node, '
                 f'and nova puts it on a node of this name in another cell: '
                 f'the name {node.name} is in nova cells {_and(cells)}, and '
                 f'the facts of cell {cells[0]} were used. Rename one of '
                 f'the two nodes (their hypervisor_hostname) before pivoting')
         if elsewhere:
-            raise Refused(
+            raise exception.FactsRefused(
                 f'consumer {consumer} holds {_amounts(held)} on the node, '
                 f"but {SOURCE} puts it on node {', '.join(elsewhere)}")
 

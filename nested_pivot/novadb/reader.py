@@ -375,7 +375,7 @@ class _CellReader:
             name = row['hypervisor_hostname']
             try:
                 yield name, self.node(row)
-            except BadRow as err:
+            except exception.BadNovaRow as err:
                 yield name, f'node {name}: {err}'
 
     def node(self, row: Any) -> Node:
@@ -407,10 +407,10 @@ class _CellReader:
                 blob = topology.from_legacy_object(blob)
             cells = topology.obj_from_db_obj(blob).cells
         except Exception as err:
-            raise BadRow(f'its compute_nodes row (id {row_id}) holds a '
-                         f'numa_topology that nova cannot read '
-                         f'({_first(err)}): fix or clear that row; the '
-                         f'node is left as it is') from None
+            raise exception.BadNovaRow(
+                f'its compute_nodes row (id {row_id}) holds a numa_topology '
+                f'that nova cannot read ({_first(err)}): fix or clear that '
+                f'row; the node is left as it is') from None
         return tuple(HostCell(id=c.id, cpus=len(c.cpuset),
                               pcpus=len(c.pcpuset), memory_mb=c.memory,
                               pinned=frozenset(c.pinned_cpus),
@@ -434,7 +434,7 @@ class _CellReader:
     def _instance(self, row: Any) -> Any:
         """The instance of ``row``, as nova's object loads it.
 
-        :raises BadRow: a field of its instance_extra row that nova
+        :raises BadNovaRow: a field of its instance_extra row that nova
             cannot read, named with the instance.
         """
         try:
@@ -450,7 +450,7 @@ class _CellReader:
             raise _bad_extra(row['uuid'], 'numa_topology', err) from None
         return instance
 
-    def _bad_field(self, row: Any, err: Exception) -> BadRow:
+    def _bad_field(self, row: Any, err: Exception) -> exception.BadNovaRow:
         """Which of the instance's fields nova cannot load, one at a
         time."""
         for field in EXTRA:
@@ -460,8 +460,9 @@ class _CellReader:
                     expected_attrs=[field])
             except Exception as bad:
                 return _bad_extra(row['uuid'], field, bad)
-        return BadRow(f"nova's objects cannot load instance {row['uuid']} "
-                      f'({_first(err)})')
+        return exception.BadNovaRow(
+            f"nova's objects cannot load instance {row['uuid']} "
+            f'({_first(err)})')
 
     def _topology(self, uuid: str, blob: str | None) -> Any:
         """An instance's NUMA topology as nova loads it, without the
@@ -678,14 +679,12 @@ class _CellReader:
         return None
 
 
-class BadRow(Exception):
-    """A row of nova's database that nova's objects cannot load."""
-
-
-def _bad_extra(uuid: str, field: str, err: BaseException) -> BadRow:
-    return BadRow(f'the instance_extra row of instance {uuid} holds a '
-                  f'{field} that nova cannot read ({_first(err)}): fix or '
-                  f'clear that row; the node is left as it is')
+def _bad_extra(uuid: str, field: str, err: BaseException
+               ) -> exception.BadNovaRow:
+    return exception.BadNovaRow(
+        f'the instance_extra row of instance {uuid} holds a {field} that '
+        f'nova cannot read ({_first(err)}): fix or clear that row; the node '
+        f'is left as it is')
 
 
 def _first(err: BaseException) -> str:

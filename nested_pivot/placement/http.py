@@ -13,11 +13,17 @@
 """The HTTP layer: one keystoneauth1 Adapter, errors wrapped in one place.
 
 Every request goes through :meth:`PlacementClient.request`, which counts
-it, retries connection errors and 5xx answers with jittered backoff, and
-turns keystoneauth's exceptions into nested_pivot's in :func:`_wrapped`.
-Non-2xx answers come back as :class:`Response` for the caller to judge;
-``raise_exc`` is always off, as with ``placement.direct.PlacementDirect``.
-The client knows nothing of pivots: no thread pool, no conflict handling.
+it, names its microversion (every call says which), retries connection
+errors and 5xx answers with jittered backoff, and turns keystoneauth's
+exceptions into nested_pivot's in :func:`_wrapped`.  The client is the one
+owner of transport retries (``[nested_pivot] max_retries``): the
+keystoneauth adapter it loads retries nothing itself, so the two never
+multiply.  Non-2xx answers come back as :class:`Response` for the caller
+to judge, except 401, which is :class:`~nested_pivot.exception.
+AuthenticationFailed` wherever it comes from; ``raise_exc`` is always off,
+as with ``placement.direct.PlacementDirect``.  The client knows nothing of
+pivots: no thread pool, no conflict handling (``conflict_retries`` is
+carried here for the Placement layer's re-reads and re-plans).
 """
 
 from __future__ import annotations
@@ -26,15 +32,16 @@ from collections.abc import Iterator
 import contextlib
 import dataclasses
 import random
+import re
 import threading
 import time
 from typing import Any
 from typing import TYPE_CHECKING
-import urllib.parse
 
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
+from oslo_log import log as logging
 
 from nested_pivot import conf as np_conf
 from nested_pivot import exception
@@ -44,7 +51,13 @@ from nested_pivot.placement import answers
 if TYPE_CHECKING:
     from nested_pivot.placement.database import PlacementDatabase
 
+LOG = logging.getLogger(__name__)
+
 RESHAPE_POLICY = 'placement:reshaper:reshape'
+
+KEYSTONEAUTH_RETRIES = ('connect_retries', 'status_code_retries')
+"""keystoneauth's own retry options of ``[placement]``: the adapter is
+loaded with both at 0, since the client retries itself."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,10 +101,6 @@ class Response:
             error_code=self.error_code or '', detail=self.detail)
 
 
-class _Transient(Exception):
-    """A failure worth retrying: connection error, timeout or 5xx."""
-
-
 DEFAULT_CONCURRENCY = 8
 """Reads in flight against a Placement server."""
 
@@ -106,10 +115,15 @@ class PlacementClient:
     this process (``placement.direct``), where threads only add cost.
     ``database``, offline, is Placement's database itself: the Placement
     layer reads nodes from it in bulk and reshapes through it.
+
+    ``max_retries`` is how often a request is retried on a transport
+    failure; ``conflict_retries`` how often the Placement layer re-reads
+    (and re-plans) after a concurrent change.
     """
 
     def __init__(self, adapter: Any, *, max_concurrency: int | None = None,
-                 max_retries: int = 5, backoff: float = 0.2,
+                 max_retries: int = 5, conflict_retries: int = 5,
+                 backoff: float = 0.2,
                  headers: dict[str, str] | None = None,
                  database: PlacementDatabase | None = None) -> None:
         self.adapter = adapter
@@ -122,6 +136,7 @@ class PlacementClient:
                              f'{max_concurrency}')
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
+        self.conflict_retries = conflict_retries
         self.backoff = backoff
         self.headers = dict(headers or {})
         self._lock = threading.Lock()
@@ -133,15 +148,25 @@ class PlacementClient:
     def from_conf(cls, conf: cfg.ConfigOpts) -> PlacementClient:
         """A client from nova.conf-style ``[placement]`` credentials."""
         np_conf.register_opts(conf)
+        ignored = [f'{name} = {conf.placement[name]}'
+                   for name in KEYSTONEAUTH_RETRIES
+                   if conf.placement[name] is not None]
+        if ignored:
+            LOG.warning('[placement] %s: ignored; nested_pivot retries '
+                        'connection errors and 5xx answers itself, '
+                        '[nested_pivot] max_retries = %d times',
+                        ', '.join(ignored), conf.nested_pivot.max_retries)
         with _wrapped('configure', 'placement'):
             auth = ks_loading.load_auth_from_conf_options(conf, 'placement')
             session = ks_loading.load_session_from_conf_options(
                 conf, 'placement', auth=auth)
             adapter = ks_loading.load_adapter_from_conf_options(
-                conf, 'placement', session=session, auth=auth)
+                conf, 'placement', session=session, auth=auth,
+                **dict.fromkeys(KEYSTONEAUTH_RETRIES, 0))
         return cls(adapter,
                    max_concurrency=conf.nested_pivot.max_concurrency,
-                   max_retries=conf.nested_pivot.max_retries)
+                   max_retries=conf.nested_pivot.max_retries,
+                   conflict_retries=conf.nested_pivot.conflict_retries)
 
     @property
     def requests(self) -> int:
@@ -169,15 +194,19 @@ class PlacementClient:
 
     # -- requests ----------------------------------------------------------
     def request(self, method: str, url: str, *, json: Any = None,
-                version: microversion.VersionLike | None = (
-                    microversion.RESHAPER)) -> Response:
-        """One request, retried on transient failures."""
+                version: microversion.VersionLike | None) -> Response:
+        """One request at microversion ``version`` (None: no version
+        header, for the version document), retried on transient
+        failures.
+
+        :raises AuthenticationFailed: Placement answered 401.
+        """
         self._find_endpoint()
         attempt = 0
         while True:
             try:
                 resp = self._once(method, url, json, version)
-            except _Transient as err:
+            except exception.TransientFailure as err:
                 attempt += 1
                 if attempt > self.max_retries:
                     raise exception.PlacementUnavailable(
@@ -185,12 +214,12 @@ class PlacementClient:
                         attempts=attempt, detail=str(err)) from None
                 self.sleep(attempt)
                 continue
+            if resp.status == 401:
+                raise self._unauthorized(method, url, 401, resp.detail)
             _check_answer(resp)
             return dataclasses.replace(resp, retried=attempt > 0)
 
-    def get(self, url: str,
-            version: microversion.VersionLike = microversion.RESHAPER
-            ) -> Any:
+    def get(self, url: str, version: microversion.VersionLike) -> Any:
         """GET a body; any non-2xx answer raises."""
         resp = self.request('GET', url, version=version)
         if not resp.ok:
@@ -209,12 +238,16 @@ class PlacementClient:
                 'placement ' + microversion.text(microversion.parse(version)))
         with self._lock:
             self._requests += 1
-        with _wrapped(method, url):
-            raw = self.adapter.request(url, method, json=json,
-                                       headers=headers, raise_exc=False)
+        try:
+            with _wrapped(method, url):
+                raw = self.adapter.request(url, method, json=json,
+                                           headers=headers, raise_exc=False)
+        except _Unauthorized as err:
+            raise self._unauthorized(method, url, 401, err.detail) from None
         resp = Response(method, url, raw.status_code, _body(raw))
         if resp.status >= 500:
-            raise _Transient(f'HTTP {resp.status}: {resp.detail}')
+            raise exception.TransientFailure(
+                detail=f'HTTP {resp.status}: {resp.detail}')
         return resp
 
     def _find_endpoint(self) -> None:
@@ -225,12 +258,18 @@ class PlacementClient:
         try:
             self.adapter.get_endpoint()
         except ks_exc.ClientException as err:
-            raise exception.AuthenticationFailed(
-                method='GET', url='/', status=getattr(err, 'http_status',
-                                                      None),
-                error_code='', auth_url=self._auth_url(),
-                detail=f'{type(err).__name__}: {err}') from None
+            raise self._unauthorized(
+                'GET', '/', getattr(err, 'http_status', None),
+                f'{type(err).__name__}: {err}') from None
         self._endpoint_known = True
+
+    def _unauthorized(self, method: str, url: str, status: int | None,
+                      detail: str) -> exception.AuthenticationFailed:
+        """The one mapping of a failed authentication: keystone's, at
+        endpoint discovery, or Placement's 401."""
+        return exception.AuthenticationFailed(
+            method=method, url=url, status=status, error_code='',
+            auth_url=self._auth_url(), detail=detail)
 
     def _auth_url(self) -> str:
         auth = (getattr(self.adapter, 'auth', None)
@@ -251,18 +290,19 @@ def backoff(base: float, attempt: int) -> None:
     time.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311
 
 
+# placement.direct.PlacementDirect serves http://<a new uuid>/placement.
+DIRECT_ENDPOINT = re.compile(r'^http://[0-9a-f]{8}(-[0-9a-f]{4}){3}-'
+                             r'[0-9a-f]{12}/placement/?$')
+
+
 def in_process(adapter: Any) -> bool:
-    """Is ``adapter`` a ``placement.direct`` one, served in this process?"""
+    """Is ``adapter`` a ``placement.direct`` one, served in this process?
+    Told by its endpoint, the form PlacementDirect gives it."""
     try:
-        import wsgi_intercept
-    except ImportError:
-        return False
-    try:
-        url = urllib.parse.urlsplit(str(adapter.get_endpoint()))
+        url = str(adapter.get_endpoint())
     except Exception:
         return False
-    intercepts = getattr(wsgi_intercept, '_wsgi_intercept', {})
-    return (url.hostname, url.port or 80) in intercepts
+    return DIRECT_ENDPOINT.match(url) is not None
 
 
 @contextlib.contextmanager
@@ -271,16 +311,23 @@ def _wrapped(method: str, url: str) -> Iterator[None]:
     try:
         yield
     except (ks_exc.ConnectionError, ks_exc.RequestTimeout) as err:
-        raise _Transient(f'{type(err).__name__}: {err}') from err
+        raise exception.TransientFailure(
+            detail=f'{type(err).__name__}: {err}') from err
     except ks_exc.Unauthorized as err:
-        raise exception.PlacementError(
-            method=method, url=url, status=401, error_code='',
-            detail=f'authentication failed, check the credentials in '
-                   f'[placement]: {err}') from err
+        raise _Unauthorized(f'check the credentials in [placement]: '
+                            f'{err}') from err
     except ks_exc.ClientException as err:
         raise exception.PlacementError(
             method=method, url=url, status=getattr(err, 'http_status', ''),
             error_code='', detail=f'{type(err).__name__}: {err}') from err
+
+
+class _Unauthorized(Exception):
+    """keystoneauth's 401, for the client to map with its auth URL."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 def _check_answer(resp: Response) -> None:

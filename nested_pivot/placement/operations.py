@@ -24,8 +24,9 @@ from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
 import enum
-import logging
 from typing import Any
+
+from oslo_log import log as logging
 
 from nested_pivot import engine
 from nested_pivot import exception
@@ -209,7 +210,7 @@ class _Attempts:
                 if self.before_reshape is not None:
                     self.before_reshape(state, plan)
                 self._apply(plan)
-        except writes.Conflict as conflict:
+        except exception.NodeChanged as conflict:
             self._again(first, f'concurrent update: {conflict}')
             return None
         except exception.PlacementUnavailable as err:
@@ -232,14 +233,14 @@ class _Attempts:
             except exception.PlacementUnavailable:
                 self.maybe = plan
                 raise
-            except writes.Conflict as conflict:
+            except exception.NodeChanged as conflict:
                 if conflict.maybe_applied:
                     self.maybe = plan
                 raise
             self.reshaped, self.maybe = plan, None
             stray = writes.strays(self.client, plan)
             if stray:
-                raise writes.Conflict(
+                raise exception.NodeChanged(
                     f'claimed during the reshape, on inventory it removed: '
                     f'{"; ".join(stray)}')
         writes.set_child_traits(self.client, plan)
@@ -249,14 +250,14 @@ class _Attempts:
                unavailable: exception.PlacementUnavailable | None = None
                ) -> None:
         self.retries += 1
-        if self.retries > self.client.max_retries:
+        if self.retries > self.client.conflict_retries:
             if unavailable is not None:
                 raise unavailable
             raise exception.ConcurrentUpdate(
                 method='POST', url='/reshaper', status=409, node=plan.node,
                 attempts=self.retries, detail=why)
         LOG.info('Node %s: %s; re-reading, retry %d of %d', plan.node, why,
-                 self.retries, self.client.max_retries)
+                 self.retries, self.client.conflict_retries)
         backoff(self.client.backoff, self.retries)
 
 

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from collections.abc import Iterable
 import concurrent.futures
 import dataclasses
-import logging
 from typing import Any
 from typing import TYPE_CHECKING
 from typing import TypeVar
@@ -37,6 +36,7 @@ import urllib.parse
 import uuid as uuidlib
 
 import os_traits
+from oslo_log import log as logging
 
 from nested_pivot import engine
 from nested_pivot import exception
@@ -203,7 +203,7 @@ def _consistent_read(client: PlacementClient, root: str, name: str
         if not torn:
             return ordered, read
         attempt += 1
-        if attempt > client.max_retries:
+        if attempt > client.conflict_retries:
             raise exception.ConcurrentUpdate(
                 method='GET', url=f'/resource_providers?in_tree={root}',
                 status=409, node=name, attempts=attempt,
@@ -211,7 +211,7 @@ def _consistent_read(client: PlacementClient, root: str, name: str
                        f'{", ".join(torn)}.')
         LOG.info('Node %s changed while being read (%s); reading it '
                  'again, retry %d of %d', name, ', '.join(torn), attempt,
-                 client.max_retries)
+                 client.conflict_retries)
         backoff(client.backoff, attempt)
 
 
@@ -325,8 +325,9 @@ def _partial_records(uuids: list[str], held: list[dict[str, Any]]
 def _details(client: PlacementClient, uuid: str
              ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The bodies of the provider's inventories and traits."""
-    return (client.get(f'/resource_providers/{uuid}/inventories'),
-            client.get(f'/resource_providers/{uuid}/traits'))
+    return (client.get(f'/resource_providers/{uuid}/inventories',
+                       PROVIDERS),
+            client.get(f'/resource_providers/{uuid}/traits', PROVIDERS))
 
 
 def complete(client: PlacementClient, state: NodeRead,

@@ -36,18 +36,6 @@ INVALID_INVENTORY = 'Unable to allocate inventory: Inventory for '
 TRAITS_VERSION = microversion.PROVIDERS
 
 
-class Conflict(Exception):
-    """Placement saw a concurrent change: re-read, re-plan, retry.
-
-    ``maybe_applied``: the request had been sent before without an
-    answer, so the change Placement saw may be this very write.
-    """
-
-    def __init__(self, detail: str, maybe_applied: bool = False) -> None:
-        super().__init__(detail)
-        self.maybe_applied = maybe_applied
-
-
 def ensure_custom_names(client: PlacementClient,
                         plan: engine.ReshapePlan) -> None:
     classes = {rc for p in plan.inventories.values() for rc in p.inventory}
@@ -73,7 +61,7 @@ def check_children(client: PlacementClient,
 
     :raises ProviderUuidClash, ProviderNameClash: naming the provider
         that holds it.
-    :raises Conflict: a provider of the node holds it (another writer
+    :raises NodeChanged: a provider of the node holds it (another writer
         created the child since the node was read).
     """
     for child in plan.created:
@@ -89,7 +77,8 @@ def create_children(client: PlacementClient,
             version=microversion.PROVIDERS)
         if resp.status == 409:
             _check_free(client, plan, child)
-            raise Conflict(f'creating {child.name}: {resp.detail}')
+            raise exception.NodeChanged(
+                f'creating {child.name}: {resp.detail}')
         _expect(resp)
 
 
@@ -118,7 +107,8 @@ def reparent(client: PlacementClient, plan: engine.ReshapePlan) -> None:
             'name': name, 'parent_provider_uuid': parent},
             version=microversion.REPARENT)
         if resp.status == 409:
-            raise Conflict(f'moving {name} under {parent}: {resp.detail}')
+            raise exception.NodeChanged(
+                f'moving {name} under {parent}: {resp.detail}')
         _expect(resp)
 
 
@@ -136,13 +126,13 @@ def _check_free(client: PlacementClient, plan: engine.ReshapePlan,
                 name=child.name, node=plan.node, uuid=child.uuid,
                 other=f'{resp.body["name"]}'
                       f'{_of_node(client, resp.body)}')
-        raise Conflict(f'{child.name} was created meanwhile')
+        raise exception.NodeChanged(f'{child.name} was created meanwhile')
     if resp.status != 404:
         raise resp.error()
     held = _taken_outside(client, plan, child.name)
     if held is not None:
-        raise Conflict(f'{child.name}: {held["name"]} was created '
-                       f'meanwhile')
+        raise exception.NodeChanged(
+            f'{child.name}: {held["name"]} was created meanwhile')
 
 
 def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
@@ -150,7 +140,7 @@ def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
     """A name taken outside the node is an error; anything else (another
     attempt renamed a child meanwhile) is a conflict to re-read."""
     _taken_outside(client, plan, name, 'rename a child to')
-    raise Conflict(f'renaming to {name}: {detail}')
+    raise exception.NodeChanged(f'renaming to {name}: {detail}')
 
 
 def _taken_outside(client: PlacementClient, plan: engine.ReshapePlan,
@@ -205,7 +195,7 @@ def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
     if resp.ok:
         return
     if resp.status == 409 and resp.error_code == CONCURRENT_UPDATE:
-        raise Conflict(resp.detail, maybe_applied=resp.retried)
+        raise exception.NodeChanged(resp.detail, maybe_applied=resp.retried)
     if resp.status == 409 and INVALID_INVENTORY in resp.detail:
         # The body gives every provider it allocates on the inventory of
         # each class allocated there.  Placement answers this when, on
@@ -213,16 +203,17 @@ def reshape(client: PlacementClient, plan: engine.ReshapePlan) -> None:
         # and Placement retried its allocation writes alone (oslo.db's
         # wrap_db_retry), without the interim inventories: nothing was
         # written, and the reshape is to be redone whole.
-        raise Conflict(f'{resp.detail} (a reshape Placement redid in part '
-                       f'after a database deadlock)',
-                       maybe_applied=resp.retried)
+        raise exception.NodeChanged(
+            f'{resp.detail} (a reshape Placement redid in part after a '
+            f'database deadlock)', maybe_applied=resp.retried)
     if resp.status == 400 and _changed(client, plan):
         # Placement answers a reshape that raced another writer's with 400
         # ("No inventory of class VCPU found"), not only with 409.  The
         # transaction was rolled back either way: when the node changed
         # since it was read, it is a conflict to re-read.
-        raise Conflict(f'{resp.detail} (the node changed meanwhile)',
-                       maybe_applied=resp.retried)
+        raise exception.NodeChanged(
+            f'{resp.detail} (the node changed meanwhile)',
+            maybe_applied=resp.retried)
     if resp.status == 403:
         raise exception.PermissionDenied(
             method='POST', url='/reshaper', status=403,
@@ -297,7 +288,7 @@ def put_traits(client: PlacementClient, uuid: str,
     :raises ConcurrentUpdate: every attempt met a conflict.
     """
     url = f'/resource_providers/{uuid}/traits'
-    for _ in range(client.max_retries + 1):
+    for _ in range(client.conflict_retries + 1):
         body = client.get(url, TRAITS_VERSION)
         current = frozenset(body['traits'])
         wanted = change.applied(current)
@@ -313,7 +304,7 @@ def put_traits(client: PlacementClient, uuid: str,
             return True
     raise exception.ConcurrentUpdate(
         method='PUT', url=url, status=409, node=node,
-        attempts=client.max_retries + 1,
+        attempts=client.conflict_retries + 1,
         detail='the traits of the provider kept changing')
 
 

@@ -15,6 +15,8 @@ server."""
 
 from __future__ import annotations
 
+import logging
+
 from oslo_config import cfg
 import pytest
 
@@ -36,20 +38,29 @@ def _conf(tmp_path, text: str) -> cfg.ConfigOpts:
 
 
 def test_from_conf_reads_the_placement_group(http, real_server_url,
-                                             tmp_path):
+                                             tmp_path, caplog):
     name, root, vms = two_socket_host(http, 2)
     conf = _conf(tmp_path, f"""
 [placement]
 auth_type = admin_token
 endpoint = {real_server_url}
 token = admin
+connect_retries = 3
 
 [nested_pivot]
 max_concurrency = 3
 max_retries = 1
+conflict_retries = 4
 """)
-    client = PlacementClient.from_conf(conf)
-    assert (client.max_concurrency, client.max_retries) == (3, 1)
+    with caplog.at_level(logging.WARNING, 'nested_pivot.placement.http'):
+        client = PlacementClient.from_conf(conf)
+    assert (client.max_concurrency, client.max_retries,
+            client.conflict_retries) == (3, 1, 4)
+    # One owner of transport retries: keystoneauth's are off, and the
+    # operator who set one is told so.
+    assert (client.adapter.connect_retries,
+            client.adapter.status_code_retries) == (0, 0)
+    assert '[placement] connect_retries = 3: ignored' in caplog.text
     assert client.version() == microversion.NEWEST_KNOWN
     assert nested_pivot.status(client, name, TWO_SOCKETS).consumers == 2
     # An admin token without the service role is refused the reshape, and
@@ -86,3 +97,39 @@ def test_one_read_in_flight_in_process_and_eight_on_a_server(direct, http):
     assert PlacementClient(direct, max_concurrency=3).max_concurrency == 3
     with pytest.raises(ValueError, match='at least 1'):
         PlacementClient(http, max_concurrency=0)
+
+
+def test_a_401_from_placement_is_the_one_authentication_error(
+        real_server_url):
+    """Placement's own 401 (noauth2 without a token) is mapped as
+    keystone's refusal at endpoint discovery is: AuthenticationFailed,
+    with its code, whatever the request."""
+    from keystoneauth1 import adapter as ks_adapter
+    from keystoneauth1 import session as ks_session
+
+    from nested_pivot import errors
+
+    tokenless = ks_adapter.Adapter(
+        ks_session.Session(auth=None), service_type='placement',
+        endpoint_override=real_server_url.rstrip('/'), raise_exc=False)
+    client = PlacementClient(tokenless, backoff=0.01)
+    for call in (lambda: client.get('/resource_providers',
+                                    microversion.PROVIDERS),
+                 lambda: client.request('PUT', '/traits/CUSTOM_X',
+                                        version=microversion.TRAITS_PUT)):
+        with pytest.raises(exception.AuthenticationFailed) as err:
+            call()
+        assert err.value.status == 401
+        assert err.value.code == errors.AUTHENTICATION_FAILED
+        assert 'failed, so Placement cannot be reached' in str(err.value)
+    # The version document needs no token: only what does is refused.
+    assert client.request('GET', '/', version=None).ok
+
+
+def test_in_process_is_told_by_placement_direct_s_endpoint(direct, http):
+    """Fails when in_process() stops telling placement.direct's adapter
+    (served in this process) from a server's, without reading
+    wsgi-intercept's private registry."""
+    from nested_pivot.placement.http import in_process
+
+    assert in_process(direct) and not in_process(http)

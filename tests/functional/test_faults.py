@@ -223,7 +223,7 @@ def test_concurrent_claimer_thread_every_allocation_accounted(
         PlacementClient(
             harness.http_placement(fault_proxy.url),
             backoff=0.01,
-            max_retries=10,
+            conflict_retries=10,
         ),
         name,
         TWO_SOCKETS,
@@ -277,7 +277,8 @@ def test_child_traits_that_never_stop_conflicting_fail_the_pivot(
 
     fault_proxy.before_forward = race
     client = PlacementClient(
-        harness.http_placement(fault_proxy.url), backoff=0.01, max_retries=2
+        harness.http_placement(fault_proxy.url), backoff=0.01,
+        conflict_retries=2
     )
     with pytest.raises(exception.ConcurrentUpdate, match='traits'):
         nested_pivot.pivot(client, name, TWO_SOCKETS)
@@ -348,7 +349,8 @@ def test_reshape_answered_400_after_another_writers_is_re_read(
 def test_node_that_changes_during_every_read_fails_untouched(
         http, fault_proxy):
     """A node written to during each of its reads is never planned on:
-    after ``max_retries`` re-reads the pivot fails with ConcurrentUpdate,
+    after ``conflict_retries`` re-reads the pivot fails with
+    ConcurrentUpdate,
     naming the node and the provider that kept changing, and writes
     nothing."""
     name, root, vms = two_socket_host(http, 4)
@@ -362,7 +364,7 @@ def test_node_that_changes_during_every_read_fails_untouched(
 
     fault_proxy.before_forward = claim
     client = PlacementClient(harness.http_placement(fault_proxy.url),
-                             backoff=0.01, max_retries=2)
+                             backoff=0.01, conflict_retries=2)
     with pytest.raises(exception.ConcurrentUpdate) as err:
         nested_pivot.pivot(client, name, TWO_SOCKETS)
     assert not fault_proxy.hook_errors

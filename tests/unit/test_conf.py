@@ -25,8 +25,8 @@ def test_list_opts_lists_registered_options():
     listed = conf.list_opts()
     groups = {group.name: {o.dest for o in opts} for group, opts in listed}
     assert len(groups) == len(listed)
-    assert {'search_budget', 'max_concurrency',
-            'max_retries'} <= groups['nested_pivot']
+    assert {'search_budget', 'max_concurrency', 'max_retries',
+            'conflict_retries'} <= groups['nested_pivot']
     # nova.conf's [placement] credentials, as keystoneauth1 names them.
     assert {'auth_type', 'endpoint_override', 'region_name',
             'valid_interfaces', 'cafile'} <= groups['placement']
@@ -36,6 +36,7 @@ def test_list_opts_lists_registered_options():
     assert config.nested_pivot.search_budget == 200000
     assert config.nested_pivot.max_concurrency == 8
     assert config.nested_pivot.max_retries == 5
+    assert config.nested_pivot.conflict_retries == 5
     assert config.placement.service_type == 'placement'
 
 

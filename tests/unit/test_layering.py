@@ -164,3 +164,60 @@ def test_every_python_file_carries_the_licence_header():
     missing = [f for f in files if 'Licensed under the Apache License'
                not in (top / f).read_text()]
     assert files and not missing, missing
+
+
+def test_exceptions_are_defined_in_the_exception_module():
+    """Fails when a module other than nested_pivot/exception.py defines a
+    public exception class: every error the library raises derives from
+    PivotError there, with its own code in nested_pivot.errors (the
+    exceptions reference lists them).  A private one (``_Name``) that
+    never leaves its module is control flow, and may stay."""
+    found = []
+    for path in sorted(PACKAGE.rglob('*.py')):
+        if path.name == 'exception.py' and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) \
+                    and not node.name.startswith('_') \
+                    and any(_names_exception(b) for b in node.bases):
+                found.append(f'{path.relative_to(PACKAGE)}: {node.name}')
+    assert found == []
+
+
+def _names_exception(base: ast.expr) -> bool:
+    """Is ``base`` an exception class: a builtin's or one of
+    nested_pivot.exception's names?"""
+    name = base.attr if isinstance(base, ast.Attribute) else getattr(
+        base, 'id', '')
+    ours = {n.name for n in ast.walk(ast.parse(
+        (PACKAGE / 'exception.py').read_text()))
+        if isinstance(n, ast.ClassDef)}
+    return name.endswith(('Exception', 'Error')) or name in ours
+
+
+def test_module_loggers_are_oslo_logs():
+    """Fails when a module makes its ``LOG`` with the standard library's
+    logging instead of oslo.log's, as OpenStack projects do (oslo.log
+    adds the context and the instance to each record).  The command's
+    handler set-up (cmd/logs.py, cmd/access.py) may use the standard
+    library's handlers and filters, which oslo.log builds on."""
+    found = []
+    for path in sorted(PACKAGE.rglob('*.py')):
+        text = path.read_text()
+        if re.search(r'^LOG = ', text, re.M) and \
+                'from oslo_log import log as logging' not in text:
+            found.append(str(path.relative_to(PACKAGE)))
+    assert found == []
+
+
+def test_every_placement_call_names_its_microversion():
+    """Fails when PlacementClient.request() or get() gets a default
+    microversion again: a call that forgets it would silently speak the
+    default, not the microversion whose answer its caller parses."""
+    import inspect
+
+    from nested_pivot.placement.http import PlacementClient
+
+    for method in (PlacementClient.request, PlacementClient.get):
+        version = inspect.signature(method).parameters['version']
+        assert version.default is inspect.Parameter.empty, method
