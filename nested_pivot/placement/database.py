@@ -256,7 +256,7 @@ class PlacementDatabase:
         if root not in found:
             raise exception.NodeNotFound(method='GET',
                                          url='/resource_providers',
-                                         status=404, node=root)
+                                         status=None, node=root)
         return found[root]
 
     def _read_batch(self, root: str) -> None:
@@ -396,7 +396,7 @@ class PlacementDatabase:
             if row is None:
                 raise exception.NodeNotFound(method='GET',
                                              url='/resource_providers',
-                                             status=404, node=ref)
+                                             status=None, node=ref)
             shared[ref] = dataclasses.replace(
                 _provider(row, inventory[row.id], traits[row.id]),
                 parent=None)

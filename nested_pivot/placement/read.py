@@ -126,7 +126,7 @@ def find_node(client: PlacementClient, node: str) -> tuple[str, str]:
         return root, provider['name']
     parent = _provider(client, root)
     raise exception.NodeNotFound(
-        method='GET', url='/resource_providers', status=404, node=node,
+        method='GET', url='/resource_providers', status=None, node=node,
         message=f'{node} is not a compute node but a child provider of '
                 f'node {parent["name"]} ({root}): name the node.')
 
@@ -137,7 +137,7 @@ def _provider(client: PlacementClient, node: str) -> dict[str, Any]:
         if row is None:
             raise exception.NodeNotFound(method='GET',
                                          url='/resource_providers',
-                                         status=404, node=node)
+                                         status=None, node=node)
         return row.as_dict()
     if _is_uuid(node):
         resp = client.request('GET', f'/resource_providers/{node}',
@@ -152,7 +152,7 @@ def _provider(client: PlacementClient, node: str) -> dict[str, Any]:
                  if p.get('name') == node]
     if len(providers) != 1:
         raise exception.NodeNotFound(method='GET', url='/resource_providers',
-                                     status=404, node=node)
+                                     status=None, node=node)
     return dict(providers[0])
 
 
@@ -206,7 +206,7 @@ def _consistent_read(client: PlacementClient, root: str, name: str
         if attempt > client.conflict_retries:
             raise exception.ConcurrentUpdate(
                 method='GET', url=f'/resource_providers?in_tree={root}',
-                status=409, node=name, attempts=attempt,
+                status=None, node=name, attempts=attempt,
                 detail=f'Providers changed while being read: '
                        f'{", ".join(torn)}.')
         LOG.info('Node %s changed while being read (%s); reading it '
