@@ -461,8 +461,8 @@ def deadlock(connection: str, way: str) -> dict[str, Any]:
                 victims.append(str(context.original_exception))
 
         retried = Retries()
-        operations.LOG.addHandler(retried)
-        operations.LOG.setLevel(logging.INFO)
+        operations.LOG.logger.addHandler(retried)
+        operations.LOG.logger.setLevel(logging.INFO)
         event.listen(writer, 'before_cursor_execute', deadlocker.before)
         event.listen(writer, 'handle_error', seen)
         state = tempfile.TemporaryDirectory()
@@ -473,7 +473,7 @@ def deadlock(connection: str, way: str) -> dict[str, Any]:
             outcome = {'error': str(err)}
         finally:
             state.cleanup()
-            operations.LOG.removeHandler(retried)
+            operations.LOG.logger.removeHandler(retried)
             event.remove(writer, 'before_cursor_execute', deadlocker.before)
             event.remove(writer, 'handle_error', seen)
             if deadlocker.thread is not None:

@@ -300,8 +300,8 @@ def test_node_pivoted_between_reads_of_its_providers_is_read_again(
     fault_proxy.fail_next(1, status=502, match=_reshapes)
     with pytest.raises(exception.PlacementUnavailable):
         nested_pivot.pivot(PlacementClient(
-            harness.http_placement(fault_proxy.url), max_retries=0),
-            name, TWO_SOCKETS)
+            harness.http_placement(fault_proxy.url), max_retries=0,
+            conflict_retries=0), name, TWO_SOCKETS)
     children = [p['uuid'] for p in seed.tree(http, root) if p['uuid'] != root]
 
     def reads_a_child(method: str, path: str) -> bool:
