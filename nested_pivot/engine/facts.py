@@ -66,7 +66,7 @@ class Conversion:
 
 
 @dataclasses.dataclass(frozen=True)
-class Facts:
+class SplitHints:
     """The hints split by kind: placements (for :mod:`hints`),
     conversions and heals, by consumer."""
 
@@ -77,14 +77,14 @@ class Facts:
         default_factory=dict)
 
 
-def split(hints: Mapping[str, Any] | None) -> Facts:
+def split(hints: Mapping[str, Any] | None) -> SplitHints:
     """Take the ``convert`` and ``heal`` forms out of ``hints``."""
     if hints is None:
-        return Facts({}, {}, {})
+        return SplitHints({}, {}, {})
     if not isinstance(hints, Mapping):
         raise exception.InvalidHint(consumer='*',
                                     reason='hints must be a mapping')
-    facts = Facts({}, {}, {})
+    facts = SplitHints({}, {}, {})
     for consumer, hint in hints.items():
         if not isinstance(hint, Mapping):
             facts.placements[consumer] = hint
@@ -101,7 +101,7 @@ def split(hints: Mapping[str, Any] | None) -> Facts:
     return facts
 
 
-def check_declared(facts: Facts, converts: Mapping[str, str],
+def check_declared(facts: SplitHints, converts: Mapping[str, str],
                    heals: frozenset[str]) -> None:
     """A layout declares what its hints may convert and heal: a hint that
     goes beyond names the wrong class or the wrong layout."""

@@ -31,10 +31,15 @@ from nested_pivot.novadb.facts import Facts
 from nested_pivot.novadb.facts import GuestCell
 from nested_pivot.novadb.facts import HostCell
 from nested_pivot.novadb.facts import Node
-from nested_pivot.novadb.facts import PhysicalFunction
+from nested_pivot.novadb.facts import PfRecord
 from nested_pivot.novadb.reader import read
 from nested_pivot.novadb.reader import Source
 
 __all__ = ['Built', 'Consumer', 'Facts', 'GuestCell', 'HostCell', 'Node',
-           'NodeView', 'PhysicalFunction', 'Source', 'Summary', 'build',
-           'read']
+           'NodeView', 'PfRecord', 'PhysicalFunction', 'Source', 'Summary',
+           'build', 'read']
+
+PhysicalFunction = PfRecord
+"""Deprecated name of :class:`PfRecord` (one name per thing: a
+``PhysicalFunction`` is what a driver declares, in
+:mod:`nested_pivot.layouts`)."""

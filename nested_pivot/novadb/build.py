@@ -57,7 +57,7 @@ from nested_pivot.layouts import numa_child_name
 from nested_pivot.novadb.facts import Consumer
 from nested_pivot.novadb.facts import Facts
 from nested_pivot.novadb.facts import Node
-from nested_pivot.novadb.facts import PhysicalFunction
+from nested_pivot.novadb.facts import PfRecord
 
 SOURCE = "nova's cell database"
 VF = 'SRIOV_NET_VF'
@@ -361,7 +361,7 @@ def _pfs(node: Node, view: NodeView | None, cells: set[str],
 
 
 def _former_names(node: Node, view: NodeView | None,
-                  pfs: list[PhysicalFunction], warnings: list[str]
+                  pfs: list[PfRecord], warnings: list[str]
                   ) -> dict[str, str]:
     """The PF child, made under another name (an interface's, by an older
     ``discover``), that each PF is, by address: the one child of the node

@@ -38,9 +38,11 @@ class HostCell:
 
 
 @dataclasses.dataclass(frozen=True)
-class PhysicalFunction:
-    """An SR-IOV PF, from its own row or from its VFs' ``parent_addr``;
-    ``physnet`` is None when nothing tells it."""
+class PfRecord:
+    """An SR-IOV PF as nova's database records it, from its own row or
+    from its VFs' ``parent_addr``; ``physnet`` is None when nothing tells
+    it.  (A PF a driver declares for a layout is
+    :class:`nested_pivot.layouts.PhysicalFunction`.)"""
 
     address: str
     numa_node: int | None
@@ -156,7 +158,7 @@ class Node:
     ram_allocation_ratio: float = 1.0
     reserved_host_cpus: int = 0
     reserved_host_memory_mb: int = 0
-    pfs: tuple[PhysicalFunction, ...] = ()
+    pfs: tuple[PfRecord, ...] = ()
     consumers: Mapping[str, Consumer] = dataclasses.field(
         default_factory=dict)
     cell_uuid: str = ''

@@ -45,7 +45,7 @@ from nested_pivot.novadb.facts import GuestCell
 from nested_pivot.novadb.facts import HostCell
 from nested_pivot.novadb.facts import Move
 from nested_pivot.novadb.facts import Node
-from nested_pivot.novadb.facts import PhysicalFunction
+from nested_pivot.novadb.facts import PfRecord
 
 EXTRA = ['flavor', 'pci_requests', 'system_metadata', 'migration_context']
 """The instance fields built from their rows; ``numa_topology`` is read
@@ -632,7 +632,7 @@ class _CellReader:
     # -- PCI ---------------------------------------------------------------
 
     def pfs(self, node: str, devices: list[_Device]
-            ) -> tuple[PhysicalFunction, ...]:
+            ) -> tuple[PfRecord, ...]:
         rows = {d.address: d for d in devices if d.dev_type == 'type-PF'}
         vfs: dict[str, list[_Device]] = {}
         for device in devices:
@@ -644,7 +644,7 @@ class _CellReader:
             row = rows.get(address)
             numa = row.numa_node if row is not None else next(
                 (v.numa_node for v in mine if v.numa_node is not None), None)
-            found.append(PhysicalFunction(
+            found.append(PfRecord(
                 address=address, numa_node=numa, vfs=len(mine),
                 physnet=self.physnet(node, address, row, mine)))
         return tuple(found)

@@ -77,7 +77,7 @@ def test_every_source_names_a_pf_alike():
             {'address': ADDRESS, 'inventory': {'SRIOV_NET_VF': 8}}]}]}, 'f')
     facts = novadb.Facts({'h': novadb.Node(
         'h', 'h', '', (novadb.HostCell(0, 4, 0, 1024),),
-        pfs=(novadb.PhysicalFunction(ADDRESS, 0, 8, 'a'),))})
+        pfs=(novadb.PfRecord(ADDRESS, 0, 8, 'a'),))})
     from_nova = {c['name'] for c in
                  novadb.build(facts).document['layouts'][0]['children']}
     assert NAME in discovered

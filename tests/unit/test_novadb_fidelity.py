@@ -31,7 +31,7 @@ from nested_pivot.novadb import GuestCell
 from nested_pivot.novadb import HostCell
 from nested_pivot.novadb import Node
 from nested_pivot.novadb import NodeView
-from nested_pivot.novadb import PhysicalFunction
+from nested_pivot.novadb import PfRecord
 from nested_pivot.novadb.build import DeviceView
 from nested_pivot.novadb.facts import CpuRequest
 from nested_pivot.novadb.facts import Move
@@ -44,7 +44,7 @@ PINNED = Consumer('e', 'e', cells=(GuestCell(1, 0, 3, 1024),),
 
 
 def _node(*consumers: Consumer, cells: tuple[HostCell, ...] | None = None,
-          pfs: tuple[PhysicalFunction, ...] = ()) -> Node:
+          pfs: tuple[PfRecord, ...] = ()) -> Node:
     return Node('n', 'h', 'cell1', cells or (HostCell(0, 4, 4, 8192),
                                              HostCell(1, 4, 4, 8192)),
                 pfs=pfs, consumers={c.uuid: c for c in consumers})
@@ -188,8 +188,8 @@ def test_nodes_of_cells_not_read(more, located, reason):
 
 
 def test_a_pf_made_under_its_interface_name_is_renamed():
-    pfs = (PhysicalFunction(PF, 1, 4, 'physnet1'),
-           PhysicalFunction('0000:3b:00.0', 0, 4, 'physnet1'))
+    pfs = (PfRecord(PF, 1, 4, 'physnet1'),
+           PfRecord('0000:3b:00.0', 0, 4, 'physnet1'))
     user = Consumer('v', 'v', vfs={PF: 1})
     devices = {'ens1f1': DeviceView(4, 'NUMA1', {'v': 1}),
                'ens1f0': DeviceView(4, None, {})}
@@ -201,8 +201,8 @@ def test_a_pf_made_under_its_interface_name_is_renamed():
 
 
 def test_a_pf_child_that_cannot_be_told_apart_is_not_renamed():
-    pfs = (PhysicalFunction(PF, None, 4, 'physnet1'),
-           PhysicalFunction('0000:3b:00.0', None, 4, 'physnet1'))
+    pfs = (PfRecord(PF, None, 4, 'physnet1'),
+           PfRecord('0000:3b:00.0', None, 4, 'physnet1'))
     devices = {'ens1f0': DeviceView(4, None, {}),
                'ens1f1': DeviceView(4, None, {})}
     built = build(_facts(_node(pfs=pfs)), {'n': _view(devices)})
