@@ -24,10 +24,10 @@ from nested_pivot.cmd import selection
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.service import workflows
+from nested_pivot.service.reads import FAILING
 from nested_pivot.service.reads import NodeState
 from nested_pivot.service.reads import PENDING
 
-FAILING = frozenset({NodeState.CANNOT_PIVOT, NodeState.DOUBLE_COUNTED})
 STATES = ', '.join(str(s) for s in NodeState)
 
 

@@ -30,6 +30,7 @@ from nested_pivot.layoutfile import Layouts
 from nested_pivot.placement import PlacementClient
 from nested_pivot.service import reads
 from nested_pivot.service import workflows
+from nested_pivot.service.reads import FAILING
 from nested_pivot.service.reads import NodeState
 
 
@@ -48,7 +49,6 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-FAILING = frozenset({NodeState.CANNOT_PIVOT, NodeState.DOUBLE_COUNTED})
 
 
 def run(ctx: Context) -> Code:
@@ -70,7 +70,7 @@ def _one(ctx: Context, client: PlacementClient, layouts: Layouts,
     try:
         state, plan = reads.read_and_plan(
             client, uuid, rule.layout, rule.hints.get(name))
-    except workflows.UNFIT as err:
+    except reads.UNFIT as err:
         return _cannot_pivot(ctx, reads.read_node(client, uuid), err,
                              rule.layout)
     entry = shown(ctx, state.records, plan, 'apply')

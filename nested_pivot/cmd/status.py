@@ -25,6 +25,7 @@ from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
 from nested_pivot.journal import Entry
+from nested_pivot.service import reads
 from nested_pivot.service import workflows
 
 
@@ -50,7 +51,7 @@ def run(ctx: Context) -> Code:
             rules.refused.get(name, '') if rules else '',
             rules.why_no_rule(name) if rules else '')
     entries, problem = _journal(ctx, uuid)
-    code = Code.FAILURE if found.state in check.FAILING else Code.SUCCESS
+    code = Code.FAILURE if found.state in reads.FAILING else Code.SUCCESS
     cut = interrupted(entries)
     if ctx.args.json:
         node = {**check.report_document(found),

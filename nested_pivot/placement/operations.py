@@ -87,6 +87,14 @@ class NodeState(str, enum.Enum):
 PENDING = frozenset({NodeState.FLAT, NodeState.PARTIAL, NodeState.REQUESTED})
 """States that an ``apply`` would change."""
 
+FAILING = frozenset({NodeState.CANNOT_PIVOT, NodeState.DOUBLE_COUNTED})
+"""States a command reports as a failure (exit code 2)."""
+
+UNFIT = (exception.CannotPivot, exception.InvalidLayout,
+         exception.InvalidTree, exception.InvalidHint)
+"""Errors that make a node ``cannot_pivot`` rather than fail a command:
+the one rule from an error to a state."""
+
 
 @dataclasses.dataclass(frozen=True)
 class NodeStatus:

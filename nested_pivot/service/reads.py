@@ -20,9 +20,11 @@ import urllib.parse
 
 from nested_pivot.placement.http import PlacementClient
 from nested_pivot.placement.operations import classify
+from nested_pivot.placement.operations import FAILING
 from nested_pivot.placement.operations import NodeState
 from nested_pivot.placement.operations import PENDING
 from nested_pivot.placement.operations import read_and_plan
+from nested_pivot.placement.operations import UNFIT
 from nested_pivot.placement.read import find_node
 from nested_pivot.placement.read import list_roots
 from nested_pivot.placement.read import NodeRead
@@ -30,7 +32,9 @@ from nested_pivot.placement.read import PROVIDERS
 from nested_pivot.placement.read import read_node
 
 __all__ = [
+    'FAILING',
     'PENDING',
+    'UNFIT',
     'NodeRead',
     'NodeState',
     'classify',

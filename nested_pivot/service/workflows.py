@@ -47,9 +47,7 @@ from nested_pivot.placement.http import PlacementClient
 from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.operations import NodeState
 
-UNFIT = (exception.CannotPivot, exception.InvalidLayout,
-         exception.InvalidTree, exception.InvalidHint)
-"""Errors that make a node ``cannot_pivot`` rather than fail a command."""
+UNFIT = operations.UNFIT
 
 
 class Result(str, enum.Enum):
