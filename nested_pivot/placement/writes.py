@@ -76,7 +76,7 @@ def create_children(client: PlacementClient,
             'parent_provider_uuid': child.parent},
             version=microversion.PROVIDERS)
         if resp.status == 409:
-            _check_free(client, plan, child)
+            _check_free(client, plan, child, answered=409)
             raise exception.NodeChanged(
                 f'creating {child.name}: {resp.detail}')
         _expect(resp)
@@ -88,14 +88,15 @@ def rename(client: PlacementClient, plan: engine.ReshapePlan) -> None:
 
     Every new name is checked free first, so that a name taken outside
     the node renames nothing."""
-    for name in sorted(plan.renamed.values()):
-        _taken_outside(client, plan, name)
+    for uuid, name in sorted(plan.renamed.items(), key=lambda i: i[1]):
+        _taken_outside(client, plan, name, 'rename a child to',
+                       ('PUT', f'/resource_providers/{uuid}'))
     for uuid, name in sorted(plan.renamed.items()):
         resp = client.request('PUT', f'/resource_providers/{uuid}',
                               json={'name': name},
                               version=microversion.PROVIDERS)
         if resp.status == 409:
-            _creation_conflict(client, plan, name, resp.detail)
+            _creation_conflict(client, plan, uuid, name, resp.detail)
         _expect(resp)
 
 
@@ -113,42 +114,48 @@ def reparent(client: PlacementClient, plan: engine.ReshapePlan) -> None:
 
 
 def _check_free(client: PlacementClient, plan: engine.ReshapePlan,
-                child: engine.Provider) -> None:
+                child: engine.Provider, answered: int | None = None
+                ) -> None:
     """A child's uuid or name taken outside the node is an error, named;
     taken inside it (another attempt created the child meanwhile), a
-    conflict to re-read."""
+    conflict to re-read.  ``answered`` is the status Placement gave the
+    POST, when it was sent: before it, the error has none."""
     resp = client.request('GET', f'/resource_providers/{child.uuid}',
                           version=microversion.PROVIDERS)
     if resp.ok:
         if resp.body['root_provider_uuid'] != plan.root:
             raise exception.ProviderUuidClash(
-                method='POST', url='/resource_providers', status=409,
+                method='POST', url='/resource_providers', status=answered,
                 name=child.name, node=plan.node, uuid=child.uuid,
                 other=f'{resp.body["name"]}'
                       f'{_of_node(client, resp.body)}')
         raise exception.NodeChanged(f'{child.name} was created meanwhile')
     if resp.status != 404:
         raise resp.error()
-    held = _taken_outside(client, plan, child.name)
+    held = _taken_outside(client, plan, child.name, answered=answered)
     if held is not None:
         raise exception.NodeChanged(
             f'{child.name}: {held["name"]} was created meanwhile')
 
 
 def _creation_conflict(client: PlacementClient, plan: engine.ReshapePlan,
-                       name: str, detail: str) -> None:
+                       uuid: str, name: str, detail: str) -> None:
     """A name taken outside the node is an error; anything else (another
     attempt renamed a child meanwhile) is a conflict to re-read."""
-    _taken_outside(client, plan, name, 'rename a child to')
+    _taken_outside(client, plan, name, 'rename a child to',
+                   ('PUT', f'/resource_providers/{uuid}'), answered=409)
     raise exception.NodeChanged(f'renaming to {name}: {detail}')
 
 
 def _taken_outside(client: PlacementClient, plan: engine.ReshapePlan,
-                   name: str, doing: str = 'create child'
-                   ) -> dict[str, str] | None:
+                   name: str, doing: str = 'create child',
+                   request: tuple[str, str] = ('POST', '/resource_providers'),
+                   answered: int | None = None) -> dict[str, str] | None:
     """The provider of the node that holds ``name``, if one does.
 
-    :raises ProviderNameClash: a provider outside the node holds it.
+    :raises ProviderNameClash: a provider outside the node holds it,
+        for ``request`` (method, URL), with the status Placement
+        ``answered`` it, if it was sent.
     """
     # On MariaDB the name filter compares as the unique index does: it
     # finds a name that differs only in case, accents or trailing spaces.
@@ -158,7 +165,7 @@ def _taken_outside(client: PlacementClient, plan: engine.ReshapePlan,
     for provider in found['resource_providers']:
         if provider['root_provider_uuid'] != plan.root:
             raise exception.ProviderNameClash(
-                method='POST', url='/resource_providers', status=409,
+                method=request[0], url=request[1], status=answered,
                 name=name, node=plan.node, uuid=provider['uuid'],
                 message=_name_clash(plan, name, provider, doing))
         held = provider

@@ -907,6 +907,8 @@ def test_a_uuid_taken_during_the_pivot_is_named_not_retried(http,
                        match=f'is taken by provider {elsewhere}') as err:
         nested_pivot.pivot(client, name, TWO_SOCKETS)
     assert err.value.code == errors.PROVIDER_UUID_CLASH
+    # Found after Placement refused the POST: its 409 is the status.
+    assert err.value.status == 409
     assert not fault_proxy.hook_errors
     assert fault_proxy.count('POST', '/resource_providers') == 1
     assert fault_proxy.count('POST', '/reshaper') == 0

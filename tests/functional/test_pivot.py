@@ -297,9 +297,11 @@ def test_name_clash_with_a_foreign_provider(placement):
         placement, f'{name}_NUMA0', {'VCPU': {'total': 1}}
     )
     before = seed.dump(placement, root, vms)
-    with pytest.raises(exception.ProviderNameClash, match=foreign):
+    with pytest.raises(exception.ProviderNameClash, match=foreign) as err:
         nested_pivot.pivot(client_for(placement), name, TWO_SOCKETS)
     assert seed.dump(placement, root, vms) == before
+    # Found before the child's POST was sent: no status was answered.
+    assert (err.value.kwargs['method'], err.value.status) == ('POST', None)
 
 
 def test_node_by_uuid_and_unknown_node(placement):

@@ -94,6 +94,10 @@ def test_a_new_name_taken_elsewhere_changes_nothing(placement):
     snapshot = seed.tree(placement, root)
     with pytest.raises(exception.ProviderNameClash,
                        match=f'{name}_pci_0000_3b_00_0 of node {name}: '
-                             'the name is taken'):
+                             'the name is taken') as err:
         nested_pivot.pivot(client, name, BY_ADDRESS)
     assert seed.tree(placement, root) == snapshot
+    # The rename's PUT, found before it was sent: no status answered.
+    assert err.value.kwargs['method'] == 'PUT'
+    assert err.value.kwargs['url'].startswith('/resource_providers/')
+    assert err.value.status is None
