@@ -39,7 +39,7 @@ import dataclasses
 from typing import Any
 
 from nested_pivot import exception
-from nested_pivot import names
+from nested_pivot import hint
 from nested_pivot.engine.allocations import ConsumerRecord
 from nested_pivot.engine.displace import Displaced
 from nested_pivot.engine.displace import heal_candidates
@@ -47,10 +47,8 @@ from nested_pivot.engine.hints import child
 from nested_pivot.engine.result import Correction
 from nested_pivot.engine.target import Target
 
-CONVERT = 'convert'
-HEAL = 'heal'
-CORRECT = 'correct'
-FORMS = (CONVERT, HEAL, CORRECT)
+CONVERT, HEAL, CORRECT = hint.CONVERT, hint.HEAL, hint.CORRECT
+FORMS = hint.RESERVED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,27 +75,24 @@ class SplitHints:
         default_factory=dict)
 
 
-def split(hints: Mapping[str, Any] | None) -> SplitHints:
-    """Take the ``convert`` and ``heal`` forms out of ``hints``."""
-    if hints is None:
-        return SplitHints({}, {}, {})
-    if not isinstance(hints, Mapping):
-        raise exception.InvalidHint(consumer='*',
-                                    reason='hints must be a mapping')
+def split(hints: hint.HintsLike | None) -> SplitHints:
+    """The hints, typed or in the dict form (:mod:`nested_pivot.hint`
+    parses both, and checks their form), by kind: placements in the dict
+    form, conversions, heals and corrections."""
     facts = SplitHints({}, {}, {})
-    for consumer, hint in hints.items():
-        if not isinstance(hint, Mapping):
-            facts.placements[consumer] = hint
+    for consumer, value in hint.as_dict(hints).items():
+        if not isinstance(value, Mapping):
+            facts.placements[consumer] = value
             continue
-        rest = {k: v for k, v in hint.items() if k not in FORMS}
-        if rest or not any(form in hint for form in FORMS):
+        rest = {k: v for k, v in value.items() if k not in FORMS}
+        if rest or not any(form in value for form in FORMS):
             facts.placements[consumer] = rest
-        if CONVERT in hint:
-            facts.converts[consumer] = _class_map(consumer, hint[CONVERT])
-        if HEAL in hint:
-            facts.heals[consumer] = _heal_spec(consumer, hint[HEAL])
-        if CORRECT in hint:
-            facts.corrects[consumer] = _correct_spec(consumer, hint[CORRECT])
+        if CONVERT in value:
+            facts.converts[consumer] = value[CONVERT]
+        if HEAL in value:
+            facts.heals[consumer] = value[HEAL]
+        if CORRECT in value:
+            facts.corrects[consumer] = value[CORRECT]
     return facts
 
 
@@ -122,47 +117,6 @@ def check_declared(facts: SplitHints, converts: Mapping[str, str],
                     reason=f'{form}: the layout heals no {undeclared[0]} '
                            f'(its heals: '
                            f'{", ".join(sorted(heals)) or "none"})')
-
-
-def _class_map(consumer: str, value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping) or not value or not all(
-            names.is_valid_resource_class(k)
-            and names.is_valid_resource_class(v) and k != v
-            for k, v in value.items()):
-        raise exception.InvalidHint(
-            consumer=consumer,
-            reason=f'convert: expected {{class: other class}}, not '
-                   f'{value!r}')
-    return dict(value)
-
-
-def _heal_spec(consumer: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping) or not value or not all(
-            names.is_valid_resource_class(k) for k in value):
-        raise exception.InvalidHint(
-            consumer=consumer,
-            reason=f'heal: expected {{class: amount}} or {{class: '
-                   f'{{child: amount}}}}, not {value!r}')
-    return dict(value)
-
-
-def _correct_spec(consumer: str, value: Any
-                  ) -> dict[str, dict[str, int]]:
-    if not isinstance(value, Mapping) or not value or not all(
-            names.is_valid_resource_class(rc) and isinstance(split, Mapping)
-            and split and all(isinstance(ref, str) and _is_count(n)
-                              for ref, n in split.items())
-            for rc, split in value.items()):
-        raise exception.InvalidHint(
-            consumer=consumer,
-            reason=f'correct: expected {{class: {{child: amount}}}} with '
-                   f'amounts 0 or more, not {value!r}')
-    return {rc: dict(split) for rc, split in value.items()}
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) \
-        and value >= 0
 
 
 def convert(records: Mapping[str, ConsumerRecord],

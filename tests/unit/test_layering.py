@@ -43,6 +43,7 @@ def test_the_engine_loads_no_http_client():
 
 ENGINE_MAY_IMPORT = ('nested_pivot.engine', 'nested_pivot.exception',
                      'nested_pivot.errors', 'nested_pivot.names',
+                     'nested_pivot.hint',
                      'nested_pivot.layout', 'nested_pivot.microversion')
 
 
