@@ -18,12 +18,14 @@ same where nested_pivot uses it (every release serves up to microversion
 1.39, :mod:`nested_pivot.microversion`), and so are ``placement.direct``,
 ``placement.db_api`` and the nova objects and options that
 :mod:`nested_pivot.novadb` reads.  What differs is the libraries of each
-release: os-traits knows fewer traits in older ones.
+release: os-traits knows fewer traits in older ones.  And the oldest
+Python nested_pivot supports, 3.10, has no ``enum.StrEnum``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+import enum
 
 import os_traits
 
@@ -40,3 +42,12 @@ def known_traits(wanted: Mapping[str, str]) -> dict[str, str]:
     """
     standard = frozenset(os_traits.get_traits())
     return {key: trait for key, trait in wanted.items() if trait in standard}
+
+
+class StrEnum(str, enum.Enum):
+    """An enum whose members are their values, printed as them (Python
+    3.11's ``enum.StrEnum``, which 3.10 lacks): the states and results
+    the commands print and write as JSON."""
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -156,35 +156,61 @@ def _dict_form(consumer: str, value: Mapping[str, Any]) -> tuple[Hint, ...]:
     return tuple(found)
 
 
+@dataclasses.dataclass(frozen=True)
+class Grouped:
+    """One consumer's hints by kind, as the engine takes them:
+    ``placement`` (``None`` when none is given) is a child for every
+    class or ``{rc: child | {child: amount}}``; the others are by class."""
+
+    placement: str | dict[str, Any] | None
+    converts: dict[str, str]
+    heals: dict[str, Any]
+    corrects: dict[str, dict[str, int]]
+
+
+def group(consumer: str, typed: tuple[Hint, ...]) -> Grouped:
+    """``typed`` (one consumer's :func:`parse` result) by kind.
+
+    :raises InvalidHint: two hints for one class of one kind, or a
+        placement of every class beside another hint.
+    """
+    whole = [h for h in typed if isinstance(h, Place)
+             and h.resource_class is None]
+    if whole and len(typed) > 1:
+        raise exception.InvalidHint(
+            consumer=consumer,
+            reason=f'a placement of every class on {whole[0].child} '
+                   f'goes with no other hint')
+    kinds: dict[type, dict[str, Any]] = {
+        Place: {}, Convert: {}, Heal: {}, Correct: {}}
+    for h in typed:
+        into = kinds[Place if isinstance(h, Split) else type(h)]
+        _put(consumer, into, h.resource_class or '', _value(h))
+    others = kinds[Convert] or kinds[Heal] or kinds[Correct]
+    placement: str | dict[str, Any] | None = (
+        whole[0].child if whole else
+        kinds[Place] if kinds[Place] or not others else None)
+    return Grouped(placement, kinds[Convert], kinds[Heal], kinds[Correct])
+
+
 def as_dict(hints: HintsLike | None) -> dict[str, Any]:
     """The dict form of ``hints`` (typed or not), as a layout file
     writes it: ``{consumer: child}`` for one whole placement, else
     ``{consumer: {rc: ..., 'convert': ..., 'heal': ..., 'correct': ...}}``.
     """
-    return {consumer: _as_dict(consumer, typed)
+    return {consumer: _as_dict(group(consumer, typed))
             for consumer, typed in parse(hints).items()}
 
 
-def _as_dict(consumer: str, typed: tuple[Hint, ...]) -> Any:
-    whole = [h for h in typed if isinstance(h, Place)
-             and h.resource_class is None]
-    if whole and len(typed) == 1:
-        return whole[0].child
-    if whole:
-        raise exception.InvalidHint(
-            consumer=consumer,
-            reason=f'a placement of every class on {whole[0].child} '
-                   f'goes with no other hint')
-    found: dict[str, Any] = {}
-    for h in typed:
-        form = FORM_OF.get(type(h))
-        into = found.setdefault(form, {}) if form else found
-        _put(consumer, into, h.resource_class or '', _value(h))
+def _as_dict(grouped: Grouped) -> Any:
+    if isinstance(grouped.placement, str):
+        return grouped.placement
+    found: dict[str, Any] = dict(grouped.placement or {})
+    for key, value in ((CONVERT, grouped.converts), (HEAL, grouped.heals),
+                       (CORRECT, grouped.corrects)):
+        if value:
+            found[key] = value
     return found
-
-
-FORM_OF: dict[type, str] = {Convert: CONVERT, Heal: HEAL, Correct: CORRECT}
-"""The dict form's key of each type that is not a placement."""
 
 
 def _value(h: Hint) -> Any:

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from collections.abc import Mapping
 import dataclasses
-import enum
 
+from nested_pivot import compat
 from nested_pivot.novadb.consumers import Instance
 from nested_pivot.novadb.consumers import Known
 from nested_pivot.novadb.consumers import Migration
@@ -37,7 +37,7 @@ Held = Mapping[str, Mapping[str, int]]
 """A consumer's amounts per class, by provider uuid."""
 
 
-class State(str, enum.Enum):
+class State(compat.StrEnum):
     """What nova says of a consumer that holds allocations on a node it
     does not belong to."""
 
@@ -54,9 +54,6 @@ class State(str, enum.Enum):
     BUSY = 'busy'
     """Its instance is in a task (building, unshelving, moving) or hidden
     by a cross-cell move: nova may still need the allocations."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,7 +225,7 @@ class NodeAudit:
         return not (self.findings or self.strays or self.skipped)
 
 
-class Fixed(str, enum.Enum):
+class Fixed(compat.StrEnum):
     """What ``--fix`` did with one finding."""
 
     REMOVED = 'removed'
@@ -236,9 +233,6 @@ class Fixed(str, enum.Enum):
     """Its allocations were gone when it was read again."""
     LEFT = 'left alone'
     FAILED = 'failed'
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,9 +47,6 @@ from nested_pivot.engine.hints import child
 from nested_pivot.engine.result import Correction
 from nested_pivot.engine.target import Target
 
-CONVERT, HEAL, CORRECT = hint.CONVERT, hint.HEAL, hint.CORRECT
-FORMS = hint.RESERVED
-
 
 @dataclasses.dataclass(frozen=True)
 class Conversion:
@@ -80,19 +77,16 @@ def split(hints: hint.HintsLike | None) -> SplitHints:
     parses both, and checks their form), by kind: placements in the dict
     form, conversions, heals and corrections."""
     facts = SplitHints({}, {}, {})
-    for consumer, value in hint.as_dict(hints).items():
-        if not isinstance(value, Mapping):
-            facts.placements[consumer] = value
-            continue
-        rest = {k: v for k, v in value.items() if k not in FORMS}
-        if rest or not any(form in value for form in FORMS):
-            facts.placements[consumer] = rest
-        if CONVERT in value:
-            facts.converts[consumer] = value[CONVERT]
-        if HEAL in value:
-            facts.heals[consumer] = value[HEAL]
-        if CORRECT in value:
-            facts.corrects[consumer] = value[CORRECT]
+    for consumer, typed in hint.parse(hints).items():
+        grouped = hint.group(consumer, typed)
+        if grouped.placement is not None:
+            facts.placements[consumer] = grouped.placement
+        if grouped.converts:
+            facts.converts[consumer] = grouped.converts
+        if grouped.heals:
+            facts.heals[consumer] = grouped.heals
+        if grouped.corrects:
+            facts.corrects[consumer] = grouped.corrects
     return facts
 
 
@@ -108,7 +102,8 @@ def check_declared(facts: SplitHints, converts: Mapping[str, str],
                     reason=f'convert: the layout declares no conversion of '
                            f'{source} to {new} (its converts: '
                            f'{dict(converts) or "none"})')
-    for form, stated in ((HEAL, facts.heals), (CORRECT, facts.corrects)):
+    for form, stated in ((hint.HEAL, facts.heals),
+                         (hint.CORRECT, facts.corrects)):
         for consumer, spec in sorted(stated.items()):
             undeclared = sorted(set(spec) - heals)
             if undeclared:

@@ -23,11 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
-import enum
 from typing import Any
 
 from oslo_log import log as logging
 
+from nested_pivot import compat
 from nested_pivot import engine
 from nested_pivot import exception
 from nested_pivot import microversion
@@ -59,7 +59,7 @@ class PivotResult:
     retries: int
 
 
-class NodeState(str, enum.Enum):
+class NodeState(compat.StrEnum):
     """Where a node stands against its layout."""
 
     FLAT = 'flat'
@@ -79,9 +79,6 @@ class NodeState(str, enum.Enum):
     DOUBLE_COUNTED = 'double_counted'
     """The root and the layout's children both offer a layout class:
     its capacity is counted twice."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 PENDING = frozenset({NodeState.FLAT, NodeState.PARTIAL, NodeState.REQUESTED})

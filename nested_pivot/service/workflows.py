@@ -24,10 +24,10 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
-import enum
 from typing import Any
 import weakref
 
+from nested_pivot import compat
 from nested_pivot import dburl
 from nested_pivot import engine
 from nested_pivot import errors
@@ -47,19 +47,14 @@ from nested_pivot.placement.http import PlacementClient
 from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.operations import NodeState
 
-UNFIT = operations.UNFIT
 
-
-class Result(str, enum.Enum):
+class Result(compat.StrEnum):
     """What became of one node in ``apply`` or ``rollback``."""
 
     DONE = 'done'
     UNCHANGED = 'unchanged'
     FAILED = 'failed'
     NOT_STARTED = 'not started'
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,7 +330,7 @@ def flat_records(client: PlacementClient, journal: Journal, node: str
         else None
 
 
-class Request(str, enum.Enum):
+class Request(compat.StrEnum):
     """What ``request`` found and did."""
 
     REQUESTED = 'requested'
@@ -399,7 +394,7 @@ def _unrequestable(client: PlacementClient, uuid: str, name: str,
     try:
         found = operations.status(client, uuid, rule.layout,
                                   hints=rule.hints.get(name))
-    except UNFIT as err:
+    except operations.UNFIT as err:
         return (None, '') if force else (Request.CANNOT_PIVOT,
                                          one_line(err))
     if found.state is NodeState.PIVOTED:
@@ -463,7 +458,7 @@ def report_node(client: PlacementClient, uuid: str, name: str,
     try:
         found = operations.status(client, uuid, rule.layout,
                                   hints=rule.hints.get(name))
-    except UNFIT as err:
+    except operations.UNFIT as err:
         return NodeReport(name, uuid, NodeState.CANNOT_PIVOT,
                           reason=one_line(err))
     problem = found.problem

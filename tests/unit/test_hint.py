@@ -26,6 +26,7 @@ import nested_pivot
 from nested_pivot import exception
 from nested_pivot import hint
 from nested_pivot import layouts
+from nested_pivot.engine import facts
 from nested_pivot.hint import Convert
 from nested_pivot.hint import Correct
 from nested_pivot.hint import Heal
@@ -151,3 +152,36 @@ def test_a_plan_is_the_same_from_typed_hints_and_from_the_dict_form():
            for rp, res in h.on(allocs, consumer).items()
            if 'SRIOV_NET_VF' in res}
     assert sorted(vfs.values()) == [1, 1]  # one on each PF, as it says
+
+
+@pytest.mark.parametrize('typed,match', [
+    ((Place('a'), Convert('VCPU', 'PCPU')), 'every class on a goes with '
+                                            'no other hint'),
+    ((Place('a', 'VCPU'), Split('VCPU', {'b': 1})), 'VCPU: two hints'),
+    ((Heal('VCPU', 1), Heal('VCPU', 2)), 'VCPU: two hints'),
+])
+def test_the_engine_refuses_what_the_dict_form_refuses(typed, match):
+    """Fails when the engine, which groups typed hints itself (no round
+    trip through the dict form), accepts what the dict form refuses."""
+    with pytest.raises(exception.InvalidHint, match=match):
+        facts.split({'c': typed})
+
+
+@given(st.dictionaries(st.sampled_from(['a', 'b', 'c']), typed_hints()))
+def test_the_engine_splits_typed_hints_as_their_dict_form(hints):
+    """Fails when the engine's split of typed hints differs from its
+    split of the same hints in the dict form."""
+    assert facts.split(hints) == facts.split(hint.as_dict(hints))
+
+
+def test_a_consumers_hints_group_by_kind():
+    """Fails when :func:`hint.group` loses a kind or mixes them."""
+    grouped = hint.group('c', (Place('cell1', 'VCPU'),
+                               Split('MEMORY_MB', {'cell0': 1}),
+                               Convert('VCPU', 'PCPU'), Heal('VGPU', 1),
+                               Correct('CUSTOM_X', {'pf0': 2})))
+    assert grouped == hint.Grouped(
+        {'VCPU': 'cell1', 'MEMORY_MB': {'cell0': 1}}, {'VCPU': 'PCPU'},
+        {'VGPU': 1}, {'CUSTOM_X': {'pf0': 2}})
+    assert hint.group('c', (Convert('VCPU', 'PCPU'),)).placement is None
+    assert hint.group('c', (Place('cell0'),)).placement == 'cell0'
