@@ -26,6 +26,7 @@ from typing import Any
 
 from nested_pivot import audit
 from nested_pivot import exception
+from nested_pivot import text
 from nested_pivot.audit import Fixed
 from nested_pivot.audit import FixOutcome
 from nested_pivot.audit import NodeAudit
@@ -37,7 +38,6 @@ from nested_pivot.cmd.context import Context
 from nested_pivot.novadb.consumers import NovaConsumers
 from nested_pivot.placement.http import PlacementClient
 from nested_pivot.service import reads
-from nested_pivot.service import workflows
 
 DESCRIPTION = (
     'List the consumers that hold allocations anywhere in a node\'s tree '
@@ -119,7 +119,7 @@ def _nodes(ctx: Context, client: PlacementClient, found: _Run) -> list[str]:
         try:
             uuid, _ = reads.find_node(client, node)
         except exception.PivotError as err:
-            found.unknown[node] = workflows.one_line(err)
+            found.unknown[node] = text.one_line(err)
             continue
         if uuid not in uuids:
             uuids.append(uuid)
@@ -135,7 +135,7 @@ def _question(ctx: Context, audits: list[NodeAudit]) -> str:
     where = (f'offline, in {access.mask(ctx.args.placement_db)}'
              if ctx.args.placement_db else 'online')
     return (f'Remove the allocations of '
-            f'{workflows.plural(_fixable(audits), "consumer")} on '
+            f'{text.plural(_fixable(audits), "consumer")} on '
             f'{", ".join(nodes)} ({where})?')
 
 
@@ -245,9 +245,9 @@ def _say_node(ctx: Context, found: NodeAudit,
         ctx.print(f'{head}: clean')
         return
     names = found.names
-    ctx.print(f'{head}: {workflows.plural(len(found.findings), "consumer")}'
+    ctx.print(f'{head}: {text.plural(len(found.findings), "consumer")}'
               ' nova does not account for'
-              + (f', {workflows.plural(len(found.strays), "amount")} held '
+              + (f', {text.plural(len(found.strays), "amount")} held '
                  'without inventory' if found.strays else ''))
     fixed = {o.consumer: o for o in fixes or ()}
     rows = []
@@ -291,17 +291,17 @@ def _summary(found: _Run) -> str:
     findings = sum(len(a.findings) for a in audited)
     strays = sum(len(a.strays) for a in audited)
     with_findings = sum(bool(a.findings or a.strays) for a in audited)
-    parts = [f'{workflows.plural(len(audited), "node")} audited',
-             f'{workflows.plural(findings, "consumer")} found on '
-             f'{workflows.plural(with_findings, "node")}']
+    parts = [f'{text.plural(len(audited), "node")} audited',
+             f'{text.plural(findings, "consumer")} found on '
+             f'{text.plural(with_findings, "node")}']
     if strays:
-        parts.append(f'{workflows.plural(strays, "amount")} held without '
+        parts.append(f'{text.plural(strays, "amount")} held without '
                      'inventory')
     skipped = len(found.audits) - len(audited)
     if skipped:
-        parts.append(f'{workflows.plural(skipped, "node")} not in nova')
+        parts.append(f'{text.plural(skipped, "node")} not in nova')
     if found.unknown:
-        parts.append(f'{workflows.plural(len(found.unknown), "node")} not '
+        parts.append(f'{text.plural(len(found.unknown), "node")} not '
                      'found')
     outcomes = [o for fixed in found.fixes.values() for o in fixed]
     if found.fixes:

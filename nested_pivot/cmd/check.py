@@ -19,10 +19,13 @@ import dataclasses
 from typing import Any
 
 from nested_pivot import microversion
+from nested_pivot import text
 from nested_pivot.cmd import render
+from nested_pivot.cmd import say
 from nested_pivot.cmd import selection
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
+from nested_pivot.service import reads
 from nested_pivot.service import workflows
 from nested_pivot.service.reads import FAILING
 from nested_pivot.service.reads import NodeState
@@ -82,10 +85,10 @@ def code_of(policy: bool, states: list[NodeState],
     return Code.SUCCESS
 
 
-def report_document(report: workflows.NodeReport) -> dict[str, Any]:
+def report_document(report: reads.NodeStatus) -> dict[str, Any]:
     return {'node': report.node, 'uuid': report.uuid,
             'state': str(report.state), 'consumers': report.consumers,
-            'moves': dict(report.moves), 'reason': report.reason,
+            'moves': dict(report.moves), 'reason': say.reason(report),
             'unfit': [dataclasses.asdict(u) for u in report.unfit]}
 
 
@@ -105,11 +108,12 @@ def _say_checks(ctx: Context, checks: workflows.Preflight) -> None:
                   'no pivot can be applied with them')
 
 
-def _say_rows(ctx: Context, rows: list[workflows.NodeReport],
+def _say_rows(ctx: Context, rows: list[reads.NodeStatus],
               code: Code) -> None:
     ctx.print('', *render.table(
         ['node', 'state', 'consumers to move', 'would move', 'reason'],
-        [[r.node, r.state, r.consumers, render.amounts(r.moves), r.reason]
+        [[r.node, r.state, r.consumers, render.amounts(r.moves),
+          say.reason(r)]
          for r in rows]))
     counts: dict[str, int] = {}
     for r in rows:
@@ -121,6 +125,6 @@ def _say_rows(ctx: Context, rows: list[workflows.NodeReport],
                              'nested-pivot plan NODE says why)'}
     if code is Code.WARNING and not PENDING & {r.state for r in rows}:
         verdict[code] = 'Some nodes are in no nova cell read (below)'
-    ctx.print('', f'{workflows.plural(len(rows), "node")}: '
+    ctx.print('', f'{text.plural(len(rows), "node")}: '
                   f'{summary or "none"}. {verdict[code]}.',
               *ctx.unread_lines())

@@ -20,6 +20,7 @@ from typing import Any
 
 from nested_pivot import engine
 from nested_pivot import exception
+from nested_pivot import text
 from nested_pivot.cmd import apply
 from nested_pivot.cmd import render
 from nested_pivot.cmd import selection
@@ -29,7 +30,6 @@ from nested_pivot.layout import Layout
 from nested_pivot.layoutfile import Layouts
 from nested_pivot.placement import PlacementClient
 from nested_pivot.service import reads
-from nested_pivot.service import workflows
 from nested_pivot.service.reads import FAILING
 from nested_pivot.service.reads import NodeState
 
@@ -137,14 +137,14 @@ def _draw(ctx: Context, plan: engine.ReshapePlan, before: engine.Usage,
         ctx.print(*render.reparented(plan), '')
     if plan.moves:
         movers = len({m.consumer for m in plan.moves})
-        ctx.print(f'{workflows.plural(movers, "consumer")} move:',
+        ctx.print(f'{text.plural(movers, "consumer")} move:',
                   *render.moves(plan, roles), '')
     if plan.heals:
-        ctx.print(f'{workflows.plural(len(plan.heals), "allocation")} '
+        ctx.print(f'{text.plural(len(plan.heals), "allocation")} '
                   'healed (resources used but never held):',
                   *render.heals(plan), '')
     if changes:
-        ctx.print(f'{workflows.plural(len(changes), "consumer")} whose '
+        ctx.print(f'{text.plural(len(changes), "consumer")} whose '
                   'amounts change:', *render.changes(changes), '')
     moving = {c: r for c, r in roles.items() if ':' in r}
     if moving:
@@ -189,7 +189,7 @@ def _summary(entries: list[dict[str, Any]]) -> str:
     for e in entries:
         counts[e['state']] = counts.get(e['state'], 0) + 1
     said = ', '.join(f'{n} {s}' for s, n in sorted(counts.items()))
-    return f'{workflows.plural(len(entries), "node")} planned: {said}.'
+    return f'{text.plural(len(entries), "node")} planned: {said}.'
 
 
 def _selected(ctx: Context) -> list[str]:
@@ -227,7 +227,7 @@ def _cannot_pivot(ctx: Context, state: reads.NodeRead,
     unfit = err.unfit if isinstance(err, exception.CannotPivot) else ()
     entry = _entry(state.name, state.root,
                    state=str(NodeState.CANNOT_PIVOT),
-                   reason=workflows.one_line(err),
+                   reason=text.one_line(err),
                    before=_providers(state.snapshot, usage),
                    unfit=[dataclasses.asdict(u) for u in unfit])
     if ctx.args.json:
@@ -239,7 +239,7 @@ def _cannot_pivot(ctx: Context, state: reads.NodeRead,
         ctx.print(*render.unfit(err), '', *_advice(state.name, unfit,
                                                   layout), '')
     else:
-        ctx.print(workflows.one_line(err), '')
+        ctx.print(text.one_line(err), '')
     return entry
 
 

@@ -32,7 +32,7 @@ from nested_pivot.engine import ReshapePlan
 from nested_pivot.engine import Snapshot
 from nested_pivot.engine import Usage
 from nested_pivot.layout import shown
-from nested_pivot.service.workflows import plural
+from nested_pivot.text import plural
 
 BAR = 16
 UNICODE = ('│  ', '├─ ', '└─ ')

@@ -27,6 +27,7 @@ import argparse
 from typing import Any
 
 from nested_pivot.cmd import apply
+from nested_pivot.cmd import say
 from nested_pivot.cmd import selection
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
@@ -95,16 +96,16 @@ def run(ctx: Context) -> Code:
                 client, chosen.uuids[node], layouts, cancel=cancel,
                 force=ctx.args.force)
             outcomes.append(outcome)
+            why = say.reason(outcome.status)
             if not ctx.args.json:
                 ctx.print(f'{outcome.node}: {SAID[outcome.result]}'
-                          + (f' {outcome.reason}' if outcome.reason
-                             else ''))
+                          + (f' {why}' if why else ''))
     code = _code(outcomes)
     if ctx.args.json:
         ctx.report(code, [{'node': o.node, 'uuid': o.uuid,
                            'result': o.result.value,
                            'changed': o.result.changed,
-                           'reason': o.reason} for o in outcomes])
+                           'reason': say.reason(o.status)} for o in outcomes])
     return code
 
 

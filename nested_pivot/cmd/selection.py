@@ -38,7 +38,7 @@ from nested_pivot import exception
 from nested_pivot.cmd.arguments import node_name
 from nested_pivot.placement import PlacementClient
 from nested_pivot.service import reads
-from nested_pivot.service.workflows import plural
+from nested_pivot.text import plural
 
 if TYPE_CHECKING:
     from nested_pivot.cmd.context import Context

@@ -19,8 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from nested_pivot import exception
+from nested_pivot import text
 from nested_pivot.cmd import check
 from nested_pivot.cmd import render
+from nested_pivot.cmd import say
 from nested_pivot.cmd.arguments import node_name
 from nested_pivot.cmd.codes import Code
 from nested_pivot.cmd.context import Context
@@ -63,12 +65,12 @@ def run(ctx: Context) -> Code:
                     'finish': _finish(ctx, cut, name)}}
         ctx.report(code, [node], **node)
         return code
-    would = (f', {workflows.plural(found.consumers, "consumer")} would '
+    would = (f', {text.plural(found.consumers, "consumer")} would '
              f'move: {render.amounts(found.moves)}' if found.consumers
              else '')
     ctx.print(f'{found.node} ({found.uuid}): {found.state}{would}')
-    if found.reason:
-        ctx.print(f'  {found.reason}')
+    if say.reason(found):
+        ctx.print(f'  {say.reason(found)}')
     ctx.print('', f'Journal ({ctx.journal().state_dir}):')
     rows = [[e.time, e.operation or '-',
              e.kind + (' (interrupted)' if e is cut else ''),
@@ -113,7 +115,7 @@ def _journal(ctx: Context, uuid: str) -> tuple[list[Entry], str]:
 
 def _summary(body: Mapping[str, Any]) -> str:
     if body.get('kind') == 'pre-image':
-        counts = [workflows.plural(len(body.get(key) or ()), noun)
+        counts = [text.plural(len(body.get(key) or ()), noun)
                   for key, noun in (('consumers', 'consumer'),
                                     ('moves', 'move'),
                                     ('tree', 'provider'))]

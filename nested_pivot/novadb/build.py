@@ -52,6 +52,7 @@ import os_traits
 from nested_pivot import exception
 from nested_pivot import layoutfile
 from nested_pivot import names
+from nested_pivot import text
 from nested_pivot.layout import Inventory
 from nested_pivot.layouts import numa_child_name
 from nested_pivot.novadb.facts import Consumer
@@ -134,12 +135,12 @@ class Summary:
         """The summary as the CLI prints it: counts, then one line per
         refusal, heal and warning."""
         problems = len(self.warnings) + len(self.refused)
-        head = (f"nova's facts: {_plural(self.nodes, 'node')} with a "
-                f'layout, {_plural(self.hinted, "instance")} hinted, '
+        head = (f"nova's facts: {text.plural(self.nodes, 'node')} with a "
+                f'layout, {text.plural(self.hinted, "instance")} hinted, '
                 f'{self.packed} left to the packer, '
-                f'{_plural(len(self.healed), "consumer")} healed, '
-                f'{_plural(len(self.refused), "node")} refused, '
-                f'{_plural(problems, "inconsistency")}'
+                f'{text.plural(len(self.healed), "consumer")} healed, '
+                f'{text.plural(len(self.refused), "node")} refused, '
+                f'{text.plural(problems, "inconsistency")}'
                 + (':' if problems or self.healed else '.'))
         return [head, *self.unread_lines(),
                 *(f'  refused: {r}' for r in self.refused.values()),
@@ -150,7 +151,7 @@ class Summary:
         """How many nodes no cell read has, and what reads them."""
         if not self.unread:
             return []
-        return [f'  {_plural(len(self.unread), "node")} of Placement '
+        return [f'  {text.plural(len(self.unread), "node")} of Placement '
                 f'{"is" if len(self.unread) == 1 else "are"} in none of '
                 f'the nova cells read, not pivoted: '
                 f'{", ".join(sorted(self.unread))}; {self.more}']
@@ -333,7 +334,7 @@ def _pfs(node: Node, view: NodeView | None, cells: set[str],
         return []
     if view is not None and VF not in view.offered:
         warnings.append(
-            f'node {node.name}: {_plural(len(found), "PF")} with VFs in '
+            f'node {node.name}: {text.plural(len(found), "PF")} with VFs in '
             f'{SOURCE}, but Placement offers no {VF} on the node: PFs '
             'left out')
         return []
@@ -614,12 +615,13 @@ def _vf_hint(node: Node, consumer: Consumer, held: Mapping[str, int] | None,
     have = None if held is None else held.get(VF, 0)
     if have == 0:
         warnings.append(f'node {node.name}: {_who(consumer)} uses '
-                        f'{_plural(want, "VF")} but holds no {VF}: no hint')
+                        f'{text.plural(want, "VF")} but holds no {VF}: '
+                        f'no hint')
         return {}
     if have is not None and have != want:
         raise exception.FactsRefused(
             f'{_who(consumer)} holds {VF}={have} on the node, '
-            f'but {SOURCE} gives it {_plural(want, "VF")} '
+            f'but {SOURCE} gives it {text.plural(want, "VF")} '
             f'({_vf_list(consumer.vfs)})')
     return {pf_names[a]: n for a, n in sorted(consumer.vfs.items())}
 
@@ -725,11 +727,3 @@ def _and(items: Iterable[str]) -> str:
     found = list(items)
     return ', '.join(found[:-1]) + f' and {found[-1]}' if len(found) > 1 \
         else ''.join(found)
-
-
-def _plural(count: int, noun: str) -> str:
-    if count == 1:
-        return f'1 {noun}'
-    if noun.endswith('y'):
-        return f'{count} {noun[:-1]}ies'
-    return f'{count} {noun}s'

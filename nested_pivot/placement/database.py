@@ -492,4 +492,4 @@ def untyped_body(plan: engine.ReshapePlan) -> dict[str, Any]:
     """The ``POST /reshaper`` body of ``plan`` at 1.37, as JSON would
     carry it: the consumers' types are left as they are."""
     return dict(json.loads(json.dumps(body.reshape_body(
-        plan, microversion.UNTYPED))))
+        plan, microversion.untyped(microversion.NEWEST_KNOWN)))))

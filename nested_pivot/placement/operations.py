@@ -95,19 +95,32 @@ the one rule from an error to a state."""
 
 @dataclasses.dataclass(frozen=True)
 class NodeStatus:
-    """Where a node stands against a layout, and what a pivot would move.
+    """Where a node stands against a layout, and what a pivot would move:
+    the one outcome of a node's status, for :func:`status`, the commands'
+    ``check`` and ``status``, and the survey of a fleet.
 
     ``plan`` is the dry run; ``None`` when the node cannot be pivoted, and
-    then ``problem`` says why.
+    then ``problem`` says why.  ``note`` says why where no error does: a
+    node its facts refuse, or one no layout rule matches.
     """
 
     node: str
     uuid: str
     state: NodeState
-    consumers: int
-    moves: Mapping[str, int]
-    plan: engine.ReshapePlan | None = dataclasses.field(repr=False)
+    consumers: int = 0
+    moves: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    plan: engine.ReshapePlan | None = dataclasses.field(default=None,
+                                                        repr=False)
     problem: exception.PivotError | None = None
+    note: str = ''
+
+    @property
+    def unfit(self) -> tuple[exception.Unfit, ...]:
+        """Every instance that does not fit, with what it needs and the
+        room left (empty unless the problem is that)."""
+        if isinstance(self.problem, exception.CannotPivot):
+            return self.problem.unfit
+        return ()
 
 
 BeforeWrite = Callable[[read.NodeRead, engine.ReshapePlan], None]

@@ -22,6 +22,7 @@ from nested_pivot.placement.http import PlacementClient
 from nested_pivot.placement.operations import classify
 from nested_pivot.placement.operations import FAILING
 from nested_pivot.placement.operations import NodeState
+from nested_pivot.placement.operations import NodeStatus
 from nested_pivot.placement.operations import PENDING
 from nested_pivot.placement.operations import read_and_plan
 from nested_pivot.placement.operations import UNFIT
@@ -37,6 +38,7 @@ __all__ = [
     'UNFIT',
     'NodeRead',
     'NodeState',
+    'NodeStatus',
     'classify',
     'find_node',
     'in_aggregate',

@@ -28,11 +28,11 @@ from typing import Any
 import weakref
 
 from nested_pivot import compat
-from nested_pivot import dburl
 from nested_pivot import engine
 from nested_pivot import errors
 from nested_pivot import exception
 from nested_pivot import microversion
+from nested_pivot import text
 from nested_pivot.audit.model import Leak
 from nested_pivot.journal import Journal
 from nested_pivot.layout import Layout
@@ -46,6 +46,7 @@ from nested_pivot.placement import writes
 from nested_pivot.placement.http import PlacementClient
 from nested_pivot.placement.http import RESHAPE_POLICY
 from nested_pivot.placement.operations import NodeState
+from nested_pivot.placement.operations import NodeStatus
 
 
 class Result(compat.StrEnum):
@@ -120,11 +121,10 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
             # rollback does not know hold the node's classes.
             check_rollback(result.plan, root_inventory or {})
     except exception.PivotError as err:
+        said = text.one_line(err)
         if written:
-            _record_result(journal, written[-1], 'failed', one_line(err),
-                           operation)
-        return NodeOutcome(node, Result.FAILED, one_line(err),
-                           error=err.code)
+            _record_result(journal, written[-1], 'failed', said, operation)
+        return NodeOutcome(node, Result.FAILED, said, error=err.code)
     if not result.applied:
         if written:  # another writer got there first
             _record_result(journal, written[-1], 'unchanged',
@@ -132,7 +132,8 @@ def pivot_node(client: PlacementClient, journal: Journal, node: str,
         return NodeOutcome(result.plan.node, Result.UNCHANGED)
     moved = len(result.plan.consumers)
     detail = _record_result(journal, result.plan, 'done',
-                            f'{plural(moved, "consumer")} moved', operation)
+                            f'{text.plural(moved, "consumer")} moved',
+                            operation)
     leaked, said = _rechecked(recheck, result.plan)
     return NodeOutcome(result.plan.node, Result.DONE,
                        f'{detail}; {said}' if said else detail, moved,
@@ -149,11 +150,11 @@ def _rechecked(recheck: Recheck | None, plan: engine.ReshapePlan
         leaks = recheck(plan)
     except exception.PivotError as err:
         return (), f'the check of the rewritten consumers failed: ' \
-            f'{one_line(err)}'
+            f'{text.one_line(err)}'
     if not leaks:
         return (), ''
     return tuple(leak.consumer for leak in leaks), (
-        f'{plural(len(leaks), "consumer")} still '
+        f'{text.plural(len(leaks), "consumer")} still '
         f'{"holds" if len(leaks) == 1 else "hold"} allocations although '
         f'nova has deleted {"its" if len(leaks) == 1 else "their"} '
         f'instance: {", ".join(leak.consumer for leak in leaks)} (see '
@@ -348,13 +349,14 @@ class Request(compat.StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class RequestOutcome:
-    """What ``request`` did to one node; ``reason`` says why a node that
-    cannot be pivoted was not requested."""
+    """What ``request`` did to one node; ``status`` is the node's status
+    that kept it from being requested (cannot be pivoted: its
+    ``problem`` or its ``note`` says why)."""
 
     node: str
     uuid: str
     result: Request
-    reason: str = ''
+    status: NodeStatus | None = None
 
 
 def request_pivot(client: PlacementClient, node: str,
@@ -373,12 +375,12 @@ def request_pivot(client: PlacementClient, node: str,
         return RequestOutcome(name, uuid, Request.WITHDRAWN if done
                               else Request.NOT_REQUESTED)
     if layouts is not None and name in layouts.refused and not force:
-        return RequestOutcome(name, uuid, Request.CANNOT_PIVOT,
-                              layouts.refused[name])
+        return RequestOutcome(name, uuid, Request.CANNOT_PIVOT, NodeStatus(
+            name, uuid, NodeState.CANNOT_PIVOT, note=layouts.refused[name]))
     rule = layouts.rule_for(name) if layouts is not None else None
-    refused, reason = _unrequestable(client, uuid, name, rule, force)
+    refused, found = _unrequestable(client, uuid, name, rule, force)
     if refused is not None:
-        return RequestOutcome(name, uuid, refused, reason)
+        return RequestOutcome(name, uuid, refused, found)
     writes.ensure_trait(client, REQUEST_TRAIT)
     change = engine.TraitChange(add=frozenset([REQUEST_TRAIT]))
     done = writes.put_traits(client, uuid, change, node=name)
@@ -386,28 +388,21 @@ def request_pivot(client: PlacementClient, node: str,
                           else Request.ALREADY_REQUESTED)
 
 
+NOT_REQUESTED = {NodeState.PIVOTED: Request.ALREADY_PIVOTED,
+                 NodeState.NOT_APPLICABLE: Request.NOT_APPLICABLE,
+                 NodeState.CANNOT_PIVOT: Request.CANNOT_PIVOT}
+"""The states whose nodes ``request`` leaves alone, and what it says."""
+
+
 def _unrequestable(client: PlacementClient, uuid: str, name: str,
                    rule: Rule | None, force: bool
-                   ) -> tuple[Request | None, str]:
+                   ) -> tuple[Request | None, NodeStatus | None]:
     if rule is None:
-        return Request.NOT_APPLICABLE, ''
-    try:
-        found = operations.status(client, uuid, rule.layout,
-                                  hints=rule.hints.get(name))
-    except operations.UNFIT as err:
-        return (None, '') if force else (Request.CANNOT_PIVOT,
-                                         one_line(err))
-    if found.state is NodeState.PIVOTED:
-        return Request.ALREADY_PIVOTED, ''
-    if found.state is NodeState.NOT_APPLICABLE:
-        return Request.NOT_APPLICABLE, ''
-    if found.state is NodeState.CANNOT_PIVOT and not force:
-        problem = found.problem
-        return Request.CANNOT_PIVOT, (
-            short_reason(problem)
-            if isinstance(problem, exception.CannotPivot) else
-            one_line(problem) if problem else 'its instances do not fit')
-    return None, ''
+        return Request.NOT_APPLICABLE, None
+    found = report_node(client, uuid, name, rule)
+    if force and found.state is NodeState.CANNOT_PIVOT:
+        return None, None
+    return NOT_REQUESTED.get(found.state), found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -424,59 +419,33 @@ def preflight(client: PlacementClient) -> Preflight:
                      operations.may_reshape(client))
 
 
-@dataclasses.dataclass(frozen=True)
-class NodeReport:
-    """One node's state, for ``check`` and ``status``.
-
-    ``reason`` is short enough for a table cell; ``unfit`` lists every
-    instance that does not fit, with what it needs and the room left.
-    """
-
-    node: str
-    uuid: str
-    state: NodeState
-    consumers: int = 0
-    moves: Mapping[str, int] = dataclasses.field(default_factory=dict)
-    reason: str = ''
-    unfit: tuple[exception.Unfit, ...] = ()
-    status: operations.NodeStatus | None = dataclasses.field(
-        default=None, repr=False, compare=False)
-
-
 def report_node(client: PlacementClient, uuid: str, name: str,
                 rule: Rule | None, refused: str = '',
-                unmatched: str = 'no layout rule matches') -> NodeReport:
+                unmatched: str = 'no layout rule matches') -> NodeStatus:
     """Where one node stands against its rule; never raises for a node
     that cannot be pivoted.  A node ``refused`` (its facts forbid a
     pivot) cannot be pivoted, for that reason; one without a rule is not
     applicable, for the reason ``unmatched``."""
     if refused:
-        return NodeReport(name, uuid, NodeState.CANNOT_PIVOT, reason=refused)
+        return NodeStatus(name, uuid, NodeState.CANNOT_PIVOT, note=refused)
     if rule is None:
-        return NodeReport(name, uuid, NodeState.NOT_APPLICABLE,
-                          reason=unmatched)
+        return NodeStatus(name, uuid, NodeState.NOT_APPLICABLE,
+                          note=unmatched)
     try:
         found = operations.status(client, uuid, rule.layout,
                                   hints=rule.hints.get(name))
     except operations.UNFIT as err:
-        return NodeReport(name, uuid, NodeState.CANNOT_PIVOT,
-                          reason=one_line(err))
-    problem = found.problem
-    if isinstance(problem, exception.CannotPivot):
-        return NodeReport(name, uuid, found.state, found.consumers,
-                          dict(found.moves), short_reason(problem),
-                          problem.unfit, found)
-    return NodeReport(name, uuid, found.state, found.consumers,
-                      dict(found.moves), status=found)
+        return NodeStatus(name, uuid, NodeState.CANNOT_PIVOT, problem=err)
+    return dataclasses.replace(found, node=name, uuid=uuid)
 
 
 def survey(client: PlacementClient, layouts: Layouts,
            roots: list[tuple[str, str]] | None = None,
-           progress: Callable[[NodeReport], None] | None = None
-           ) -> list[NodeReport]:
+           progress: Callable[[NodeStatus], None] | None = None
+           ) -> list[NodeStatus]:
     """The report of every compute node (or of ``roots``, as
     :func:`read.list_roots` gives them), in name order."""
-    def one(root: tuple[str, str]) -> NodeReport:
+    def one(root: tuple[str, str]) -> NodeStatus:
         name = root[1]
         report = report_node(client, *root, layouts.rule_for(name),
                              layouts.refused.get(name, ''),
@@ -490,27 +459,3 @@ def survey(client: PlacementClient, layouts: Layouts,
         roots = read.list_roots(client)
     read.expect(client, [uuid for uuid, _ in roots])
     return read.concurrently(client, one, roots)
-
-
-def short_reason(err: exception.CannotPivot) -> str:
-    """A count and the worst offender: the full list is in ``unfit``."""
-    if not err.unfit:
-        return one_line(err)
-    worst = max(err.unfit, key=lambda u: (sum(u.needs.values()),
-                                          u.consumer))
-    needs = ' '.join(f'{rc}={n}' for rc, n in worst.needs.items())
-    verb = 'does' if len(err.unfit) == 1 else 'do'
-    return (f'{err.kwargs.get("node", "")}: '
-            f'{plural(len(err.unfit), "instance")} {verb} not fit; '
-            f'largest: {worst.consumer} needs {needs}')
-
-
-def one_line(err: BaseException) -> str:
-    """The error in one line, any password in it masked."""
-    return dburl.mask(' '.join(str(err).split()))
-
-
-def plural(count: int, noun: str) -> str:
-    if count == 1:
-        return f'1 {noun}'
-    return f'{count} {noun[:-1] + "ies" if noun.endswith("y") else noun + "s"}'

@@ -222,3 +222,23 @@ def test_every_placement_call_names_its_microversion():
     for method in (PlacementClient.request, PlacementClient.get):
         version = inspect.signature(method).parameters['version']
         assert version.default is inspect.Parameter.empty, method
+
+
+PRESENTATION = frozenset({'plural', '_plural', 'one_line', 'short_reason',
+                          'reason'})
+SAYERS = ('text.py', 'cmd/say.py')
+
+
+def test_words_for_messages_are_defined_once():
+    """Fails when a module other than nested_pivot/text.py (words every
+    layer's messages use) or nested_pivot/cmd/say.py (what the command
+    says of a status) defines a count or reason helper of its own: the
+    Placement and service layers return values, and a count reads the
+    same in every message."""
+    found = sorted(
+        f'{path.relative_to(PACKAGE)}:{node.name}'
+        for path in PACKAGE.rglob('*.py')
+        if str(path.relative_to(PACKAGE)) not in SAYERS
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name in PRESENTATION)
+    assert found == []

@@ -47,3 +47,22 @@ def test_table_names_every_version_used():
     constants = {v for k, v in vars(microversion).items()
                  if k.isupper() and isinstance(v, tuple)}
     assert constants <= set(microversion.TABLE)
+
+
+def test_one_name_per_version():
+    """Fails when two constants name one version: the table can describe
+    only one of them, and a reader cannot tell which name a call means."""
+    constants = [v for k, v in vars(microversion).items()
+                 if k.isupper() and isinstance(v, tuple)]
+    assert len(constants) == len(set(constants))
+
+
+def test_the_old_second_names_still_work_with_a_warning():
+    """Fails when a name callers may hold breaks without a deprecation."""
+    with pytest.warns(DeprecationWarning, match='use PROVIDERS'):
+        assert microversion.CREATE_RETURNS_BODY == microversion.PROVIDERS
+    with pytest.warns(DeprecationWarning, match='use REPARENT'):
+        assert microversion.UNTYPED == (1, 37)
+    assert microversion.untyped(microversion.NEWEST_KNOWN) == (1, 37)
+    with pytest.raises(AttributeError):
+        microversion.NO_SUCH_VERSION  # noqa: B018
