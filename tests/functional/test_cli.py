@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
+import re
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import pytest
 
 from tests.functional import fleet
 from tests.functional import harness
+from tests.functional import inprocess
 from tests.functional import seed
 
 SCRIPT = str(Path(sys.executable).with_name('nested-pivot'))
@@ -40,6 +42,11 @@ OFFLINE_DBS = ('sqlite', *harness.BACKENDS)
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The command's exit code and output: in this process where a
+    subprocess proves nothing more (:mod:`tests.functional.inprocess`),
+    else the console script in a subprocess."""
+    if inprocess.possible(args):
+        return inprocess.run(SCRIPT, args, ROOT)
     return subprocess.run(
         [SCRIPT, *args], capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL, cwd=ROOT, check=False)
@@ -380,3 +387,36 @@ def test_rollback_restores_the_flat_records_from_the_journal(
         assert back.returncode == 0, back.stdout + back.stderr
     now = seed.call(http, 'GET', f'/resource_providers/{root}/inventories')
     assert now['inventories'] == flat
+
+
+@pytest.mark.parametrize('backend', harness.BACKENDS)
+def test_the_command_in_process_answers_as_the_console_script(fleets,
+                                                              backend):
+    """Fails when running ``nested-pivot`` through ``main(argv)`` in the
+    test's process (tests.functional.inprocess) answers otherwise than
+    the console script in a subprocess: the exit code, stdout and stderr
+    of an online check, a usage error and --help must be the same, or
+    the tests that run it in process prove nothing of the command."""
+    f = fleets.online(backend)
+    common = [*f.access, '--layouts', str(f.layouts), '--state-dir',
+              str(f.state)]
+    for args in (['check', '--json', *common], ['plan', *common],
+                 ['apply', *common], ['check', '--help']):
+        assert inprocess.possible(args)
+        here = inprocess.run(SCRIPT, args, ROOT)
+        there = subprocess.run(
+            [SCRIPT, *args], capture_output=True, text=True, timeout=600,
+            stdin=subprocess.DEVNULL, cwd=ROOT, check=False)
+        assert (here.returncode, here.stdout, _steady(here.stderr)) == (
+            there.returncode, there.stdout, _steady(there.stderr)), args
+    assert not inprocess.possible(['check', '--placement-db', 'sqlite://'])
+    assert not inprocess.possible(['apply', '--workers=2'])
+
+
+PROGRESS = re.compile(r'^\[[#.]+\] (\d+/\d+) .*$', re.M)
+
+
+def _steady(stderr: str) -> str:
+    """``stderr`` without what differs from run to run: the progress
+    lines' ETAs and the order nodes finish in (their count stays)."""
+    return PROGRESS.sub(r'progress \1', stderr)
