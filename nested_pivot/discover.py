@@ -57,14 +57,11 @@ import re
 from typing import Any
 from typing import TypeVar
 
-import os_traits
-import yaml
-
 from nested_pivot import exception
+from nested_pivot import layoutfile
+from nested_pivot import layouts
 from nested_pivot import names
-from nested_pivot.layout import Child
 from nested_pivot.layout import Layout
-from nested_pivot.layouts import numa_child_name
 
 __all__ = ['DiscoveryError', 'discover', 'parse_cpulist', 'pgpu_name',
            'render']
@@ -91,26 +88,29 @@ def discover(sysfs: str | os.PathLike[str] = '/sys', *, hostname: str,
     ``physnets`` maps a PF's interface name (or PCI address) to its
     physical network.
     ``reserved_host_memory_mb`` is reserved on the first cell with memory
-    (NUMA0 on most hosts); with no such cell the root keeps MEMORY_MB and
-    nova reserves it there, so it is left out.
+    that holds it (NUMA0 on most hosts: :func:`nested_pivot.layouts.reserve`,
+    as ``--from-nova`` reserves it); with no such cell the root keeps
+    MEMORY_MB and nova reserves it there, so it is left out.
 
     :raises DiscoveryError: a file is unreadable or malformed, or
         ``physnets`` names an interface that is not an SR-IOV PF.
     :raises InvalidLayout: the arguments make an invalid inventory, e.g.
-        more reserved memory than the cell has.
+        more reserved memory than any cell has.
     """
     root = Path(sysfs)
     if not root.is_dir():
         raise DiscoveryError(path=str(root), problem='no such directory')
-    cells = _numa_children(root, float(cpu_allocation_ratio),
-                           float(ram_allocation_ratio),
-                           reserved_host_memory_mb)
-    known = {c['name'] for c in cells}
-    children = [*cells, *_pf_children(root, dict(physnets or {}), known),
-                *_gpu_children(root, known if gpus_under_numa else set())]
-    document = {'layouts': [{'match': hostname, 'children': children}]}
-    _check(document)
-    return document
+    cells = layouts.reserve(
+        _cells(root, float(cpu_allocation_ratio), float(ram_allocation_ratio)),
+        'memory_mb', reserved_host_memory_mb, strict=True)
+    known = {cell.id for cell in cells if cell.id is not None}
+    pfs = _pfs(root, dict(physnets or {}), known)
+    gpus = _gpus(root, known if gpus_under_numa else set())
+    children = (*layouts.numa_children(cells), *layouts.sriov_children(pfs),
+                *layouts.pgpu_children(gpus))
+    return layoutfile.as_document([layoutfile.Rule(
+        hostname, Layout(children), {}, str(root),
+        listed=tuple(c.name for c in children))])
 
 
 def render(document: dict[str, Any]) -> str:
@@ -124,8 +124,7 @@ def render(document: dict[str, Any]) -> str:
     bare = _pfs_without_physnet(document)
     if bare:
         header.append(f'# No physnet trait on: {", ".join(bare)}.')
-    body = str(yaml.safe_dump(document, sort_keys=False))
-    return '\n'.join(header) + '\n' + body
+    return '\n'.join(header) + '\n' + layoutfile.dump(document)
 
 
 MAX_CPUS = 65536
@@ -162,23 +161,14 @@ def pgpu_name(address: str) -> str:
     return names.pci_child_name(address)
 
 
-def _numa_children(root: Path, cpu_ratio: float, ram_ratio: float,
-                   reserved_mb: int) -> list[dict[str, Any]]:
-    children = []
-    for cell_id, cpus, memory_mb in _numa_cells(root):
-        inventory: dict[str, Any] = {}
-        if cpus:
-            inventory['VCPU'] = {'total': cpus, 'allocation_ratio': cpu_ratio}
-        if memory_mb:
-            record: dict[str, Any] = {'total': memory_mb}
-            if reserved_mb:
-                record['reserved'] = reserved_mb
-                reserved_mb = 0
-            record['allocation_ratio'] = ram_ratio
-            inventory['MEMORY_MB'] = record
-        children.append(_child(numa_child_name(cell_id), None, inventory,
-                               [os_traits.HW_NUMA_ROOT]))
-    return children
+def _cells(root: Path, cpu_ratio: float, ram_ratio: float
+           ) -> list[layouts.NumaCell]:
+    return [layouts.NumaCell(
+        vcpu={'total': cpus, 'allocation_ratio': cpu_ratio} if cpus
+        else None,
+        memory_mb={'total': memory_mb, 'allocation_ratio': ram_ratio}
+        if memory_mb else None,
+        id=cell_id) for cell_id, cpus, memory_mb in _numa_cells(root)]
 
 
 def _numa_cells(root: Path) -> list[tuple[int, int, int]]:
@@ -205,10 +195,10 @@ def _mem_total_kb(cell_id: int, text: str) -> int:
     return int(match.group(1))
 
 
-def _pf_children(root: Path, physnets: dict[str, str],
-                 cells: set[str]) -> list[dict[str, Any]]:
+def _pfs(root: Path, physnets: dict[str, str],
+         cells: set[int]) -> list[layouts.PhysicalFunction]:
     net = root / 'class' / 'net'
-    children = []
+    pfs = []
     known: set[str] = set()
     for iface in _listdir(net):
         device = net / iface / 'device'
@@ -217,19 +207,16 @@ def _pf_children(root: Path, physnets: dict[str, str],
             continue
         address = _pci_address(device)
         known.update((iface, address))
-        physnet = physnets.get(iface) or physnets.get(address)
-        traits = [names.physnet_trait(physnet)] if physnet else []
-        child = _child(names.pci_child_name(address),
-                       _parent(device / 'numa_node', cells),
-                       {'SRIOV_NET_VF': {'total': vfs}}, traits)
-        child['former_names'] = [iface]
-        children.append(child)
+        pfs.append(layouts.PhysicalFunction(
+            name=iface, address=address, vfs={'total': vfs},
+            physnet=physnets.get(iface) or physnets.get(address) or None,
+            numa_node=_cell(device / 'numa_node', cells)))
     unknown = sorted(set(physnets) - known)
     if unknown:
         raise DiscoveryError(
             path=str(net), problem=f'physnets given for {", ".join(unknown)}'
                                    ', which are not SR-IOV PFs here')
-    return children
+    return pfs
 
 
 def _pci_address(device: Path) -> str:
@@ -247,19 +234,20 @@ def _pci_address(device: Path) -> str:
     return address.lower()
 
 
-def _gpu_children(root: Path, cells: set[str]) -> list[dict[str, Any]]:
+def _gpus(root: Path, cells: set[int]) -> list[layouts.PhysicalGPU]:
     bus = root / 'class' / 'mdev_bus'
-    children = []
+    gpus = []
     for address in _listdir(bus):
         pci = root / 'bus' / 'pci' / 'devices' / address
         if not _is_display(pci / 'class'):
             continue
         vgpus = _most_instances(bus / address / 'mdev_supported_types')
         if vgpus > 0:
-            children.append(_child(
-                pgpu_name(address), _parent(pci / 'numa_node', cells),
-                {'VGPU': {'total': vgpus}}, []))
-    return children
+            gpus.append(layouts.PhysicalGPU(
+                name=pgpu_name(address), address=address,
+                vgpus={'total': vgpus},
+                numa_node=_cell(pci / 'numa_node', cells)))
+    return gpus
 
 
 def _is_display(path: Path) -> bool:
@@ -274,32 +262,11 @@ def _most_instances(types: Path) -> int:
                 for name in _listdir(types)), default=0)
 
 
-def _parent(numa_node: Path, cells: set[str]) -> str | None:
+def _cell(numa_node: Path, cells: set[int]) -> int | None:
+    """The cell a device's ``numa_node`` names, when it is one of
+    ``cells``."""
     node = _optional_int(numa_node)
-    if node is None or node < 0 or numa_child_name(node) not in cells:
-        return None
-    return numa_child_name(node)
-
-
-def _child(name: str, parent: str | None, inventory: dict[str, Any],
-           traits: list[str]) -> dict[str, Any]:
-    child: dict[str, Any] = {'name': name}
-    if parent is not None:
-        child['parent'] = parent
-    child['inventory'] = inventory
-    if traits:
-        child['traits'] = traits
-    return child
-
-
-def _check(document: dict[str, Any]) -> None:
-    """Build each rule's Layout, so an invalid document never leaves."""
-    for rule in document['layouts']:
-        Layout(tuple(Child(name=c['name'], parent=c.get('parent'),
-                           inventory=c['inventory'],
-                           traits=c.get('traits', ()),
-                           former=frozenset(c.get('former_names', ())))
-                     for c in rule['children']))
+    return node if node is not None and node in cells else None
 
 
 def _pfs_without_physnet(document: dict[str, Any]) -> list[str]:

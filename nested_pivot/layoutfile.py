@@ -47,10 +47,18 @@ names are checked against what Placement's databases can store, and two
 children whose names MariaDB would take for one are refused.  Hints that
 can never apply (keyed by a node the rule cannot match, or naming the
 root) are warnings (:attr:`Layouts.warnings`).
+
+Rules are written by one serializer, :func:`as_document` (and
+:func:`dump`, its YAML text), which whatever writes a layout file uses:
+what it writes, this module reads back as the same rules.  Rules built
+by a program rather than read (``discover --from-nova``) are checked as
+a file's are by :func:`from_rules`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 import dataclasses
 import fnmatch
@@ -66,6 +74,7 @@ import yaml
 from nested_pivot import exception
 from nested_pivot import names
 from nested_pivot.layout import Child
+from nested_pivot.layout import FIELDS
 from nested_pivot.layout import Layout
 
 SUFFIXES = ('.yaml', '.yml', '.json')
@@ -99,6 +108,19 @@ class Rule:
     layout: Layout
     hints: Mapping[str, Mapping[str, Any]]
     source: str
+    listed: tuple[str, ...] = dataclasses.field(default=(), compare=False,
+                                                repr=False)
+    """The children's names in the order the rule lists them (a file's,
+    or its producer's), which :func:`as_document` keeps; the layout holds
+    them parents first.  Children it leaves out come after, in the
+    layout's order."""
+
+    @property
+    def children(self) -> tuple[Child, ...]:
+        """The layout's children, in the order the rule lists them."""
+        by_name = {c.name: c for c in self.layout.children}
+        first = [by_name.pop(n) for n in self.listed if n in by_name]
+        return (*first, *by_name.values())
 
     def matches(self, node: str) -> bool:
         return fnmatch.fnmatchcase(node, self.match)
@@ -148,6 +170,20 @@ def from_document(document: Any, source: str) -> Layouts:
     ``layouts`` list, as a file holds), checked as a file's are; errors
     name ``source``."""
     found = _document_rules(Path(source), document)
+    return Layouts(tuple(r for r, _ in found), source=source,
+                   warnings=tuple(w for _, ws in found for w in ws))
+
+
+def from_rules(rules: Iterable[Rule], source: str) -> Layouts:
+    """Rules a program built, checked as a file's are (child names that
+    Placement's databases cannot store or would take for one, hints that
+    can never apply); errors and warnings name ``source``."""
+    path = Path(source)
+    found = []
+    for i, rule in enumerate(rules):
+        where = f'layouts[{i}]'
+        _check_names(_failing(path, where), list(rule.children))
+        found.append((rule, _warnings(f'{path}: {where}', rule)))
     return Layouts(tuple(r for r, _ in found), source=source,
                    warnings=tuple(w for _, ws in found for w in ws))
 
@@ -318,11 +354,20 @@ _LISTS = ('managed_traits', 'heals', 'root_traits', 'drop_root_traits',
 _MAPS = ('sharing', 'converts', 'destinations')
 
 
-def _rule(path: Path, where: str, entry: Any) -> Rule:
+_Fail = Callable[[str, str], LayoutFileError]
+"""The error at a path inside the rule (``.children[0].name``), with its
+reason."""
+
+
+def _failing(path: Path, where: str) -> _Fail:
     def fail(inner: str, reason: str) -> LayoutFileError:
         return LayoutFileError(file=str(path), where=where + inner,
                                reason=reason)
+    return fail
 
+
+def _rule(path: Path, where: str, entry: Any) -> Rule:
+    fail = _failing(path, where)
     if not isinstance(entry, Mapping):
         raise fail('', 'expected a mapping with "match" and "children"')
     unknown = _unknown(entry, RULE_KEYS)
@@ -344,7 +389,8 @@ def _rule(path: Path, where: str, entry: Any) -> Rule:
     if not isinstance(hints, Mapping) or not all(
             isinstance(v, Mapping) for v in hints.values()):
         raise fail('.hints', 'expected node -> consumer -> child')
-    return Rule(entry['match'], layout, hints, str(path))
+    return Rule(entry['match'], layout, hints, str(path),
+                listed=tuple(c.name for c in built))
 
 
 def _unknown(mapping: Mapping[Any, Any], known: tuple[str, ...]
@@ -475,6 +521,17 @@ def _traits(fail: Any, where: str, value: Any) -> frozenset[str]:
     return frozenset(value)
 
 
+def _check_names(fail: _Fail, children: list[Child]) -> None:
+    """What :func:`_child` and :func:`_check_twins` check of the names of
+    children already built."""
+    for i, child in enumerate(children):
+        problem = names.child_name_problem(child.name)
+        if problem:
+            raise fail(f'.children[{i}].name', f'{_quote(child.name)}: '
+                                               f'{problem}')
+    _check_twins(fail, children)
+
+
 def _check_twins(fail: Any, children: list[Child]) -> None:
     """Two children whose names a database would take for one: their
     providers cannot both exist (Placement's names are unique)."""
@@ -518,3 +575,125 @@ def _refs(hint: Any) -> set[Any]:
             elif isinstance(where, Mapping):
                 found.update(k for k in where if isinstance(k, str))
     return found
+
+
+# -- writing ----------------------------------------------------------------
+
+WRITTEN = ('converts', 'heals', 'managed_traits', 'sharing', 'root_traits',
+           'drop_root_traits', 'keep', 'destinations')
+"""The fields of a :class:`Layout` a rule writes, in the order written,
+after ``match`` and ``children`` and before ``hints``; an empty one is
+left out."""
+
+UNWRITTEN = ('adopted', 'managed_classes')
+"""The fields of a :class:`Layout` a file cannot hold: a rollback and the
+hook compute them."""
+
+CLASS_ORDER = ('VCPU', 'PCPU', 'MEMORY_MB')
+"""The classes a child's inventory writes first, in nova's order; the
+others follow by name."""
+
+
+def as_document(rules: Iterable[Rule]) -> dict[str, Any]:
+    """The layout-file document of ``rules``, as :func:`load` reads it
+    (:func:`dump` writes it as YAML)."""
+    return {'layouts': [as_entry(rule) for rule in rules]}
+
+
+def as_entry(rule: Rule) -> dict[str, Any]:
+    """One rule as an entry of ``layouts``: its children in the order it
+    lists them (:attr:`Rule.listed`), the layout's fields that are not
+    empty, its hints in the dict form.
+
+    :raises InvalidLayout: the layout has a field no file can hold
+        (:data:`UNWRITTEN`).
+    """
+    layout = rule.layout
+    unwritten = [f for f in UNWRITTEN if getattr(layout, f)]
+    if unwritten:
+        raise exception.InvalidLayout(
+            reason=f'rule {rule.match}: a layout file cannot hold '
+                   f'{" or ".join(unwritten)}')
+    entry: dict[str, Any] = {
+        'match': rule.match,
+        'children': [as_child(c) for c in rule.children]}
+    for field in WRITTEN:
+        value = getattr(layout, field)
+        if value:
+            entry[field] = _plain(dict(sorted(value.items()))
+                                  if isinstance(value, Mapping)
+                                  else sorted(value))
+    if rule.hints:
+        entry['hints'] = _plain(rule.hints)
+    return entry
+
+
+def as_child(child: Child) -> dict[str, Any]:
+    """One child as a rule lists it: each record with the fields the
+    layout gave (those it left to the default rule stay out,
+    :meth:`Child.given`)."""
+    found: dict[str, Any] = {'name': child.name}
+    if child.parent is not None:
+        found['parent'] = child.parent
+    found['inventory'] = {rc: _record(child, rc)
+                          for rc in _classes(child.inventory)}
+    if child.traits:
+        found['traits'] = sorted(child.traits)
+    if child.former:
+        found['former_names'] = sorted(child.former)
+    if child.uuid is not None:
+        found['uuid'] = child.uuid
+    return found
+
+
+def dump(document: Mapping[str, Any]) -> str:
+    """``document`` as YAML, keys in the order written, which
+    :func:`load` reads back as it is."""
+    return str(yaml.dump(_plain(document), Dumper=_Dumper, sort_keys=False))
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting the strings it would write plain but
+    :class:`_Loader` (YAML 1.2) reads as something else: ``1e5`` is text
+    to YAML 1.1 and a number to YAML 1.2."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if _implicit_tag(data) != _STR:
+            return self.represent_scalar(_STR, data, style="'")
+        return super().represent_str(data)
+
+
+_STR = 'tag:yaml.org,2002:str'
+_Dumper.add_representer(str, _Dumper.represent_str)
+
+
+def _implicit_tag(value: str) -> str:
+    """The tag :class:`_Loader` gives ``value`` written plain."""
+    resolvers = _Loader.yaml_implicit_resolvers
+    for tag, regexp in [*resolvers.get(value[:1], []),
+                        *resolvers.get(None, [])]:
+        if regexp.match(value):
+            return str(tag)
+    return _STR
+
+
+def _classes(inventory: Mapping[str, Any]) -> list[str]:
+    return sorted(inventory, key=lambda rc: (
+        CLASS_ORDER.index(rc) if rc in CLASS_ORDER else len(CLASS_ORDER),
+        rc))
+
+
+def _record(child: Child, rc: str) -> dict[str, int | float]:
+    record = child.inventory[rc]
+    return {f: getattr(record, f) for f in FIELDS
+            if f == 'total' or child.given(rc, f)}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with mappings as dicts and sequences as lists, which
+    YAML and JSON write."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -20,6 +20,14 @@ with ``+``::
 A device given a ``numa_node`` is placed under that cell's child
 (``NUMA<n>``).  The builder emits an empty placeholder for the cell so the
 fragment also stands alone; composing with :func:`numa` fills it in.
+
+These are the one way children are made from a host's facts:
+``discover`` (sysfs) and ``discover --from-nova`` (nova's database) build
+theirs with :func:`numa_children`, :func:`sriov_children` and
+:func:`pgpu_children` (the children alone, in the order given, for a
+producer that lists them its own way), reserve the host's amounts with
+:func:`reserve`, and write the result with
+:func:`nested_pivot.layoutfile.as_document`.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
 from typing import Any
+from typing import Literal
+from typing import overload
+from typing import TypeVar
 
 import os_traits
 
@@ -43,8 +54,9 @@ from nested_pivot.layout import Layout
 
 __all__ = ['MEMORY_ENCRYPTION_TRAITS', 'NumaCell', 'PhysicalFunction',
            'PhysicalGPU', 'compose', 'convert', 'memory_encryption', 'merge',
-           'numa', 'numa_child_name', 'pcpu', 'pgpu', 'place', 'sev',
-           'sriov']
+           'numa', 'numa_child_name', 'numa_children', 'pcpu', 'pgpu',
+           'pgpu_children', 'place', 'reserve', 'sev', 'sriov',
+           'sriov_children']
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +79,11 @@ class PhysicalFunction:
     (:func:`~nested_pivot.names.pci_child_name`), and ``name`` (its
     interface, say) is its former name: a child made under that name is
     renamed in place.  Without, the child is named ``name``.
+    ``physnet`` None: not known, no physnet trait.
     """
 
     name: str
-    physnet: str
+    physnet: str | None
     vfs: InventoryLike
     numa_node: int | None = None
     traits: tuple[str, ...] = ()
@@ -105,38 +118,128 @@ def numa_child_name(cell_id: int) -> str:
 def numa(cells: Iterable[NumaCell | Mapping[str, Any]]) -> Layout:
     """One child per NUMA cell with VCPU, PCPU and MEMORY_MB, trait
     HW_NUMA_ROOT."""
-    children = []
-    for index, spec in enumerate(cells):
-        cell = _coerce(NumaCell, spec)
-        inventory = {rc: value for rc, value in (
-            ('VCPU', cell.vcpu), ('PCPU', cell.pcpu),
-            ('MEMORY_MB', cell.memory_mb)) if value is not None}
-        cell_id = index if cell.id is None else cell.id
-        children.append(Child(
-            name=numa_child_name(cell_id), inventory=inventory,
-            traits=frozenset((os_traits.HW_NUMA_ROOT, *cell.traits))))
-    return Layout(tuple(children))
+    return Layout(numa_children(cells))
+
+
+def numa_children(cells: Iterable[NumaCell | Mapping[str, Any]]
+                  ) -> tuple[Child, ...]:
+    """The children of :func:`numa`, in the order of ``cells``."""
+    return tuple(_cell_child(index, _coerce(NumaCell, spec))
+                 for index, spec in enumerate(cells))
+
+
+def _cell_child(index: int, cell: NumaCell) -> Child:
+    inventory: dict[str, Any] = {rc: value for rc, value in (
+        ('VCPU', cell.vcpu), ('PCPU', cell.pcpu),
+        ('MEMORY_MB', cell.memory_mb)) if value is not None}
+    cell_id = index if cell.id is None else cell.id
+    return Child(name=numa_child_name(cell_id), inventory=inventory,
+                 traits=frozenset((os_traits.HW_NUMA_ROOT, *cell.traits)))
 
 
 def sriov(pfs: Iterable[PhysicalFunction | Mapping[str, Any]]) -> Layout:
     """One child per physical function with SRIOV_NET_VF and its physnet
     trait, under its NUMA cell when ``numa_node`` is given.  The layout
-    manages the physnet traits of its PFs: a PF moved to another physical
-    network loses the old one."""
+    manages the physnet traits of its PFs (a PF moved to another physical
+    network loses the old one) when it knows every PF's physnet."""
     devices = [_coerce(PhysicalFunction, spec) for spec in pfs]
-    layout = _devices([
-        (pf.name, pf.address, pf.numa_node, {'SRIOV_NET_VF': pf.vfs},
-         (names.physnet_trait(pf.physnet), *pf.traits)) for pf in devices])
-    return dataclasses.replace(layout, managed_traits=frozenset(
-        [names.PHYSNET_TRAITS]))
+    children = sriov_children(devices)
+    managed = frozenset([names.PHYSNET_TRAITS]) if all(
+        pf.physnet is not None for pf in devices) else frozenset()
+    return Layout(_placeholders(pf.numa_node for pf in devices) + children,
+                  managed_traits=managed)
+
+
+def sriov_children(pfs: Iterable[PhysicalFunction | Mapping[str, Any]]
+                   ) -> tuple[Child, ...]:
+    """The PFs' children of :func:`sriov`, in the order of ``pfs``,
+    without placeholders for their cells."""
+    return tuple(_device(pf.name, pf.address, pf.numa_node,
+                         {'SRIOV_NET_VF': pf.vfs}, _pf_traits(pf))
+                 for pf in (_coerce(PhysicalFunction, s) for s in pfs))
+
+
+def _pf_traits(pf: PhysicalFunction) -> tuple[str, ...]:
+    physnet = () if pf.physnet is None else (
+        names.physnet_trait(pf.physnet),)
+    return (*physnet, *pf.traits)
 
 
 def pgpu(gpus: Iterable[PhysicalGPU | Mapping[str, Any]]) -> Layout:
     """One child per physical GPU with its VGPU inventory."""
     devices = [_coerce(PhysicalGPU, spec) for spec in gpus]
-    return _devices([
-        (gpu.name, gpu.address, gpu.numa_node,
-         {gpu.resource_class: gpu.vgpus}, gpu.traits) for gpu in devices])
+    return Layout(_placeholders(gpu.numa_node for gpu in devices)
+                  + pgpu_children(devices))
+
+
+def pgpu_children(gpus: Iterable[PhysicalGPU | Mapping[str, Any]]
+                  ) -> tuple[Child, ...]:
+    """The GPUs' children of :func:`pgpu`, in the order of ``gpus``,
+    without placeholders for their cells."""
+    return tuple(_device(gpu.name, gpu.address, gpu.numa_node,
+                         {gpu.resource_class: gpu.vgpus}, gpu.traits)
+                 for gpu in (_coerce(PhysicalGPU, s) for s in gpus))
+
+
+_S = TypeVar('_S', NumaCell, PhysicalFunction, PhysicalGPU)
+
+
+@overload
+def reserve(specs: Sequence[_S], field: str, amount: int, *,
+            strict: Literal[True]) -> list[_S]: ...
+
+
+@overload
+def reserve(specs: Sequence[_S], field: str, amount: int, *,
+            strict: bool = False) -> list[_S] | None: ...
+
+
+def reserve(specs: Sequence[_S], field: str, amount: int, *,
+            strict: bool = False) -> list[_S] | None:
+    """``specs`` with ``amount`` reserved on the first whose ``field``
+    (``memory_mb``, ``vfs``, ...) holds it, its total at least
+    ``amount``: a host's reserved amount is reserved once, on one child,
+    as nova reserves it once on its flat root.  ``discover`` and
+    ``--from-nova`` reserve the host's memory so, on the first cell that
+    holds it.
+
+    Nothing to reserve, or no spec with ``field``: ``specs`` as they are
+    (the root keeps the class, and nova reserves it there).  None when no
+    record holds it alone; with ``strict``, it goes on the first record
+    all the same, which refuses it when built (InvalidLayout, naming the
+    child, the amount and its total).
+    """
+    holders = [i for i, spec in enumerate(specs)
+               if getattr(spec, field) is not None]
+    if not amount or not holders:
+        return list(specs)
+    fits = [i for i in holders
+            if _total(getattr(specs[i], field)) >= amount]
+    chosen = fits[:1] or (holders[:1] if strict else [])
+    if not chosen:
+        return None
+    found = list(specs)
+    record: dict[str, Any] = {
+        field: _reserved(getattr(found[chosen[0]], field), amount)}
+    found[chosen[0]] = dataclasses.replace(found[chosen[0]], **record)
+    return found
+
+
+def _total(value: InventoryLike) -> int:
+    """The total of a record as given; -1 when it gives none."""
+    total = (value.total if isinstance(value, Inventory) else
+             value.get('total') if isinstance(value, Mapping) else value)
+    return total if isinstance(total, int) else -1
+
+
+def _reserved(value: InventoryLike, amount: int) -> dict[str, Any]:
+    """``value`` as a record with ``amount`` reserved; the fields it left
+    out stay out."""
+    if isinstance(value, Inventory):
+        return {**value.as_dict(), 'reserved': amount}
+    if isinstance(value, Mapping):
+        return {**value, 'reserved': amount}
+    return {'total': value, 'reserved': amount}
 
 
 MEMORY_ENCRYPTION_TRAITS = compat.known_traits({
@@ -239,23 +342,27 @@ def merge(*hints: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-DeviceSpec = tuple[str, str | None, int | None, dict[str, InventoryLike],
-                   Iterable[str]]
-"""name, PCI address, NUMA node, inventory, traits."""
+def _device(name: str, address: str | None, numa_node: int | None,
+            inventory: Mapping[str, InventoryLike],
+            traits: Iterable[str]) -> Child:
+    """A PCI device's child: named after ``address`` when given, with
+    ``name`` as its former name; under its cell when ``numa_node`` is
+    given."""
+    return Child(name=names.pci_child_name(address) if address else name,
+                 parent=None if numa_node is None
+                 else numa_child_name(numa_node),
+                 inventory=inventory,  # type: ignore[arg-type]
+                 traits=frozenset(traits),
+                 former=frozenset([name] if address else ()))
 
 
-def _devices(specs: Sequence[DeviceSpec]) -> Layout:
-    cells = sorted({node for _, _, node, _, _ in specs if node is not None})
-    placeholders = [Child(name=numa_child_name(n),
-                          traits=frozenset([os_traits.HW_NUMA_ROOT]))
-                    for n in cells]
-    devices = [Child(name=names.pci_child_name(address) if address else name,
-                     parent=None if node is None else numa_child_name(node),
-                     inventory=inventory,  # type: ignore[arg-type]
-                     traits=frozenset(traits),
-                     former=frozenset([name] if address else ()))
-               for name, address, node, inventory, traits in specs]
-    return Layout(tuple(placeholders + devices))
+def _placeholders(nodes: Iterable[int | None]) -> tuple[Child, ...]:
+    """An empty child for each cell devices go under, so that a fragment
+    also stands alone (:func:`numa` fills them in)."""
+    cells = sorted({node for node in nodes if node is not None})
+    return tuple(Child(name=numa_child_name(n),
+                       traits=frozenset([os_traits.HW_NUMA_ROOT]))
+                 for n in cells)
 
 
 def _coerce(kind: type[Any], spec: Spec) -> Any:

@@ -20,10 +20,9 @@ from pathlib import Path
 import socket
 from typing import Any
 
-import yaml
-
 from nested_pivot import discover as sysfs
 from nested_pivot import exception
+from nested_pivot import layoutfile
 from nested_pivot import novadb
 from nested_pivot.cmd import access
 from nested_pivot.cmd import arguments
@@ -134,8 +133,7 @@ def render_facts(built: novadb.Built) -> str:
     header = [f'# Layouts and hints from {built.layouts.source},',
               '# written by nested-pivot discover.',
               *(f'# {line}' for line in built.summary.lines())]
-    body = str(yaml.safe_dump(built.document, sort_keys=False))
-    return '\n'.join(header) + '\n' + body
+    return '\n'.join(header) + '\n' + layoutfile.dump(built.document)
 
 
 def _write(path: str, text: str) -> None:

@@ -43,20 +43,25 @@ child made under another name (an interface's) is renamed in place.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
+import contextlib
 import dataclasses
 from typing import Any
-
-import os_traits
+from typing import TypeVar
 
 from nested_pivot import exception
 from nested_pivot import layoutfile
+from nested_pivot import layouts
 from nested_pivot import names
 from nested_pivot import text
+from nested_pivot.layout import Child
 from nested_pivot.layout import Inventory
+from nested_pivot.layout import Layout
 from nested_pivot.layouts import numa_child_name
 from nested_pivot.novadb.facts import Consumer
 from nested_pivot.novadb.facts import Facts
+from nested_pivot.novadb.facts import HostCell
 from nested_pivot.novadb.facts import Node
 from nested_pivot.novadb.facts import PfRecord
 
@@ -213,12 +218,14 @@ def build(facts: Facts, views: Mapping[str, NodeView] | None = None,
             summary.unread[name] = summary.unmatched[name]
         summary.warnings.append(summary.unmatched[name])
     summary.nodes = len(rules)
-    document = {'layouts': rules}
-    source = ', '.join(facts.sources) or SOURCE
-    layouts = layoutfile.from_document(document, source)
-    return Built(document, dataclasses.replace(
+    layouts = layoutfile.from_rules(rules, _source(facts))
+    return Built(layoutfile.as_document(rules), dataclasses.replace(
         layouts, refused=dict(summary.refused),
         unmatched=dict(summary.unmatched)), summary)
+
+
+def _source(facts: Facts) -> str:
+    return ', '.join(facts.sources) or SOURCE
 
 
 def _unmatched(facts: Facts, name: str) -> str:
@@ -234,7 +241,7 @@ def _unmatched(facts: Facts, name: str) -> str:
 
 
 def _rule_or_refusal(facts: Facts, node: Node, view: NodeView | None,
-                     summary: Summary) -> dict[str, Any] | None:
+                     summary: Summary) -> layoutfile.Rule | None:
     if not node.cells:
         summary.unmatched[node.name] = (
             f'{SOURCE} records no NUMA topology for node {node.name}: '
@@ -262,12 +269,14 @@ def _rule_or_refusal(facts: Facts, node: Node, view: NodeView | None,
 
 def _rule(facts: Facts, node: Node, view: NodeView | None,
           warnings: list[str], healed: list[Healed]
-          ) -> tuple[dict[str, Any], int, int]:
+          ) -> tuple[layoutfile.Rule, int, int]:
     cells = _cells(node, view, warnings)
-    pfs = _pfs(node, view, {c['name'] for c in cells}, warnings)
+    pfs = _pfs(node, view, {c.id for c in cells if c.id is not None},
+               warnings)
+    children = _children(facts, node, cells, pfs)
     pf_names = {pf.address: names.pci_child_name(pf.address)
                 for pf in node.pfs} if pfs else {}
-    offered = {c['name']: set(c['inventory']) for c in cells}
+    offered = {c.name: set(c.inventory) for c in children[:len(cells)]}
     _check_cpus(node, view)
     hints: dict[str, Any] = {}
     packed = 0
@@ -285,50 +294,93 @@ def _rule(facts: Facts, node: Node, view: NodeView | None,
         _check_held(facts, node, view)
         warnings.extend(_unknown(facts, node, view))
     warnings.extend(_pinning(node))
-    rule: dict[str, Any] = {'match': exact(node.name),
-                            'children': cells + pfs}
-    if any(h.get('convert') for h in hints.values()):
-        rule['converts'] = {'VCPU': 'PCPU'}
-    heals = sorted({rc for h in healed for rc in h.after
-                    if h.after[rc] != h.before.get(rc, 0)})
-    if heals:
-        rule['heals'] = heals
-    if pfs and all(pf.physnet for pf in node.pfs):
-        rule['managed_traits'] = [names.PHYSNET_TRAITS]
-    if hints:
-        rule['hints'] = {node.name: hints}
+    layout = _layout(facts, node, children, hints, healed,
+                     manages_physnets=bool(pfs) and all(
+                         pf.physnet for pf in node.pfs))
+    rule = layoutfile.Rule(exact(node.name), layout,
+                           {node.name: hints} if hints else {},
+                           _source(facts),
+                           listed=tuple(c.name for c in children))
     return rule, len(hints), packed
+
+
+def _layout(facts: Facts, node: Node, children: tuple[Child, ...],
+            hints: Mapping[str, Any], healed: list[Healed], *,
+            manages_physnets: bool) -> Layout:
+    """The node's layout: its children, the conversion its hints ask, the
+    classes its consumers are healed of, and the physnet traits when
+    every PF's physnet is known."""
+    heals = {rc for h in healed for rc in h.after
+             if h.after[rc] != h.before.get(rc, 0)}
+    with _refusing(facts, node):
+        return Layout(
+            children, heals=frozenset(heals),
+            converts={'VCPU': 'PCPU'} if any(
+                h.get('convert') for h in hints.values()) else {},
+            managed_traits=frozenset(
+                [names.PHYSNET_TRAITS] if manages_physnets else []))
 
 
 # -- children ---------------------------------------------------------------
 
+CELL_FIELDS = {'VCPU': 'vcpu', 'PCPU': 'pcpu', 'MEMORY_MB': 'memory_mb',
+               VF: 'vfs'}
+"""The field of :class:`~nested_pivot.layouts.NumaCell` (or
+:class:`~nested_pivot.layouts.PhysicalFunction`) that holds each class."""
+
+
+def _children(facts: Facts, node: Node, cells: list[layouts.NumaCell],
+              pfs: list[layouts.PhysicalFunction]) -> tuple[Child, ...]:
+    """The node's children, its cells first, as the layouts build them."""
+    with _refusing(facts, node):
+        return (*layouts.numa_children(cells),
+                *layouts.sriov_children(pfs))
+
+
+@contextlib.contextmanager
+def _refusing(facts: Facts, node: Node) -> Iterator[None]:
+    """nova's facts that make no valid layout (a negative allocation
+    ratio) refuse the document, as a layout file's would."""
+    try:
+        yield
+    except exception.InvalidLayout as err:
+        raise exception.LayoutFileError(
+            file=_source(facts), where=f'the rule of node {node.name}',
+            reason=err.kwargs.get('reason', err)) from None
+
+
 def _cells(node: Node, view: NodeView | None, warnings: list[str]
-           ) -> list[dict[str, Any]]:
-    children = []
-    for cell in node.cells:
-        inventory: dict[str, dict[str, Any]] = {}
-        if cell.cpus:
-            inventory['VCPU'] = {'total': cell.cpus, 'allocation_ratio':
-                                 node.cpu_allocation_ratio}
-        if cell.pcpus:
-            inventory['PCPU'] = {'total': cell.pcpus}
-        if cell.memory_mb:
-            inventory['MEMORY_MB'] = {'total': cell.memory_mb,
-                                      'allocation_ratio':
-                                      node.ram_allocation_ratio}
-        if inventory:
-            children.append({'name': numa_child_name(cell.id),
-                             'inventory': inventory,
-                             'traits': [os_traits.HW_NUMA_ROOT]})
+           ) -> list[layouts.NumaCell]:
+    cells = [layouts.NumaCell(id=cell.id, **_records(node, cell))
+             for cell in node.cells
+             if cell.cpus or cell.pcpus or cell.memory_mb]
     reserved = {'VCPU': node.reserved_host_cpus,
                 'MEMORY_MB': node.reserved_host_memory_mb, 'PCPU': 0}
     for rc in CPU_CLASSES:
-        _fit(node.name, rc, children, view, reserved[rc], warnings)
-    return children
+        cells = _fit(node.name, rc, cells, view, reserved[rc], warnings)
+    return cells
 
 
-def _pfs(node: Node, view: NodeView | None, cells: set[str],
-         warnings: list[str]) -> list[dict[str, Any]]:
+def _records(node: Node, cell: HostCell) -> dict[str, Any]:
+    """The cell's records, by the field of its NumaCell."""
+    return {CELL_FIELDS[rc]: _record(node, rc, total) for rc, total in (
+        ('VCPU', cell.cpus), ('PCPU', cell.pcpus),
+        ('MEMORY_MB', cell.memory_mb)) if total}
+
+
+def _record(node: Node, rc: str, total: int) -> dict[str, Any]:
+    """A cell's record of ``rc`` at the node's allocation ratio (PCPU is
+    never overcommitted)."""
+    ratios = {'VCPU': node.cpu_allocation_ratio,
+              'MEMORY_MB': node.ram_allocation_ratio}
+    record: dict[str, Any] = {'total': total}
+    if rc in ratios:
+        record['allocation_ratio'] = ratios[rc]
+    return record
+
+
+def _pfs(node: Node, view: NodeView | None, cells: set[int],
+         warnings: list[str]) -> list[layouts.PhysicalFunction]:
     found = [pf for pf in node.pfs if pf.vfs > 0]
     if not found:
         return []
@@ -338,27 +390,20 @@ def _pfs(node: Node, view: NodeView | None, cells: set[str],
             f'{SOURCE}, but Placement offers no {VF} on the node: PFs '
             'left out')
         return []
-    children = []
     former = _former_names(node, view, found, warnings)
+    pfs = []
     for pf in found:
-        child: dict[str, Any] = {'name': names.pci_child_name(pf.address)}
-        cell = (numa_child_name(pf.numa_node)
-                if pf.numa_node is not None else None)
-        if cell in cells:
-            child['parent'] = cell
-        child['inventory'] = {VF: {'total': pf.vfs}}
-        if pf.address in former:
-            child['former_names'] = [former[pf.address]]
-        if pf.physnet:
-            child['traits'] = [names.physnet_trait(pf.physnet)]
-        else:
+        if not pf.physnet:
             warnings.append(
                 f'node {node.name}: no physnet known for PF {pf.address} '
                 '(neither [pci] device_spec nor its instances\' PCI '
                 'requests tell it): no physnet trait')
-        children.append(child)
-    _fit(node.name, VF, children, view, 0, warnings)
-    return children
+        pfs.append(layouts.PhysicalFunction(
+            name=former.get(pf.address, names.pci_child_name(pf.address)),
+            physnet=pf.physnet or None, vfs={'total': pf.vfs},
+            numa_node=pf.numa_node if pf.numa_node in cells else None,
+            address=pf.address))
+    return _fit(node.name, VF, pfs, view, 0, warnings)
 
 
 def _former_names(node: Node, view: NodeView | None,
@@ -397,38 +442,50 @@ def _former_names(node: Node, view: NodeView | None,
     return former
 
 
-def _fit(node: str, rc: str, children: list[dict[str, Any]],
-         view: NodeView | None, reserved: int, warnings: list[str]) -> None:
+_S = TypeVar('_S', layouts.NumaCell, layouts.PhysicalFunction)
+
+
+def _fit(node: str, rc: str, specs: list[_S], view: NodeView | None,
+         reserved: int, warnings: list[str]) -> list[_S]:
     """The children's records of ``rc`` take the flat root's ratio and
     reserved amount, when Placement has them; the reserved amount goes on
-    the first child it fits."""
-    records = [c['inventory'][rc] for c in children if rc in c['inventory']]
+    the first child it fits (:func:`nested_pivot.layouts.reserve`)."""
+    field = CELL_FIELDS[rc]
+    records = [getattr(s, field) for s in specs
+               if getattr(s, field) is not None]
     if not records:
-        return
+        return specs
+    total = sum(r['total'] for r in records)
     root = view.root_inventory.get(rc) if view is not None else None
     if view is not None and root is None and rc not in view.offered:
-        total = sum(r['total'] for r in records)
         warnings.append(f'node {node}: Placement offers no {rc} on the '
                         f'node; the children get {SOURCE}\'s {total}')
     if root is not None:
         reserved = root.reserved
-        for record in records:
-            if rc != 'PCPU' or root.allocation_ratio != 1.0:
-                record['allocation_ratio'] = root.allocation_ratio
-        total = sum(r['total'] for r in records)
+        if rc != 'PCPU' or root.allocation_ratio != 1.0:
+            specs = [_with(s, field, allocation_ratio=root.allocation_ratio)
+                     for s in specs]
         if total != root.total:
             warnings.append(
                 f'node {node}: {SOURCE} gives {rc} {total} in all, '
                 f'Placement\'s root offers {root.total}: the children get '
                 f"nova's figures")
-    if not reserved:
-        return
-    for record in records:
-        if record['total'] >= reserved:
-            record['reserved'] = reserved
-            return
-    warnings.append(f'node {node}: reserved {rc} {reserved} fits no child '
-                    'alone: not reserved')
+    found = layouts.reserve(specs, field, reserved)
+    if found is None:
+        warnings.append(f'node {node}: reserved {rc} {reserved} fits no '
+                        'child alone: not reserved')
+        return specs
+    return found
+
+
+def _with(spec: _S, field: str, **values: Any) -> _S:
+    """``spec`` with ``values`` in its record of ``field``, if it has
+    one."""
+    record = getattr(spec, field)
+    if record is None:
+        return spec
+    changed: dict[str, Any] = {field: {**record, **values}}
+    return dataclasses.replace(spec, **changed)
 
 
 # -- hints ------------------------------------------------------------------

@@ -291,6 +291,27 @@ def test_reserved_beyond_the_cell_is_invalid():
                           reserved_host_memory_mb=65537)
 
 
+def test_reserved_memory_goes_on_the_first_cell_that_holds_it(tmp_path):
+    """Fails when discover and --from-nova reserve the host's memory by
+    two rules: both put it on the first cell that holds it
+    (nested_pivot.layouts.reserve)."""
+    root = _tree(tmp_path / 'sys', {**_node(0, '0-1', 1024 * 1024),
+                                    **_node(1, '2-3', 4096 * 1024)})
+    doc = discover.discover(root, hostname='h', reserved_host_memory_mb=2048)
+    assert [c['inventory']['MEMORY_MB'].get('reserved')
+            for c in _children(doc)] == [None, 2048]
+
+
+def test_reserved_beyond_every_cell_names_the_first():
+    """Fails when the refusal of more reserved memory than any cell has
+    stops naming the cell and both numbers."""
+    with pytest.raises(exception.InvalidLayout) as caught:
+        discover.discover(FIXTURE, hostname=HOST,
+                          reserved_host_memory_mb=65537)
+    assert str(caught.value) == ('Invalid layout: child NUMA0: MEMORY_MB: '
+                                 'reserved 65537 exceeds total 65536')
+
+
 @pytest.mark.parametrize('files,path,problem', [
     ({NODE.format(0) + 'cpulist': '0\n'}, NODE.format(0) + 'meminfo',
      'missing'),

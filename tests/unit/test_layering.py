@@ -242,3 +242,63 @@ def test_words_for_messages_are_defined_once():
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.FunctionDef) and node.name in PRESENTATION)
     assert found == []
+
+
+PRODUCERS = ('discover.py', 'novadb/build.py', 'cmd/discover.py')
+"""The modules that write a layout document: ``discover`` from sysfs and
+from nova's database, and the command that writes their files."""
+
+
+def _document_keys() -> frozenset[str]:
+    from nested_pivot import layoutfile
+    return frozenset(('layouts', 'reserved', *layoutfile.RULE_KEYS,
+                      *layoutfile.CHILD_KEYS))
+
+
+def _built_by_hand(path: Path) -> list[str]:
+    """What ``path`` does that only the builders and the writer may: a
+    dict with a key of the layout document (a child's, a rule's, a
+    record's ``reserved``), such a key assigned, a Child made, a document
+    parsed back with ``from_document``, YAML written."""
+    keys = _document_keys()
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        line = getattr(node, 'lineno', 0)
+        if isinstance(node, ast.Dict):
+            found += [f'{line}: key {k.value!r}' for k in node.keys
+                      if isinstance(k, ast.Constant) and k.value in keys]
+        elif (isinstance(node, ast.Subscript)
+              and isinstance(node.ctx, ast.Store)
+              and isinstance(node.slice, ast.Constant)
+              and node.slice.value in keys):
+            found.append(f'{line}: [{node.slice.value!r}] =')
+        elif isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) \
+                else getattr(node.func, 'id', '')
+            if called in ('Child', 'from_document', 'safe_dump', 'dump') \
+                    and not _calls_the_writer(node.func):
+                found.append(f'{line}: {called}()')
+    return found
+
+
+def _calls_the_writer(func: ast.expr) -> bool:
+    """``layoutfile.dump(...)``: the one writer of YAML documents."""
+    return isinstance(func, ast.Attribute) and func.attr == 'dump' \
+        and getattr(func.value, 'id', '') == 'layoutfile'
+
+
+def test_layout_documents_are_built_one_way():
+    """Fails when discover.py, novadb/build.py or cmd/discover.py builds
+    the dicts of a layout document itself (a child's or a rule's keys, a
+    record's reserved amount), makes a Child itself, parses its own
+    document back through layoutfile.from_document, or writes YAML
+    itself.  Every producer builds its children with nested_pivot.layouts
+    (numa_children, sriov_children, pgpu_children; reserve puts the host's
+    reserved amount on the first cell that holds it) and writes them with
+    layoutfile.as_document and layoutfile.dump, so that the rules (names,
+    where the reserved memory goes, which fields are written, key order,
+    YAML 1.2 quoting) are written once and the document reads back as the
+    layout built."""
+    found = {name: hits for name in PRODUCERS
+             if (hits := _built_by_hand(PACKAGE / name))}
+    assert found == {}
