@@ -15,7 +15,8 @@
 ``main(argv)``, where a subprocess proves nothing more: online, against
 a real Placement server, with nothing the process holds for its whole
 life (Placement's database configuration offline, nova's database
-engines, oslo.log's handlers, worker processes).
+engines, oslo.log's handlers, worker processes), and from the test's
+main thread only.
 
 A run gets an empty stdin, the repository as its working directory, and
 its own stdout and stderr, and gives them back as a subprocess would:
@@ -37,6 +38,7 @@ from pathlib import Path
 import signal
 import subprocess
 import sys
+import threading
 
 from nested_pivot.cmd import main as cli_main
 
@@ -49,9 +51,12 @@ logs at DEBUG to stderr, which this process's logging would take)."""
 
 
 def possible(args: Sequence[str]) -> bool:
-    """May ``args`` run in this process?"""
+    """May ``args`` run in this process?  Not from a thread: commands
+    run side by side (two applies racing) are processes, with their own
+    stdout, signals and working directory."""
     if os.environ.get('NESTED_PIVOT_CLI_SUBPROCESS') \
-            or os.environ.get('NESTED_PIVOT_PLACEMENT_DB'):
+            or os.environ.get('NESTED_PIVOT_PLACEMENT_DB') \
+            or threading.current_thread() is not threading.main_thread():
         return False
     return not any(a.split('=', 1)[0] in SUBPROCESS_ONLY for a in args)
 

@@ -24,6 +24,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from typing import Any
 import uuid as uuidlib
 
@@ -411,6 +412,12 @@ def test_the_command_in_process_answers_as_the_console_script(fleets,
             there.returncode, there.stdout, _steady(there.stderr)), args
     assert not inprocess.possible(['check', '--placement-db', 'sqlite://'])
     assert not inprocess.possible(['apply', '--workers=2'])
+    from_thread: list[bool] = []
+    thread = threading.Thread(
+        target=lambda: from_thread.append(inprocess.possible(['check'])))
+    thread.start()
+    thread.join()
+    assert from_thread == [False]  # racing commands are processes
 
 
 PROGRESS = re.compile(r'^\[[#.]+\] (\d+/\d+) .*$', re.M)
