@@ -18,7 +18,11 @@ cells, and host aggregates, written through nova's objects::
 
 A spec: ``{"cells": {name: cell database URL}, "hosts": {cell name:
 [host]}, "aggregates": {name: uuid}}``; the output: ``{name: cell
-uuid}``.
+uuid}``.  The database's schema is already at head
+(:func:`tests.nova_db.cells.api_database` copies it from the session's
+template); nova's migrations bring it there::
+
+    python -m tests.nova_db.api --migrate URL
 """
 
 from __future__ import annotations
@@ -50,5 +54,16 @@ def main(connection: str) -> None:
               sys.stdout)
 
 
+def migrate(connection: str) -> None:
+    """nova's API migrations on ``connection``."""
+    from nova.db import migration
+
+    with nova.api_engine(connection):
+        migration.db_sync(database='api')
+
+
 if __name__ == '__main__':
-    main(sys.argv[1])
+    if sys.argv[1] == '--migrate':
+        migrate(sys.argv[2])
+    else:
+        main(sys.argv[1])

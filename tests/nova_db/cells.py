@@ -19,17 +19,20 @@ requests, migrations with their migration context).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
 import uuid as uuidlib
 import warnings
 
+from tests.nova_db import templates
+
 with warnings.catch_warnings():
     warnings.simplefilter('ignore')
     from nova import context as nova_context
     from nova import objects
-    from nova.db import migration as nova_migration
     from nova.db.api import api as api_db
     from nova.db.main import api as main_db
 
@@ -65,15 +68,16 @@ class Cell:
 
 
 def migrate(connection: str) -> Any:
-    """A context targeting the cell database ``connection``, its schema
-    brought to head by nova's migrations."""
+    """A context targeting the cell database ``connection``, its schema at
+    the head of nova's migrations: a copy of this session's migrated
+    template (:mod:`tests.nova_db.templates`), or migrated itself."""
+    templates.fresh(connection, 'main')
     ctx = nova_context.get_admin_context()
     mapping = objects.CellMapping(
         uuid=str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, connection)),
         name='cell1', database_connection=connection,
         transport_url='none:///')
     nova_context.set_target_cell(ctx, mapping)
-    nova_migration.db_sync(database='main', context=ctx)
     return ctx
 
 
@@ -93,6 +97,7 @@ def api_database(connection: str, cells: dict[str, str],
     import subprocess
     import sys
 
+    templates.fresh(connection, 'api')
     proc = subprocess.run(
         [sys.executable, '-m', 'tests.nova_db.api', connection],
         input=json.dumps({'cells': cells, 'hosts': hosts or {},
@@ -104,22 +109,37 @@ def api_database(connection: str, cells: dict[str, str],
     return found
 
 
-def make_api_database(connection: str, cells: dict[str, str],
-                      hosts: dict[str, list[str]] | None = None) -> None:
-    """What :func:`api_database` makes, in this process
-    (``tests.nova_db.api`` runs it)."""
+@contextlib.contextmanager
+def api_engine(connection: str) -> Iterator[None]:
+    """nova's API database in this process on ``connection``, while in
+    the block; its engine disposed after."""
     from nova import conf as nova_conf
-    from nova import rpc
     from oslo_db.sqlalchemy import enginefacade
     from oslo_db.sqlalchemy import test_fixtures
 
-    rpc.get_transport_url()  # registers [DEFAULT] transport_url
     nova_conf.CONF.set_override('connection', connection,
                                 group='api_database')
-    with test_fixtures.ReplaceEngineFacadeFixture(
-            api_db.context_manager, enginefacade.transaction_context()):
-        api_db.configure(nova_conf.CONF)
-        nova_migration.db_sync(database='api')
+    try:
+        with test_fixtures.ReplaceEngineFacadeFixture(
+                api_db.context_manager, enginefacade.transaction_context()):
+            api_db.configure(nova_conf.CONF)
+            try:
+                yield
+            finally:
+                api_db.context_manager.dispose_pool()
+    finally:
+        nova_conf.CONF.clear_override('connection', group='api_database')
+
+
+def make_api_database(connection: str, cells: dict[str, str],
+                      hosts: dict[str, list[str]] | None = None) -> None:
+    """What :func:`api_database` makes, in this process
+    (``tests.nova_db.api`` runs it), on ``connection`` whose schema is
+    already at head (:func:`api_database` saw to it)."""
+    from nova import rpc
+
+    rpc.get_transport_url()  # registers [DEFAULT] transport_url
+    with api_engine(connection):
         ctx = nova_context.get_admin_context()
         objects.CellMapping(
             ctx, uuid=objects.CellMapping.CELL0_UUID, name='cell0',
@@ -133,7 +153,6 @@ def make_api_database(connection: str, cells: dict[str, str],
             for host in (hosts or {}).get(name, ()):
                 objects.HostMapping(ctx, host=host,
                                     cell_mapping=mapping).create()
-    nova_conf.CONF.clear_override('connection', group='api_database')
 
 
 class NovaCell:

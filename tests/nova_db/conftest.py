@@ -12,7 +12,10 @@
 
 """Databases for the tests of pivots from nova's facts: a SQLite file, and
 a database of its own on each real server that ``tools/placement-server
-run --db all`` starts (``$NESTED_PIVOT_PLACEMENT_DB_<BACKEND>``)."""
+run --db all`` starts (``$NESTED_PIVOT_PLACEMENT_DB_<BACKEND>``).  nova's
+migrations run once per session on each backend, on a template of each
+kind of nova database that every test's nova database is a copy of
+(:mod:`tests.nova_db.templates`)."""
 
 from __future__ import annotations
 
@@ -25,10 +28,26 @@ import uuid as uuidlib
 import pytest
 
 from tests.functional import harness
+from tests.nova_db import templates
 
 BACKENDS = ('sqlite', *harness.BACKENDS)
 
 Databases = Callable[[str], str]
+
+
+@pytest.fixture(scope='session', autouse=True)
+def nova_templates(
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This session's nova templates: listed in a directory of its own,
+    which the processes the tests start inherit; the server templates
+    dropped after."""
+    where = tmp_path_factory.mktemp('nova-templates')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(templates.ENV, str(where))
+        try:
+            yield where
+        finally:
+            templates.drop(where)
 
 
 def database_maker(backend: str, where: Path,
