@@ -80,12 +80,16 @@ def test_hints_are_a_mapping():
     assert hint.parse(None) == {}
 
 
-@pytest.mark.parametrize('typed,match', [
+UNHOLDABLE = [
     ((Place('a'), Convert('VCPU', 'PCPU')), 'every class on a goes with '
                                             'no other hint'),
     ((Place('a', 'VCPU'), Split('VCPU', {'b': 1})), 'VCPU: two hints'),
     ((Heal('VCPU', 1), Heal('VCPU', 2)), 'VCPU: two hints'),
-])
+]
+"""Typed hints of one consumer that no dict form holds, and why."""
+
+
+@pytest.mark.parametrize('typed,match', UNHOLDABLE)
 def test_typed_hints_the_dict_form_cannot_hold_are_refused(typed, match):
     with pytest.raises(exception.InvalidHint, match=match):
         hint.as_dict({'c': typed})
@@ -154,12 +158,7 @@ def test_a_plan_is_the_same_from_typed_hints_and_from_the_dict_form():
     assert sorted(vfs.values()) == [1, 1]  # one on each PF, as it says
 
 
-@pytest.mark.parametrize('typed,match', [
-    ((Place('a'), Convert('VCPU', 'PCPU')), 'every class on a goes with '
-                                            'no other hint'),
-    ((Place('a', 'VCPU'), Split('VCPU', {'b': 1})), 'VCPU: two hints'),
-    ((Heal('VCPU', 1), Heal('VCPU', 2)), 'VCPU: two hints'),
-])
+@pytest.mark.parametrize('typed,match', UNHOLDABLE)
 def test_the_engine_refuses_what_the_dict_form_refuses(typed, match):
     """Fails when the engine, which groups typed hints itself (no round
     trip through the dict form), accepts what the dict form refuses."""
