@@ -68,6 +68,7 @@ from nested_pivot import microversion
 from nested_pivot import names
 from nested_pivot.conf import compute as compute_conf
 from nested_pivot.engine import TreeLike
+from nested_pivot.engine.root import records as root_records
 from nested_pivot.layout import Layout
 from nested_pivot.markers import HOOK_TRAITS
 from nested_pivot.markers import REQUEST_TRAIT
@@ -476,22 +477,21 @@ def _without_facts(hint: Any) -> Any:
 def _root_records(tree: TreeLike, nodename: str, layout: Layout,
                   target: Layout, root_inventory: Mapping[str, Any] | None
                   ) -> dict[str, Any]:
-    """The root's records: the driver's flat inventory (or the root as
-    Placement holds it) without the classes the layout's children carry.
-    Reported flat, those classes get the driver's flat records where it
-    gave them, else the children's flat equivalent."""
+    """The root's records by :func:`nested_pivot.engine.root.records`,
+    from the driver's flat inventory (or the root as Placement holds it):
+    the layout's classes leave the children when reported flat, as the
+    driver's flat records where it gave them, else the children's flat
+    equivalent."""
     base = dict(root_inventory if root_inventory is not None
                 else tree.data(nodename).inventory)
-    root = {rc: dict(rec) for rc, rec in base.items()
-            if rc not in layout.resource_classes}
-    if target.is_flat:
-        if root_inventory is not None:
-            root.update({rc: dict(base[rc]) for rc in layout.resource_classes
-                         if rc in base})
-        missing = layout.resource_classes - set(root)
-        root.update({rc: inv.as_dict() for rc, inv
-                     in layout.flat_inventory(missing).items()})
-    return root
+    carried = layout.resource_classes
+    leaving = carried if target.is_flat else set()
+    given = ({rc: dict(base[rc]) for rc in leaving if rc in base}
+             if root_inventory is not None else {})
+    return root_records(
+        {rc: dict(rec) for rc, rec in base.items()}, carried, given,
+        leaving, lambda missing: {rc: inv.as_dict() for rc, inv
+                                  in layout.flat_inventory(missing).items()})
 
 
 def _infeasible(call: _Call, allocations: MutableMapping[str, Any],

@@ -69,8 +69,9 @@ def run(ctx: Context) -> Code:
              f'move: {render.amounts(found.moves)}' if found.consumers
              else '')
     ctx.print(f'{found.node} ({found.uuid}): {found.state}{would}')
-    if say.reason(found):
-        ctx.print(f'  {say.reason(found)}')
+    reason = say.reason(found)
+    if reason:
+        ctx.print(f'  {reason}')
     ctx.print('', f'Journal ({ctx.journal().state_dir}):')
     rows = [[e.time, e.operation or '-',
              e.kind + (' (interrupted)' if e is cut else ''),

@@ -27,6 +27,7 @@ from nested_pivot import names
 from nested_pivot.engine import fields
 from nested_pivot.engine.model import Provider
 from nested_pivot.engine.model import Snapshot
+from nested_pivot.engine.root import records as root_records
 from nested_pivot.layout import Child
 from nested_pivot.layout import Inventory
 from nested_pivot.layout import Layout
@@ -219,9 +220,9 @@ def apply_layout(snapshot: Snapshot, layout: Layout,
     foreign = frozenset(u for u in snapshot.providers
                         if u != root_provider.uuid and u not in mine)
     _check_removable(snapshot, removed, foreign)
-    inventory = (given if concern and root is not None else {
-        **_root_inventory(snapshot, layout, mine, children, set(given),
-                          regain=not concern), **given})
+    inventory = (given if concern and root is not None else
+                 _root_inventory(snapshot, layout, mine, children, given,
+                                 regain=not concern))
     new_root = dataclasses.replace(
         root_provider, traits=_root_traits(layout, root_provider),
         inventory=inventory)
@@ -497,29 +498,23 @@ def _former(snapshot: Snapshot, by_name: dict[str, Provider], child: Child,
 
 def _root_inventory(snapshot: Snapshot, layout: Layout,
                     mine: frozenset[str], children: list[Provider],
-                    given: set[str], regain: bool = True
+                    given: Mapping[str, Inventory], regain: bool = True
                     ) -> dict[str, Inventory]:
-    """The root keeps what no child carries, and regains what leaves the
-    children it owns: its own record if it has one, else their flat
-    sum.  Classes in ``given`` get the caller's records instead, so their
-    children's records need not have a flat sum (cells whose allocation
-    ratios differ roll back to the flat record they came from)."""
-    carried = layout.resource_classes
-    root = snapshot.root_provider
-    inventory = {rc: inv for rc, inv in root.inventory.items()
-                 if rc not in carried}
-    if not regain:
-        return inventory
+    """The root's records by :func:`nested_pivot.engine.root.records`:
+    the classes that leave the children it owns (with ``regain``) are the
+    ones they held that no child keeps."""
     after = {p.uuid: p for p in children}
     returning: dict[str, list[Inventory]] = {}
-    for uuid in (u for u in snapshot.providers if u in mine):
+    for uuid in (u for u in snapshot.providers if u in mine and regain):
         kept = after.get(uuid)
         for rc, inv in snapshot.providers[uuid].inventory.items():
-            if rc not in carried and (kept is None
-                                      or rc not in kept.inventory):
+            if rc not in layout.resource_classes and (
+                    kept is None or rc not in kept.inventory):
                 returning.setdefault(rc, []).append(inv)
-    for rc, records in sorted(returning.items()):
-        if rc not in inventory and rc not in given:
-            inventory[rc] = merge_inventories(
-                f'node {root.name} {rc}', records)
-    return inventory
+    name = snapshot.root_provider.name
+    return root_records(
+        snapshot.root_provider.inventory, layout.resource_classes, given,
+        set(returning),
+        lambda missing: {rc: merge_inventories(f'node {name} {rc}',
+                                               returning[rc])
+                         for rc in sorted(missing)})

@@ -375,8 +375,8 @@ def request_pivot(client: PlacementClient, node: str,
         return RequestOutcome(name, uuid, Request.WITHDRAWN if done
                               else Request.NOT_REQUESTED)
     if layouts is not None and name in layouts.refused and not force:
-        return RequestOutcome(name, uuid, Request.CANNOT_PIVOT, NodeStatus(
-            name, uuid, NodeState.CANNOT_PIVOT, note=layouts.refused[name]))
+        return RequestOutcome(name, uuid, Request.CANNOT_PIVOT, report_node(
+            client, uuid, name, None, layouts.refused[name]))
     rule = layouts.rule_for(name) if layouts is not None else None
     refused, found = _unrequestable(client, uuid, name, rule, force)
     if refused is not None:
