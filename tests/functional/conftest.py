@@ -30,13 +30,17 @@ import pytest
 try:  # tests/functional as a package, or as rootdir-relative modules
     from .harness import BACKENDS
     from .harness import direct_placement
+    from .harness import EVERY_BACKEND_VAR
     from .harness import FaultProxy
     from .harness import http_placement
+    from .harness import PRIMARY
 except ImportError:
     from harness import BACKENDS  # type: ignore[no-redef]
     from harness import direct_placement  # type: ignore[no-redef]
+    from harness import EVERY_BACKEND_VAR  # type: ignore[no-redef]
     from harness import FaultProxy  # type: ignore[no-redef]
     from harness import http_placement  # type: ignore[no-redef]
+    from harness import PRIMARY  # type: ignore[no-redef]
 
 SERVER_SCRIPT = (
     Path(__file__).resolve().parents[2] / 'tools' / 'placement-server'
@@ -53,6 +57,41 @@ class Server:
     backend: str
     url: str
     db: str | None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        'markers', 'every_backend(reason): a hazard of the database, run '
+        f'on each real backend, not only on {PRIMARY}')
+
+
+def pytest_collection_modifyitems(config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Deselect the runs of a backend-independent test on the real
+    backends other than :data:`~harness.PRIMARY`."""
+    if os.environ.get(EVERY_BACKEND_VAR):
+        return
+    elsewhere = [item for item in items if _elsewhere(item)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if item not in elsewhere]
+
+
+def _elsewhere(item: pytest.Item) -> bool:
+    callspec = getattr(item, 'callspec', None)
+    if callspec is None:
+        return False
+    others = set(BACKENDS) - {PRIMARY}
+    if not others & set(callspec.id.split('-')):
+        return False
+    mark = item.get_closest_marker('every_backend')
+    if mark is None:
+        return True
+    if not mark.args or not str(mark.args[0]).strip():
+        raise pytest.UsageError(
+            f'{item.nodeid}: every_backend needs the reason the test '
+            'depends on the database')
+    return False
 
 
 @pytest.fixture

@@ -158,8 +158,11 @@ def offline(request, fleets) -> Fleet:
     return fleets.offline(request.param)
 
 
-@pytest.fixture(params=[*(f'offline-{db}' for db in OFFLINE_DBS),
-                        *(f'online-{b}' for b in harness.BACKENDS)])
+@pytest.fixture(params=[
+    *(pytest.param(f'offline-{db}', marks=pytest.mark.every_backend(
+        "offline, Placement's SQL in each database's dialect"))
+      for db in OFFLINE_DBS),
+    *(f'online-{b}' for b in harness.BACKENDS)])
 def any_fleet(request, fleets) -> Fleet:
     kind, _, where = request.param.partition('-')
     found: Fleet = getattr(fleets, kind)(where)

@@ -194,6 +194,8 @@ def test_duplicate_nodes_are_pivoted_once(small):
     assert len(rows) == 1
 
 
+@pytest.mark.every_backend(
+    "a commit the client never hears of: the database's transactions")
 def test_a_timeout_after_a_committed_reshape_finishes_the_pivot(
         http, fault_proxy):
     name, root, vms = two_socket_host(http, 4)
@@ -208,6 +210,8 @@ def test_a_timeout_after_a_committed_reshape_finishes_the_pivot(
     seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
 
 
+@pytest.mark.every_backend(
+    "two writers: the database's locking and generations")
 def test_the_losing_one_of_two_writers_reports_no_change(http, fault_proxy):
     name, _, _ = two_socket_host(http, 4)
     fault_proxy.before_forward, won = other_writer_first(http, name)
@@ -285,6 +289,8 @@ def test_errors_say_what_and_where_not_an_exception_name(tmp_path, small,
     assert 'Error:' not in proc.stderr and 'Traceback' not in proc.stderr
 
 
+@pytest.mark.every_backend(
+    "concurrent writers: the database's locking and generations")
 def test_concurrent_applies_of_one_node_journal_once_each(
         http, real_server_url, tmp_path):
     prefix = seed.unique('two')

@@ -373,6 +373,8 @@ def test_a_password_is_never_printed_on_failure(tmp_path, url, leak):
 
 # -- A4: MariaDB's single-precision allocation_ratio -------------------------
 
+@pytest.mark.every_backend(
+    "a float the database's column type may round")
 def test_a_ratio_of_many_digits_converges(where):
     """Fails when a node pivoted with an allocation ratio of more than 6
     significant digits is not pivoted afterwards (MariaDB stores it as a
@@ -673,6 +675,8 @@ layouts:
     ('"N\\0"', 'NUL character'),
     ('"N\\e[31m"', 'control character'),
 ])
+@pytest.mark.every_backend(
+    "the database's charset")
 def test_a_name_no_database_can_store_is_refused(where, bad_name, problem):
     """Fails when a child name with a lone surrogate or a NUL crashes
     apply, status or check (UnicodeEncodeError), reaches Placement (HTTP
@@ -693,6 +697,8 @@ def test_a_name_no_database_can_store_is_refused(where, bad_name, problem):
 
 @pytest.mark.parametrize('first,second', [
     ('NUMA0', 'numa0'), ('café', 'cafe'), ('pf0', '"pf0 "')])
+@pytest.mark.every_backend(
+    "the database's collation")
 def test_two_names_a_database_takes_for_one_are_refused(where, first,
                                                         second):
     """Fails when two children whose names MariaDB's collation takes for
@@ -712,6 +718,8 @@ def test_two_names_a_database_takes_for_one_are_refused(where, first,
     assert seed.dump(where.adapter, root, vms) == before
 
 
+@pytest.mark.every_backend(
+    "the database's unique constraints and their errors")
 def test_a_uuid_taken_elsewhere_is_named_not_retried(where):
     """Fails when a child whose fixed uuid another provider holds is
     retried as a concurrent update ("kept changing"), or leaves anything
@@ -734,6 +742,8 @@ def test_a_uuid_taken_elsewhere_is_named_not_retried(where):
         assert where.proxy.count('POST', '/resource_providers') == 0
 
 
+@pytest.mark.every_backend(
+    "the database's collation")
 def test_a_name_taken_under_the_collation_is_named(where):
     """Fails when a child whose name differs only in case from another
     node's provider is retried as a concurrent update on MariaDB (whose
@@ -872,6 +882,8 @@ def test_a_huge_cpulist_is_refused(tmp_path):
       Child('numa0', inventory={'MEMORY_MB': 8192})),
      'MariaDB takes them for one name'),
 ])
+@pytest.mark.every_backend(
+    "the database's charset and collation")
 def test_pivot_refuses_such_names_before_writing(placement, children,
                                                  problem):
     """Fails when pivot() sends a name some database cannot store, or two
@@ -884,6 +896,8 @@ def test_pivot_refuses_such_names_before_writing(placement, children,
     assert seed.dump(placement, root, vms) == before
 
 
+@pytest.mark.every_backend(
+    "the database's unique constraints and their errors")
 def test_a_uuid_taken_during_the_pivot_is_named_not_retried(http,
                                                             fault_proxy):
     """Fails when a 409 on a child's creation that no writer of the node

@@ -122,6 +122,8 @@ def spawned(pid: int) -> set[int]:
     return found
 
 
+@pytest.mark.every_backend(
+    "worker processes on one database: its locking and generations")
 def test_contended_fleet_in_worker_processes(server_database, tmp_path):
     """Every node shares a provider with every other, and neighbours a
     consumer: pivoted by 4 processes at once, nothing is lost."""
@@ -194,6 +196,8 @@ def test_output_and_journal_are_those_of_one_worker(server_database,
 
 
 @pytest.mark.parametrize('to', ['group', 'command'])
+@pytest.mark.every_backend(
+    "workers stopped mid-transaction: the database's transactions")
 def test_interrupted_workers_finish_their_nodes_and_rerun_completes(
         server_database, tmp_path, to):
     """SIGINT to the process group (a Ctrl-C on the terminal) or to the

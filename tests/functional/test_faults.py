@@ -134,6 +134,8 @@ def test_dropped_answer_after_a_successful_reshape(http, fault_proxy):
     seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
 
 
+@pytest.mark.every_backend(
+    "a concurrent claim: the database's generations")
 def test_claim_on_the_node_during_the_pivot_is_re_planned(http, fault_proxy):
     name, root, vms = two_socket_host(http, 5)
     late = str(uuidlib.uuid4())
@@ -156,6 +158,8 @@ def test_claim_on_the_node_during_the_pivot_is_re_planned(http, fault_proxy):
     assert root not in seed.allocations(http, late)['allocations']
 
 
+@pytest.mark.every_backend(
+    "a concurrent delete: the database's isolation")
 def test_consumer_deleted_between_reads_is_dropped(http, fault_proxy):
     name, root, vms = two_socket_host(http, 4)
     gone = vms[0]
@@ -201,6 +205,8 @@ def test_refusal_carries_placements_code_and_detail(http, fault_proxy):
     assert inventories == {name: {'VCPU'}, f'{name}_fpga0': set()}
 
 
+@pytest.mark.every_backend(
+    "a concurrent claimer: the database's locking and generations")
 def test_concurrent_claimer_thread_every_allocation_accounted(
     http, fault_proxy
 ):
@@ -249,6 +255,8 @@ def test_concurrent_claimer_thread_every_allocation_accounted(
     )
 
 
+@pytest.mark.every_backend(
+    "trait conflicts: the database's generations")
 def test_child_traits_that_never_stop_conflicting_fail_the_pivot(
     http, fault_proxy
 ):
@@ -285,6 +293,8 @@ def test_child_traits_that_never_stop_conflicting_fail_the_pivot(
     assert not fault_proxy.hook_errors
 
 
+@pytest.mark.every_backend(
+    "a concurrent pivot: the database's isolation")
 def test_node_pivoted_between_reads_of_its_providers_is_read_again(
         http, fault_proxy):
     """A read torn by another writer's reshape is read again.
@@ -325,6 +335,8 @@ def test_node_pivoted_between_reads_of_its_providers_is_read_again(
     seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
 
 
+@pytest.mark.every_backend(
+    "another writer's reshape: the database's generations")
 def test_reshape_answered_400_after_another_writers_is_re_read(
         http, fault_proxy):
     """Placement may answer a reshape that lost a race with another
@@ -346,6 +358,8 @@ def test_reshape_answered_400_after_another_writers_is_re_read(
     seed.assert_pivoted(http, root, name, TWO_SOCKETS, before)
 
 
+@pytest.mark.every_backend(
+    "concurrent changes: the database's isolation")
 def test_node_that_changes_during_every_read_fails_untouched(
         http, fault_proxy):
     """A node written to during each of its reads is never planned on:

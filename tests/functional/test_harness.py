@@ -15,6 +15,10 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
+import subprocess
+import sys
 import time
 from typing import Any
 import uuid
@@ -242,6 +246,8 @@ def test_proxy_log_times_and_bodies(fault_proxy: FaultProxy) -> None:
     assert before <= second.start <= second.end <= after
 
 
+@pytest.mark.every_backend(
+    "a write racing the reshape: the database's locking")
 def test_proxy_before_forward_races_reshape(
     fault_proxy: FaultProxy, http: ks_adapter.Adapter
 ) -> None:
@@ -270,3 +276,29 @@ def test_proxy_before_forward_races_reshape(
     assert not fault_proxy.hook_errors
     _ok(resp, 409)
     assert resp.json()['errors'][0]['code'] == 'placement.concurrent_update'
+
+
+def _collected(env: dict[str, str]) -> set[str]:
+    here = Path(__file__).resolve()
+    out = subprocess.run(
+        [sys.executable, '-m', 'pytest', '--collect-only', '-q',
+         '-p', 'no:cacheprovider', str(here.parent / 'test_faults.py')],
+        cwd=here.parents[2], env={**os.environ, **env}, text=True,
+        capture_output=True, check=True).stdout
+    return {line.split('::', 1)[1] for line in out.splitlines()
+            if '::' in line}
+
+
+def test_only_hazards_of_the_database_run_on_every_backend() -> None:
+    """Fails when a test not marked ``every_backend`` runs on MariaDB as
+    well, when a marked one does not, or when the variable that runs
+    everything everywhere is ignored: the suite would again run each
+    scenario on each backend, or lose its hazard tests on MariaDB."""
+    plain = 'test_5xx_on_the_reshape_is_retried'
+    hazard = 'test_claim_on_the_node_during_the_pivot_is_re_planned'
+    found = _collected({'NESTED_PIVOT_EVERY_BACKEND': ''})
+    assert {f'{plain}[postgresql]', f'{hazard}[postgresql]',
+            f'{hazard}[mariadb]'} <= found
+    assert f'{plain}[mariadb]' not in found
+    assert f'{plain}[mariadb]' in _collected(
+        {'NESTED_PIVOT_EVERY_BACKEND': '1'})

@@ -69,6 +69,8 @@ def compare(mode: str, url: str, *more: str) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.every_backend(
+    "the offline reads' SQL, in the database's dialect")
 def test_bulk_reads_equal_the_api_reads(empty_database):
     doc = compare('reads', empty_database)
     assert doc['roots']['bulk'] == doc['roots']['api']
@@ -101,6 +103,8 @@ def test_bulk_reads_equal_the_api_reads(empty_database):
                for found in doc['find'].values())
 
 
+@pytest.mark.every_backend(
+    "the offline writes' SQL, in the database's dialect")
 def test_reshaper_in_process_answers_as_the_api(empty_database):
     doc = compare('answers', empty_database)
     assert len(doc['refused']) == 9

@@ -17,9 +17,14 @@ soak``)."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.functional import soak
 
 
+@pytest.mark.every_backend(
+    "nova's deletes and a racer on one fleet: the database's locking "
+    "and generations")
 def test_small_fleet_soak(real_server, tmp_path, request):
     settings = soak.Settings.from_env(
         nodes=20, instances=4, claim_rate=5.0, delete_rate=2.5,
